@@ -1,0 +1,24 @@
+"""The one error type actions raise: a code for programs, a sentence for people."""
+
+from __future__ import annotations
+
+
+class ActionError(Exception):
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NotFound(ActionError):
+    status = 404
+
+
+class Forbidden(ActionError):
+    status = 403
+
+
+class Conflict(ActionError):
+    status = 409

@@ -1,0 +1,160 @@
+"""Operators: accounts, login sessions, availability."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+
+from ..bus import Audience, Delivery
+from ..events import PresenceFrame
+from ..models import Availability, Operator, OperatorSession, Role
+from ..models.types import utcnow
+from ..runtime import Runtime
+from .errors import ActionError, Conflict, Forbidden, NotFound
+from .publish import STAFF
+from .validation import check_storable
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_operator_fields(name: str, email: str, password: str | None) -> tuple[str, str]:
+    name = check_storable(name.strip(), "name")
+    email = check_storable(email.strip().lower(), "email")
+    if not name or len(name) > 200:
+        raise ActionError("invalid_name", "name must be 1 to 200 characters")
+    if not EMAIL_RE.match(email) or len(email) > 320:
+        raise ActionError("invalid_email", "that is not an email address")
+    if password is not None and not MIN_PASSWORD <= len(password) <= 1000:
+        raise ActionError("weak_password", f"passwords are at least {MIN_PASSWORD} characters")
+    return name, email
+
+
+async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role) -> Operator:
+    name, email = check_operator_fields(name, email, password)
+    operator = Operator(name=name, email=email, role=role, password_hash=_hasher.hash(password))
+    try:
+        async with rt.db.write() as s:
+            s.add(operator)
+    except IntegrityError as exc:
+        raise Conflict("email_taken", "an operator with this email exists") from exc
+    return operator
+
+
+async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
+    """On a fresh install: an admin with a random password, returned once to be printed."""
+    async with rt.db.read() as s:
+        if (await s.exec(select(func.count()).select_from(Operator))).one():
+            return None
+    email, password = "admin@localhost.localdomain", secrets.token_urlsafe(12)
+    try:
+        await do_create_operator(rt, "Admin", email, password, Role.admin)
+    except Conflict:
+        return None  # another process of this server created it first
+    return email, password
+
+
+async def do_login(rt: Runtime, email: str, password: str) -> tuple[str, Operator]:
+    async with rt.db.read() as s:
+        operator = (await s.exec(select(Operator).where(Operator.email == email.strip().lower()))).first()
+    try:
+        _hasher.verify(operator.password_hash if operator else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        operator = None
+    if operator is None or not operator.is_active:
+        raise ActionError("bad_credentials", "wrong email or password")
+    token = secrets.token_urlsafe(32)
+    async with rt.db.write() as s:
+        s.add(OperatorSession(
+            token_hash=token_hash(token), operator_id=operator.id,
+            expires_at=utcnow() + timedelta(days=rt.settings.operator_session_days),
+        ))
+    return token, operator
+
+
+async def authenticate(rt: Runtime, token: str) -> Operator | None:
+    async with rt.db.read() as s:
+        return (
+            await s.exec(
+                select(Operator)
+                .join(OperatorSession, OperatorSession.operator_id == Operator.id)  # type: ignore[arg-type]
+                .where(
+                    OperatorSession.token_hash == token_hash(token),
+                    col(OperatorSession.expires_at) > utcnow(),
+                    Operator.is_active == True,  # noqa: E712
+                )
+            )
+        ).first()
+
+
+async def do_logout(rt: Runtime, token: str) -> None:
+    async with rt.db.write() as s:
+        await s.exec(delete(OperatorSession).where(col(OperatorSession.token_hash) == token_hash(token)))
+
+
+async def operators_online(rt: Runtime) -> bool:
+    async with rt.db.read() as s:
+        return bool((await s.exec(select(func.count()).select_from(Operator).where(
+            Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
+            col(Operator.role).in_([Role.admin, Role.operator])))).one())
+
+
+async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
+    was_online = await operators_online(rt)
+    async with rt.db.write() as s:
+        fresh = await s.get(Operator, operator.id)
+        assert fresh is not None
+        fresh.availability = availability
+    operator.availability = availability
+    now_online = await operators_online(rt)
+    frame = PresenceFrame(operator_id=operator.id, availability=availability, operators_online=now_online)
+    deliveries = [Delivery(STAFF, frame.model_dump_json())]
+    if was_online != now_online:
+        # Widgets only learn whether anyone can answer, not who.
+        public = PresenceFrame(operators_online=now_online).model_dump_json()
+        deliveries.append(Delivery(Audience(all_visitors=True), public))
+    await rt.bus.publish(deliveries)
+    return operator
+
+
+async def do_update_operator(
+    rt: Runtime, actor: Operator, operator_id: int, *, name: str | None = None, role: Role | None = None,
+    is_active: bool | None = None, password: str | None = None,
+) -> Operator:
+    if actor.role != Role.admin:
+        raise Forbidden("admin_only", "only admins manage operators")
+    if actor.id == operator_id and (is_active is False or (role is not None and role != Role.admin)):
+        raise ActionError("own_account", "admins cannot demote or deactivate themselves")
+    async with rt.db.write() as s:
+        operator = await s.get(Operator, operator_id)
+        if operator is None:
+            raise NotFound("operator_not_found", "no such operator")
+        if name is not None:
+            operator.name, _ = check_operator_fields(name, operator.email, None)
+        if role is not None:
+            operator.role = role
+        if password is not None:
+            check_operator_fields(operator.name, operator.email, password)
+            operator.password_hash = _hasher.hash(password)
+        if is_active is not None:
+            operator.is_active = is_active
+        if is_active is False or password is not None:
+            # Lock them out now, not when their token expires.
+            await s.exec(delete(OperatorSession).where(col(OperatorSession.operator_id) == operator_id))
+        s.add(operator)
+    return operator

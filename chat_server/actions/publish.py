@@ -1,0 +1,51 @@
+"""Who hears about what. Each helper computes the audience of one kind of news explicitly."""
+
+from __future__ import annotations
+
+from ..bus import Audience, Delivery
+from ..events import (
+    ConversationUpdatedFrame,
+    MessageFrame,
+    MessageUpdatedFrame,
+    ReceiptFrame,
+)
+from ..models import Contact, Conversation, Message, Role
+from ..views import conversation_view, is_public, message_view, visitor_message_view
+
+# Every active staff member reads every conversation (sales read-only); visitors are never staff.
+STAFF = Audience(roles=(Role.admin.value, Role.operator.value, Role.sales.value))
+
+
+def contact_audience(contact_id: int) -> Audience:
+    return Audience(contact_ids=(contact_id,))
+
+
+def message_deliveries(m: Message, conv: Conversation, updated: bool = False) -> list[Delivery]:
+    """Operators get every message; the contact only public ones, in their own numbering.
+    `updated` re-sends a message whose state changed (no new place in the stream)."""
+    frame_type = MessageUpdatedFrame if updated else MessageFrame
+    deliveries = [
+        Delivery(
+            STAFF, frame_type(message=message_view(m)).model_dump_json(), conv.id,
+            None if updated else m.seq, conv.epoch,
+        )
+    ]
+    if is_public(m):
+        deliveries.append(
+            Delivery(
+                contact_audience(conv.contact_id),
+                frame_type(message=visitor_message_view(m)).model_dump_json(), conv.id,
+                None if updated else m.public_seq, conv.epoch,
+            )
+        )
+    return deliveries
+
+
+def conversation_delivery(conv: Conversation, contact: Contact) -> Delivery:
+    frame = ConversationUpdatedFrame(conversation=conversation_view(conv, contact))
+    return Delivery(STAFF, frame.model_dump_json())
+
+
+def receipt_delivery(audience: Audience, conversation_id: int | None, reader: str, state: str, seq: int) -> Delivery:
+    frame = ReceiptFrame(conversation_id=conversation_id, reader=reader, state=state, seq=seq)  # type: ignore[arg-type]
+    return Delivery(audience, frame.model_dump_json())

@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: validate, call an action or a query, answer JSON."""

@@ -1,0 +1,104 @@
+"""create_app(settings) -> Starlette: routes, middleware and lifespan, composed in plain sight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from . import migrate
+from .actions.conversations import do_wake_snoozed
+from .actions.operators import do_ensure_first_admin
+from .api import ops
+from .api import routes as api_routes
+from .bus import make_bus
+from .db import open_database
+from .metrics import Metrics
+from .realtime.backfill import make_backfill
+from .realtime.hub import Hub
+from .realtime.inbox import inbox_endpoint
+from .realtime.ratelimit import RateLimiter
+from .realtime.services import SocketServices
+from .realtime.tokens import VisitorTokens
+from .realtime.widget import widget_endpoint
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SNOOZE_CHECK_SECONDS = 30
+
+
+class State(TypedDict):
+    rt: Runtime
+    sockets: SocketServices
+
+
+def build_routes() -> list[BaseRoute]:
+    return [
+        *ops.routes(),
+        *api_routes.routes(),
+        WebSocketRoute("/ws/widget", widget_endpoint),
+        WebSocketRoute("/ws/inbox", inbox_endpoint),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return JSONResponse({"error": {"code": codes.get(exc.status_code, "http_error"), "message": exc.detail}},
+                        status_code=exc.status_code)
+
+
+async def _wake_snoozed_forever(rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(SNOOZE_CHECK_SECONDS)
+        try:
+            await do_wake_snoozed(rt)
+        except Exception:
+            log.exception("waking snoozed conversations failed")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        if settings.auto_migrate:
+            await migrate.upgrade_async(settings.effective_database_url)
+        metrics = Metrics()
+        rt = Runtime(settings=settings, db=open_database(settings), bus=make_bus(settings.redis_url), metrics=metrics)
+        backfill = make_backfill(rt)
+        hub = Hub(backfill, metrics)
+        sockets = SocketServices(
+            rt=rt, hub=hub, backfill=backfill, tokens=VisitorTokens(settings.effective_secret_key),
+            connect_limiter=RateLimiter(settings.ip_connects_per_minute),
+            message_limiter=RateLimiter(settings.visitor_messages_per_minute),
+        )
+        app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
+        await rt.bus.start(hub.deliver, hub.resync)
+        first_admin = await do_ensure_first_admin(rt)
+        if first_admin:
+            email, password = first_admin
+            print(  # noqa: T201 - shown once to the person who started the server
+                f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
+                f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
+        waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        try:
+            yield {"rt": rt, "sockets": sockets}
+        finally:
+            waker.cancel()
+            await hub.close_all(1001)
+            await rt.bus.stop()
+            await rt.db.dispose()
+
+    exception_handlers: dict[Any, Any] = {HTTPException: _http_error}
+    return Starlette(routes=build_routes(), lifespan=lifespan, exception_handlers=exception_handlers)

@@ -1,0 +1,180 @@
+"""Publish/subscribe of deliveries: in-process by default, through Redis across processes.
+
+The database is the truth. The bus only carries news of what was committed; a lost bus
+message is recovered by the sockets' resume/gap-fill, never by the bus itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chat:deliveries"
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives a frame, spelled out: contacts' widget sockets, operators by id or role,
+    or every widget socket (only for public facts such as "an operator is online")."""
+
+    contact_ids: tuple[int, ...] = ()
+    operator_ids: tuple[int, ...] = ()
+    roles: tuple[str, ...] = ()
+    all_visitors: bool = False
+
+
+@dataclass(slots=True)
+class Delivery:
+    audience: Audience
+    frame: str  # serialised once, sent as is to every recipient
+    conversation_id: int | None = None
+    # Position in the recipients' numbering (public_seq for contacts, seq for operators):
+    # sockets drop what they already have and fill holes from the database.
+    seq: int | None = None
+    epoch: int | None = None
+    # A merge moved the contact: sockets of rekey[0] now belong to rekey[1].
+    rekey: tuple[int, int] | None = None
+    # The thread was renumbered: sockets holding it drop it and are given it again from seq 1.
+    reset: bool = False
+    published_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.audience
+        return {
+            "a": [a.contact_ids, a.operator_ids, a.roles, a.all_visitors],
+            "f": self.frame, "c": self.conversation_id, "s": self.seq, "e": self.epoch,
+            "r": self.rekey, "x": self.reset, "t": self.published_at,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Delivery:
+        c, o, r, v = d["a"]
+        return cls(
+            Audience(tuple(c), tuple(o), tuple(r), bool(v)), d["f"], d["c"], d["s"], d["e"],
+            tuple(d["r"]) if d["r"] else None, d["x"], d["t"],
+        )
+
+
+Deliver = Callable[[Sequence[Delivery]], None]
+Resync = Callable[[], None]
+
+
+class Bus(Protocol):
+    async def start(self, deliver: Deliver, resync: Resync) -> None: ...
+    async def publish(self, deliveries: Sequence[Delivery]) -> None: ...
+    async def ping(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class LocalBus:
+    """One process: deliver straight to this process's sockets."""
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
+        self._deliver = deliver
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries and self._deliver is not None:
+            self._deliver(deliveries)
+
+    async def ping(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._deliver = None
+
+
+class RedisBus:
+    """Every process publishes to one Redis channel and delivers what it hears to its sockets.
+
+    A process hears its own publications too, so all processes see one order per channel.
+    When Redis is unreachable the publisher delivers locally and the others catch up by
+    gap-filling once their subscription is back (`resync`).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._redis: aioredis.Redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # The subscriber waits for news indefinitely, so it must not have a read timeout.
+        self._sub_redis: aioredis.Redis = aioredis.from_url(
+            url, socket_connect_timeout=5, health_check_interval=15
+        )
+        self._deliver: Deliver | None = None
+        self._resync: Resync | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
+        self._deliver, self._resync = deliver, resync
+        self._task = asyncio.create_task(self._listen(), name="redis-bus")
+        # Wait briefly so the first publications of this process are heard; if Redis is down
+        # the server still starts and serves its own sockets.
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+        except TimeoutError:
+            log.warning("redis bus not subscribed yet; serving local sockets only")
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        payload = json.dumps([d.to_json() for d in deliveries], separators=(",", ":"))
+        try:
+            if not self._subscribed.is_set():
+                raise RedisError("not subscribed")
+            await self._redis.publish(CHANNEL, payload)
+        except (RedisError, OSError) as exc:
+            log.warning("redis publish failed, delivering locally", extra={"error": str(exc)})
+            if self._deliver is not None:
+                self._deliver(deliveries)
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                if backoff > 0.1 and self._resync is not None:
+                    self._resync()  # we may have missed deliveries while disconnected
+                self._subscribed.set()
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message" and self._deliver is not None:
+                        self._deliver([Delivery.from_json(d) for d in json.loads(message["data"])])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except (RedisError, OSError) as exc:
+                self._subscribed.clear()
+                log.warning("redis subscription lost", extra={"error": str(exc)})
+                await pubsub.aclose()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._redis.aclose()
+        await self._sub_redis.aclose()
+
+
+def make_bus(redis_url: str) -> Bus:
+    return RedisBus(redis_url) if redis_url else LocalBus()

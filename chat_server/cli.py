@@ -1,0 +1,102 @@
+"""`chat-server serve | migrate | create-operator`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import socket
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+
+from . import migrate
+from .actions.errors import ActionError
+from .actions.operators import do_create_operator
+from .app import create_app
+from .bus import LocalBus
+from .db import open_database
+from .logs import configure_logging
+from .metrics import Metrics
+from .models import Role
+from .runtime import Runtime
+from .settings import Settings
+
+CLOSE_GRACE_SECONDS = 3.0
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM our sockets close with 1001 (going away) before uvicorn's 1012, so widgets
+    and inboxes reconnect to another replica and resume; nothing acknowledged is lost because
+    acknowledgements are only sent after commit."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self.chat_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services = getattr(self.chat_app.state, "sockets", None)
+        if services is not None:
+            await services.hub.close_all(1001)
+            deadline = asyncio.get_running_loop().time() + CLOSE_GRACE_SECONDS
+            while services.hub.connections() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port, ws="websockets-sansio", log_config=None, access_log=False,
+        # Frames over this are refused by the protocol itself (1009); smaller oversized ones get
+        # an error frame from us (settings.max_frame_bytes).
+        ws_max_size=max(settings.max_frame_bytes * 4, 1 << 20), ws_ping_interval=20, ws_ping_timeout=20,
+        timeout_graceful_shutdown=10, proxy_headers=True, server_header=False,
+    )
+    GracefulServer(config, app).run()
+
+
+async def _create_operator(settings: Settings, name: str, email: str, password: str, role: Role) -> None:
+    rt = Runtime(settings=settings, db=open_database(settings), bus=LocalBus(), metrics=Metrics())
+    try:
+        await do_create_operator(rt, name, email, password, role)
+    finally:
+        await rt.db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chat-server", description="Live chat and unified inbox server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the server")
+    serve_cmd.add_argument("--host", help="address to listen on (default CHAT_HOST or 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (default CHAT_PORT or 8000)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    create = commands.add_parser("create-operator", help="add an operator account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.operator.value)
+    create.add_argument("--password", help="prompted for when not given")
+    args = parser.parse_args(argv)
+    settings = Settings()
+
+    if args.command == "serve":
+        serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
+    elif args.command == "migrate":
+        migrate.upgrade(settings.effective_database_url)
+        print("database is up to date")
+    else:
+        password = args.password or getpass.getpass("Password: ")
+        migrate.upgrade(settings.effective_database_url)
+        try:
+            asyncio.run(_create_operator(settings, args.name, args.email, password, Role(args.role)))
+        except ActionError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"created {args.role} {args.email}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""This process's open sockets, indexed by who they belong to, and fan-out to them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from ..bus import Delivery
+from ..metrics import Metrics
+from .connection import Backfill, Connection
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, backfill: Backfill, metrics: Metrics) -> None:
+        self._backfill = backfill
+        self._metrics = metrics
+        self.visitors: dict[int, set[Connection]] = defaultdict(set)  # by contact id
+        self.operators: dict[int, set[Connection]] = defaultdict(set)  # by operator id
+        self.by_role: dict[str, set[Connection]] = defaultdict(set)
+        self.all_visitors: set[Connection] = set()
+
+    def add(self, conn: Connection) -> None:
+        if conn.kind == "visitor":
+            assert conn.contact_id is not None
+            self.visitors[conn.contact_id].add(conn)
+            self.all_visitors.add(conn)
+        else:
+            assert conn.operator_id is not None and conn.role is not None
+            self.operators[conn.operator_id].add(conn)
+            self.by_role[conn.role].add(conn)
+        self._metrics.open_sockets.labels(conn.kind).inc()
+
+    def remove(self, conn: Connection) -> None:
+        if conn.kind == "visitor":
+            _discard(self.visitors, conn.contact_id, conn)
+            self.all_visitors.discard(conn)
+        else:
+            _discard(self.operators, conn.operator_id, conn)
+            _discard(self.by_role, conn.role, conn)
+        self._metrics.open_sockets.labels(conn.kind).dec()
+
+    def deliver(self, deliveries: Sequence[Delivery]) -> None:
+        """Called by the bus for every delivery committed anywhere."""
+        for delivery in deliveries:
+            if delivery.rekey is not None:
+                self._rekey(*delivery.rekey)
+            recipients = self._recipients(delivery)
+            for conn in recipients:
+                conn.offer(delivery, self._backfill)
+            if recipients:
+                self._metrics.delivered(len(recipients), delivery.published_at)
+
+    def _recipients(self, delivery: Delivery) -> set[Connection]:
+        audience = delivery.audience
+        found: set[Connection] = set()
+        if audience.all_visitors:
+            found |= self.all_visitors
+        for contact_id in audience.contact_ids:
+            found |= self.visitors.get(contact_id, set())
+        for operator_id in audience.operator_ids:
+            found |= self.operators.get(operator_id, set())
+        for role in audience.roles:
+            found |= self.by_role.get(role, set())
+        return found
+
+    def _rekey(self, old_contact: int, new_contact: int) -> None:
+        for conn in self.visitors.pop(old_contact, set()):
+            conn.contact_id = new_contact
+            # Its old thread is gone: what it held is replaced by the survivor's thread.
+            conn.cursors.clear()
+            conn.epochs.clear()
+            self.visitors[new_contact].add(conn)
+
+    def resync(self) -> None:
+        """After the bus lost news: every socket checks the database for what it missed."""
+        for conns in list(self.visitors.values()) + list(self.operators.values()):
+            for conn in conns:
+                for conv, cursor in list(conn.cursors.items()):
+                    if conv not in conn.filling:
+                        conn.start_fill(conv, cursor, [], self._backfill)
+
+    def connections(self) -> list[Connection]:
+        return [c for group in (*self.visitors.values(), *self.operators.values()) for c in group]
+
+    async def close_all(self, code: int) -> None:
+        for conn in self.connections():
+            conn.close(code)
+        await asyncio.sleep(0)
+
+
+def _discard(index: dict[int, set[Connection]] | dict[str, set[Connection]], key: object, conn: Connection) -> None:
+    group = index.get(key)  # type: ignore[call-overload]
+    if group is not None:
+        group.discard(conn)
+        if not group:
+            del index[key]  # type: ignore[arg-type]

@@ -1,0 +1,126 @@
+"""The inbox's socket: an operator's live view of every conversation they may read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+from starlette.websockets import WebSocket
+
+from ..actions.errors import ActionError, NotFound
+from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
+from ..actions.operators import authenticate, do_set_availability
+from ..actions.publish import STAFF, contact_audience
+from ..bus import Delivery
+from ..events import (
+    AckFrame,
+    Author,
+    ConversationRemovedFrame,
+    OperatorHello,
+    OperatorPresence,
+    OperatorRead,
+    OperatorSend,
+    OperatorTyping,
+    OperatorWelcome,
+    Ping,
+    PongFrame,
+    ResetFrame,
+    TypingFrame,
+    operator_frame_adapter,
+)
+from ..models import Availability, Conversation, Operator
+from ..views import operator_view
+from .connection import Connection
+from .services import SocketServices
+from .socket import error_frame, read_hello, run_socket, send_and_close
+
+
+async def inbox_endpoint(ws: WebSocket) -> None:
+    sv: SocketServices = ws.state.sockets
+    settings = sv.rt.settings
+    await ws.accept()
+    hello: OperatorHello | None = await read_hello(ws, operator_frame_adapter, settings.max_frame_bytes)
+    if hello is None:
+        return
+    operator = await authenticate(sv.rt, hello.token)
+    if operator is None:
+        await send_and_close(ws, error_frame("unauthorized", "log in again", "hello"), 4401)
+        return
+    cursors = {int(k): v for k, v in hello.cursors.items()}
+    async with sv.rt.db.read() as s:
+        everyone = (await s.exec(select(Operator).where(Operator.is_active == True))).all()  # noqa: E712
+        known = (await s.exec(select(Conversation).where(col(Conversation.id).in_(list(cursors))))).all() if cursors else []
+    conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role)
+    conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
+    sv.hub.add(conn)
+    try:
+        _resume(sv, conn, cursors, list(known))
+        await run_socket(ws, conn, operator_frame_adapter, settings.max_frame_bytes,
+                         lambda frame: _handle(sv, conn, operator, frame), sv.rt.metrics.slow_consumers.inc)
+    finally:
+        sv.hub.remove(conn)
+
+
+def _resume(sv: SocketServices, conn: Connection, cursors: dict[int, Any], known: list[Conversation]) -> None:
+    """Give back what the inbox missed in the threads it holds; nothing it already has."""
+    found = {c.id: c for c in known}
+    for conversation_id, cursor in cursors.items():
+        conv = found.get(conversation_id)
+        if conv is None:
+            conn.send(ConversationRemovedFrame(conversation_id=conversation_id, merged_into_conversation_id=None).model_dump_json())
+            continue
+        sv.contact_of[conversation_id] = conv.contact_id
+        after = cursor.seq
+        if cursor.epoch != conv.epoch:
+            conn.send(ResetFrame(conversation_id=conversation_id, epoch=conv.epoch).model_dump_json())
+            after = 0
+        conn.epochs[conversation_id] = conv.epoch
+        conn.cursors[conversation_id] = after
+        if conv.last_seq > after:
+            conn.start_fill(conversation_id, after, [], sv.backfill)
+
+
+async def _contact_of(sv: SocketServices, conversation_id: int) -> int:
+    if conversation_id not in sv.contact_of:
+        async with sv.rt.db.read() as s:
+            conv = await s.get(Conversation, conversation_id)
+        if conv is None:
+            raise NotFound("conversation_not_found", "no such conversation")
+        if len(sv.contact_of) > 100_000:
+            sv.contact_of.clear()
+        sv.contact_of[conversation_id] = conv.contact_id
+    return sv.contact_of[conversation_id]
+
+
+async def _handle(sv: SocketServices, conn: Connection, operator: Operator, frame: Any) -> None:
+    match frame:
+        case OperatorSend():
+            stored = await do_send_operator_message(
+                sv.rt, operator, frame.conversation_id, frame.text, client_msg_id=frame.client_msg_id,
+                note=frame.kind == "note", channel=frame.channel,
+            )
+            assert stored.message.id is not None
+            conn.send(AckFrame(client_msg_id=frame.client_msg_id, message_id=stored.message.id,
+                               seq=stored.message.seq, duplicate=stored.duplicate).model_dump_json())
+        case OperatorTyping():
+            check_can_write(operator)
+            if sv.typing_limiter.allow(f"operator:{operator.id}"):
+                contact_id = await _contact_of(sv, frame.conversation_id)
+                author = Author(type="operator", id=operator.id, name=operator.name)
+                typing = TypingFrame(conversation_id=frame.conversation_id, author=author, is_typing=frame.is_typing)
+                public = TypingFrame(author=Author(type="operator", name=operator.name), is_typing=frame.is_typing)
+                await sv.rt.bus.publish([
+                    Delivery(STAFF, typing.model_dump_json()),
+                    Delivery(contact_audience(contact_id), public.model_dump_json()),
+                ])
+        case OperatorRead():
+            await do_operator_read(sv.rt, operator, frame.conversation_id, frame.seq)
+        case OperatorPresence():
+            await do_set_availability(sv.rt, operator, Availability(frame.availability))
+        case Ping():
+            conn.send(PongFrame().model_dump_json())
+        case OperatorHello():
+            raise ActionError("already_greeted", "hello was already received")
+
+
+

@@ -1,0 +1,141 @@
+"""Plumbing shared by both sockets: hello, the read loop, the write loop, errors, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..actions.errors import ActionError
+from ..events import ErrorFrame
+from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT = 10.0
+SEND_TIMEOUT = 30.0  # a client that takes this long to take one frame is gone
+
+
+def error_frame(code: str, message: str, ref: str | None = None) -> str:
+    return ErrorFrame(code=code, message=message, ref=ref).model_dump_json()
+
+
+def describe(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "frame"
+    return f"{where}: {first['msg']}"
+
+
+async def send_and_close(ws: WebSocket, frame: str, code: int) -> None:
+    try:
+        await ws.send_text(frame)
+        await ws.close(code)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+
+
+async def read_hello(ws: WebSocket, adapter: TypeAdapter[Any], max_bytes: int) -> Any | None:
+    """The first frame must be a valid hello; anything else ends the socket with an error."""
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT)
+    except TimeoutError:
+        await send_and_close(ws, error_frame("hello_timeout", "send hello first"), 1008)
+        return None
+    except (WebSocketDisconnect, KeyError, RuntimeError):
+        return None  # gone, or sent bytes instead of text
+    if len(raw) > max_bytes:
+        await send_and_close(ws, error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"), 1009)
+        return None
+    try:
+        frame = adapter.validate_json(raw)
+    except ValidationError as exc:
+        await send_and_close(ws, error_frame("invalid_frame", describe(exc)), 1008)
+        return None
+    if frame.type != "hello":
+        await send_and_close(ws, error_frame("hello_expected", "the first frame must be hello"), 1008)
+        return None
+    return frame
+
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+async def run_socket(
+    ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler,
+    on_slow: Callable[[], None],
+) -> None:
+    """Read frames and hand them to `handle` while a writer drains the connection's queue."""
+    writer = asyncio.create_task(_write(ws, conn))
+    try:
+        await _read(ws, conn, adapter, max_bytes, handle, writer)
+    finally:
+        if conn.close_code == 1013:
+            on_slow()
+        conn.close(conn.close_code or 1000)
+        try:
+            await asyncio.wait_for(writer, SEND_TIMEOUT)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.cancel()
+
+
+async def _read(
+    ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler,
+    writer: asyncio.Task[None],
+) -> None:
+    receive: asyncio.Task[Any] | None = None
+    while not conn.closed:
+        receive = asyncio.create_task(ws.receive())
+        done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if receive not in done:
+            receive.cancel()  # the writer ended: the socket is closing
+            return
+        message = receive.result()
+        if message["type"] == "websocket.disconnect":
+            conn.closed = True
+            return
+        raw = message.get("text")
+        if raw is None:
+            conn.send(error_frame("text_expected", "frames are JSON text"))
+            continue
+        if len(raw) > max_bytes:
+            conn.send(error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"))
+            continue
+        try:
+            frame = adapter.validate_json(raw)
+        except ValidationError as exc:
+            conn.send(error_frame("invalid_frame", describe(exc)))
+            continue
+        try:
+            await handle(frame)
+        except ActionError as exc:
+            conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
+        except Exception:
+            log.exception("socket frame failed", extra={"frame_type": frame.type})
+            conn.send(error_frame("internal", "could not process this frame; retry it", getattr(frame, "client_msg_id", None)))
+
+
+async def _write(ws: WebSocket, conn: Connection) -> None:
+    try:
+        while True:
+            frame = await conn.queue.get()
+            if frame is None:
+                break
+            await asyncio.wait_for(ws.send_text(frame), SEND_TIMEOUT)
+    except TimeoutError:
+        conn.close_code = 1013
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        conn.closed = True
+        return
+    if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+        try:
+            await ws.close(conn.close_code or 1000)
+        except (RuntimeError, OSError):
+            pass
+
+
+def client_ip(ws: WebSocket) -> str:
+    return ws.client.host if ws.client else "unknown"

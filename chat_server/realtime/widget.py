@@ -1,0 +1,131 @@
+"""The widget's socket: one visitor, their own conversation, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket
+
+from ..actions.contacts import conversation_of, do_track_event, do_visitor_arrive
+from ..actions.errors import ActionError
+from ..actions.messages import do_contact_receipt, do_receive_inbound
+from ..actions.operators import operators_online
+from ..actions.publish import STAFF
+from ..bus import Delivery
+from ..events import (
+    AckFrame,
+    Author,
+    Ping,
+    PongFrame,
+    TypingFrame,
+    VisitorHello,
+    VisitorReceipt,
+    VisitorSend,
+    VisitorTrack,
+    VisitorTyping,
+    VisitorWelcome,
+    visitor_frame_adapter,
+)
+from ..models import Channel
+from ..views import visitor_conversation_view
+from .connection import Connection
+from .services import SocketServices
+from .socket import client_ip, error_frame, read_hello, run_socket, send_and_close
+
+
+def origin_allowed(ws: WebSocket, allow_list: list[str]) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None or "*" in allow_list:
+        return True  # not a browser, or the admin allows every site
+    origin = origin.rstrip("/")
+    if origin in allow_list:
+        return True
+    return urlsplit(origin).netloc == ws.headers.get("host")  # the server's own pages
+
+
+async def widget_endpoint(ws: WebSocket) -> None:
+    sv: SocketServices = ws.state.sockets
+    settings = sv.rt.settings
+    if not origin_allowed(ws, settings.origin_allow_list):
+        await ws.accept()
+        await send_and_close(ws, error_frame("origin_not_allowed", "this site may not embed the chat"), 1008)
+        return
+    await ws.accept()
+    if not sv.connect_limiter.allow(client_ip(ws)):
+        await send_and_close(ws, error_frame("rate_limited", "too many connections; retry later"), 1013)
+        return
+    hello: VisitorHello | None = await read_hello(ws, visitor_frame_adapter, settings.max_frame_bytes)
+    if hello is None:
+        return
+    page = hello.page
+    try:
+        visitor_id, contact, conv = await do_visitor_arrive(
+            sv.rt, sv.tokens.read(hello.token), page.url if page else "", page.referrer if page else ""
+        )
+    except ActionError as exc:
+        await send_and_close(ws, error_frame(exc.code, exc.message, "hello"), 1008)
+        return
+    conn = Connection("visitor", settings.send_queue_frames, contact_id=contact.id)
+    online = await operators_online(sv.rt)
+    conn.send(VisitorWelcome(
+        token=sv.tokens.issue(visitor_id), visitor_id=visitor_id,
+        conversation=visitor_conversation_view(conv), operators_online=online,
+    ).model_dump_json())
+    # Join the fan-out and start the resume in the same step, so nothing slips in between.
+    sv.hub.add(conn)
+    try:
+        if conv is not None and conv.id is not None:
+            after = hello.last_seq
+            conn.epochs[conv.id] = conv.epoch
+            if hello.epoch is not None and hello.epoch != conv.epoch:
+                conn.send(error_frame("epoch_changed", "history was renumbered; reloading from the start"))
+                after = 0
+            conn.start_fill(conv.id, after, [], sv.backfill)
+        else:
+            asyncio.create_task(_catch_new_conversation(sv, conn))
+        await run_socket(ws, conn, visitor_frame_adapter, settings.max_frame_bytes,
+                         lambda frame: _handle(sv, conn, frame), sv.rt.metrics.slow_consumers.inc)
+    finally:
+        sv.hub.remove(conn)
+
+
+async def _catch_new_conversation(sv: SocketServices, conn: Connection) -> None:
+    """Another tab may have started the conversation while this one was saying hello."""
+    assert conn.contact_id is not None
+    async with sv.rt.db.read() as s:
+        conv = await conversation_of(s, conn.contact_id)
+    if conv is not None and conv.id is not None and conv.id not in conn.cursors and conv.id not in conn.filling:
+        conn.epochs.setdefault(conv.id, conv.epoch)
+        conn.start_fill(conv.id, 0, [], sv.backfill)
+
+
+async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
+    assert conn.contact_id is not None
+    match frame:
+        case VisitorSend():
+            if not sv.message_limiter.allow(f"contact:{conn.contact_id}"):
+                raise ActionError("rate_limited", "too many messages; wait a moment")
+            stored = await do_receive_inbound(
+                sv.rt, conn.contact_id, Channel.widget, frame.text, client_msg_id=frame.client_msg_id
+            )
+            assert stored.message.id is not None and stored.message.public_seq is not None
+            conn.send(AckFrame(
+                client_msg_id=frame.client_msg_id, message_id=stored.message.id,
+                seq=stored.message.public_seq, duplicate=stored.duplicate,
+            ).model_dump_json())
+        case VisitorTyping():
+            conversation_id = next(iter(conn.cursors), None)
+            if conversation_id is not None and sv.typing_limiter.allow(f"contact:{conn.contact_id}"):
+                typing = TypingFrame(conversation_id=conversation_id, author=Author(type="contact", id=conn.contact_id),
+                                     is_typing=frame.is_typing)
+                await sv.rt.bus.publish([Delivery(STAFF, typing.model_dump_json())])
+        case VisitorReceipt():
+            await do_contact_receipt(sv.rt, conn.contact_id, frame.state, frame.seq)
+        case VisitorTrack():
+            await do_track_event(sv.rt, conn.contact_id, frame.name, frame.properties, frame.url)
+        case Ping():
+            conn.send(PongFrame().model_dump_json())
+        case VisitorHello():
+            conn.send(error_frame("already_greeted", "hello was already received", "hello"))

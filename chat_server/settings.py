@@ -1,0 +1,81 @@
+"""The only module that reads the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Storage: the embedded default is a SQLite file under ./data; PostgreSQL by URL.
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    data_dir: Path = Path("data")
+    # Fan-out crosses processes through Redis when set; in-process otherwise.
+    redis_url: str = Field(default="", validation_alias="REDIS_URL")
+
+    # Signs visitor tokens. Persisted under data_dir when not given so tokens survive restarts.
+    secret_key: str = ""
+    # Origins allowed to open the widget socket. Empty: only the server's own host; "*": any.
+    allowed_origins: str = ""
+
+    # Bring the schema up to date at start. Replicas behind one database turn this off and
+    # let a single `chat-server migrate` run first (see docker-compose.yml).
+    auto_migrate: bool = True
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Limits that keep one client from hurting the others.
+    max_frame_bytes: int = 64 * 1024
+    max_body_bytes: int = 256 * 1024
+    send_queue_frames: int = 1000
+    visitor_messages_per_minute: int = 60
+    ip_connects_per_minute: int = 120
+    operator_session_days: int = 14
+
+    @property
+    def origin_allow_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'chat.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://) and pick the async drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
