@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # let a single `chat-server migrate` run first (see docker-compose.yml).
     auto_migrate: bool = True
 
+    # The first start creates an admin; these fix its login instead of a random password.
+    initial_admin_email: str = "admin@localhost.localdomain"
+    initial_admin_password: str = ""
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

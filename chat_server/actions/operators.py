@@ -61,7 +61,8 @@ async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
     async with rt.db.read() as s:
         if (await s.exec(select(func.count()).select_from(Operator))).one():
             return None
-    email, password = "admin@localhost.localdomain", secrets.token_urlsafe(12)
+    email = rt.settings.initial_admin_email
+    password = rt.settings.initial_admin_password or secrets.token_urlsafe(12)
     try:
         await do_create_operator(rt, "Admin", email, password, Role.admin)
     except Conflict:

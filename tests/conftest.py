@@ -1,0 +1,60 @@
+"""Shared fixtures: real PostgreSQL and Redis servers, chat servers on both databases."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ChatServer
+from tests.services import PostgresServer, RedisServer
+
+_db_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    with PostgresServer(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+def database_url(kind: str, tmp: Path, postgres: PostgresServer | None) -> str:
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / 'chat.db'}"
+    assert postgres is not None
+    return postgres.create_database(f"chat_{next(_db_names)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    pg = request.getfixturevalue("postgres") if db_kind == "postgres" else None
+    return database_url(db_kind, tmp_path, pg)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
+    """A running server shared by a module's tests, once per database."""
+    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
+    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
+    chat = ChatServer(tmp, database_url(request.param, tmp, pg))
+    chat.start()
+    yield chat
+    chat.stop()

@@ -1,0 +1,198 @@
+"""Real servers and real clients for the tests: `chat-server serve` in a subprocess on an
+ephemeral port, websockets and httpx talking to it over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from chat_server.events import SERVER_FRAMES
+from tests.services import free_port
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every frame a test receives must be one of the documented server frames, exactly.
+def check_frame(raw: str | bytes) -> dict[str, Any]:
+    data = json.loads(raw)
+    frame_type = data["type"]
+    matches = [m for m in SERVER_FRAMES if m.model_fields["type"].default == frame_type]
+    assert matches, f"undocumented frame type {frame_type!r}"
+    errors = []
+    for model in matches:
+        try:
+            model.model_validate(data)
+            return data  # type: ignore[no-any-return]
+        except Exception as exc:  # try the next model with the same type (welcome)
+            errors.append(exc)
+    raise AssertionError(f"frame does not match its model: {data}: {errors}")
+
+
+class ChatServer:
+    """One `chat-server serve` process. Restartable on the same port and database."""
+
+    def __init__(self, tmp: Path, database_url: str, redis_url: str = "", **env: str) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.database_url = database_url
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CHAT_DATA_DIR": str(tmp / "data"),
+            "CHAT_SECRET_KEY": "test-secret-key",
+            "CHAT_INITIAL_ADMIN_EMAIL": ADMIN_EMAIL,
+            "CHAT_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "CHAT_IP_CONNECTS_PER_MINUTE": "0",
+            "CHAT_VISITOR_MESSAGES_PER_MINUTE": "0",
+            "CHAT_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = tmp / f"server-{self.port}.log"
+        self._log: Any = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chat_server", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tmp,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.http + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        code = 0
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            try:
+                code = self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class Socket:
+    """A websocket client that checks every frame against the protocol's models."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def send_raw(self, raw: str | bytes) -> None:
+        await self.ws.send(raw)
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        frame = check_frame(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.seen.append(frame)
+        return frame
+
+    async def expect(self, frame_type: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
+        """The next frame of this type (matching `match` on top-level or message fields);
+        other frames are kept in `seen` and skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no {frame_type} {match} within {timeout}s; saw {self.seen[-10:]}")
+            frame = await self.recv(left)
+            if frame["type"] == frame_type and _matches(frame, match):
+                return frame
+
+    async def quiet(self, seconds: float = 0.5) -> list[dict[str, Any]]:
+        """Frames that arrive within `seconds` (for asserting something did NOT arrive)."""
+        got: list[dict[str, Any]] = []
+        try:
+            while True:
+                got.append(await self.recv(seconds))
+        except TimeoutError:
+            return got
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def _matches(frame: dict[str, Any], match: dict[str, Any]) -> bool:
+    target = frame.get("message", frame)
+    return all(target.get(k, frame.get(k)) == v for k, v in match.items())
+
+
+async def visitor(server: ChatServer, token: str | None = None, last_seq: int = 0, **hello: Any) -> tuple[Socket, dict[str, Any]]:
+    ws = await websockets.connect(server.ws + "/ws/widget", max_size=2**22)
+    sock = Socket(ws)
+    await sock.send(type="hello", token=token, last_seq=last_seq, **hello)
+    welcome = await sock.expect("welcome")
+    return sock, welcome
+
+
+async def login(server: ChatServer, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        r = await http.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+
+async def operator(server: ChatServer, token: str, cursors: dict[int, dict[str, int]] | None = None) -> Socket:
+    ws = await websockets.connect(server.ws + "/ws/inbox", max_size=2**22)
+    sock = Socket(ws)
+    await sock.send(type="hello", token=token, cursors={str(k): v for k, v in (cursors or {}).items()})
+    await sock.expect("welcome")
+    return sock
+
+
+def api(server: ChatServer, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=server.http + "/api/v1", headers=headers, timeout=10)
+
+
+async def create_operator(server: ChatServer, admin_token: str, email: str, role: str = "operator",
+                          name: str | None = None) -> str:
+    """A new operator; returns their login token."""
+    async with api(server, admin_token) as http:
+        r = await http.post("/operators", json={"name": name or email.split("@")[0], "email": email,
+                                                "password": "password-" + email, "role": role})
+        assert r.status_code == 201, r.text
+    return await login(server, email, "password-" + email)
