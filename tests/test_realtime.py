@@ -186,3 +186,32 @@ async def test_assignment_is_live_for_other_operators(server: ChatServer) -> Non
     assert not [f for f in await v.quiet(0.3) if f["type"] == "message"]  # system lines stay internal
     await watcher.close()
     await v.close()
+
+
+async def test_merge_moves_the_visitors_socket_to_the_survivors_thread(server: ChatServer) -> None:
+    a, a_welcome, a_conv = await start_conversation(server, "from A")
+    b, b_welcome, b_conv = await start_conversation(server, "from B")
+    token = await login(server)
+    op = await operator(server, token, cursors={a_conv: {"seq": 1, "epoch": 1}})
+    async with api(server, token) as http:
+        a_contact = (await http.get(f"/conversations/{a_conv}")).json()["contact"]["id"]
+        b_contact = (await http.get(f"/conversations/{b_conv}")).json()["contact"]["id"]
+        r = await http.post(f"/contacts/{a_contact}/merge", json={"other_contact_id": b_contact, "reason": "same person"})
+        assert r.status_code == 200, r.text
+        card = (await http.get(f"/contacts/{a_contact}")).json()
+    assert card["merges"][0]["merged_id"] == b_contact and card["merges"][0]["reason"] == "same person"
+    assert len(card["identities"]) == 2
+    # B's open widget now shows the one thread, renumbered, from the start.
+    reset = await b.expect("reset")
+    assert reset["conversation_id"] == a_conv
+    got = [await b.expect("message") for _ in range(2)]
+    assert [(m["message"]["seq"], m["message"]["text"]) for m in got] == [(1, "from A"), (2, "from B")]
+    # The operator holding A's thread is told to reload it; B's conversation is gone.
+    assert (await op.expect("reset", conversation_id=a_conv))["epoch"] == 2
+    removed = await op.expect("conversation.removed", conversation_id=b_conv)
+    assert removed["merged_into_conversation_id"] == a_conv
+    # B writes again: it lands in the merged thread, seen by A's widget as well.
+    await b.send(type="message.send", client_msg_id=cid(), text="B again")
+    assert (await a.expect("message", text="B again"))["message"]["seq"] == 3
+    for sock in (a, b, op):
+        await sock.close()

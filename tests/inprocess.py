@@ -1,0 +1,58 @@
+"""The actions on a real database inside the test process, with a bus that records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event
+
+from chat_server import migrate
+from chat_server.bus import Delivery
+from chat_server.db import Database
+from chat_server.metrics import Metrics
+from chat_server.runtime import Runtime
+from chat_server.settings import Settings
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.published: list[Delivery] = []
+
+    async def start(self, deliver: Any, resync: Any) -> None:
+        return None
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        self.published.extend(deliveries)
+
+    async def ping(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class QueryCounter:
+    """Counts the SQL statements sent, like zulip's assert_database_query_count."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements: list[str] = []
+        for engine in {db.write_engine, db.read_engine}:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+async def make_runtime(database_url: str) -> tuple[Runtime, RecordingBus]:
+    await migrate.upgrade_async(database_url)
+    bus = RecordingBus()
+    settings = Settings(database_url=database_url, secret_key="test")
+    return Runtime(settings=settings, db=Database(database_url), bus=bus, metrics=Metrics()), bus

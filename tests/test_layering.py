@@ -1,0 +1,71 @@
+"""Dependencies flow one way: models <- actions <- {api, realtime} <- app."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "chat_server"
+
+# module group -> groups it must never import
+FORBIDDEN = {
+    "models": {"actions", "api", "realtime", "app", "cli", "bus", "db", "events", "views"},
+    "events": {"actions", "api", "realtime", "app", "cli", "db"},
+    "views": {"actions", "api", "realtime", "app", "cli", "db"},
+    "bus": {"actions", "api", "realtime", "app", "cli", "models", "db"},
+    "actions": {"api", "realtime", "app", "cli"},
+    "api": {"realtime", "app", "cli"},
+    "realtime": {"api", "app", "cli"},
+    "settings": {"actions", "api", "realtime", "app", "cli", "models", "db", "bus"},
+}
+
+
+def group_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def imported_groups(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    groups: set[str] = set()
+    package_parts = path.relative_to(PACKAGE).parent.parts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = list(package_parts[: len(package_parts) - (node.level - 1)])
+                target = base + (node.module.split(".") if node.module else [])
+                names = target or [alias.name for alias in node.names]
+                if target:
+                    groups.add(target[0])
+                else:
+                    groups.update(names)
+            elif node.module and node.module.startswith("chat_server."):
+                groups.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("chat_server."):
+                    groups.add(alias.name.split(".")[1])
+    return groups
+
+
+def test_imports_follow_the_layers() -> None:
+    violations = []
+    checked = 0
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        group = group_of(path)
+        bad = imported_groups(path) & FORBIDDEN.get(group, set())
+        checked += 1
+        if bad:
+            violations.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
+    assert checked > 20
+    assert not violations, "\n".join(violations)
+
+
+def test_only_settings_reads_the_environment() -> None:
+    readers = [
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+        if "os.environ" in p.read_text() or "getenv" in p.read_text()
+    ]
+    assert readers == [], readers

@@ -1,0 +1,50 @@
+"""The hot path costs a known number of queries; a regression is a test failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chat_server.actions.contacts import find_or_create_contact
+from chat_server.actions.messages import do_receive_inbound, do_send_operator_message
+from chat_server.actions.operators import do_create_operator
+from chat_server.models import Channel, IdentityKind, Role
+from chat_server.runtime import Runtime
+from tests.inprocess import QueryCounter, RecordingBus, make_runtime
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus, QueryCounter]]:
+    runtime, bus = await make_runtime(db_url)
+    yield runtime, bus, QueryCounter(runtime.db)
+    await runtime.db.dispose()
+
+
+def statements(counter: QueryCounter) -> list[str]:
+    # Transaction control differs by database (BEGIN IMMEDIATE on SQLite); count the work.
+    return [s for s in counter.statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+
+
+async def test_visitor_message_and_operator_reply_query_counts(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, bus, counter = rt
+    op = await do_create_operator(runtime, "Ivan", "ivan@example.com", "long password", Role.operator)
+    async with runtime.db.write() as s:
+        contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "v", "test")
+    assert contact.id is not None
+    first = await do_receive_inbound(runtime, contact.id, Channel.widget, "first", client_msg_id="1")
+
+    counter.reset()
+    await do_receive_inbound(runtime, contact.id, Channel.widget, "second", client_msg_id="2")
+    # lock the conversation, insert the message, update the conversation
+    assert len(statements(counter)) == 3, statements(counter)
+
+    counter.reset()
+    bus.published.clear()
+    await do_send_operator_message(runtime, op, first.conversation.id or 0, "reply", client_msg_id="r1")
+    # look for an earlier send with this id, lock, insert, update
+    assert len(statements(counter)) == 4, statements(counter)
+    # One frame per audience, serialised once, whatever the number of sockets.
+    assert len(bus.published) == 3
