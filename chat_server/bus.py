@@ -153,12 +153,12 @@ class RedisBus:
                     if message.get("type") == "message" and self._deliver is not None:
                         self._deliver([Delivery.from_json(d) for d in json.loads(message["data"])])
             except asyncio.CancelledError:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 log.warning("redis subscription lost", extra={"error": str(exc)})
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 

@@ -110,6 +110,7 @@ async def do_receive_inbound(
             if reopened:
                 conv.status, conv.snoozed_until = Status.open, None
             message = append(s, conv, Message(
+            conversation_id=conv.id or 0, seq=0,  # numbered by append()
                 channel=channel, direction=Direction.inbound, kind=Kind.text,
                 author_type=AuthorType.contact, author_id=contact_id, author_name=author_name,
                 text=text, attachments=attachments or [], client_msg_id=client_msg_id,
@@ -174,6 +175,7 @@ async def do_send_operator_message(
             # The widget is delivered by our own sockets; other channels by the delivery queue.
             state = DeliveryState.sent if picked == Channel.widget else DeliveryState.pending
         message = append(s, conv, Message(
+            conversation_id=conv.id or 0, seq=0,  # numbered by append()
             channel=picked, direction=direction, kind=kind, author_type=AuthorType.operator,
             author_id=operator.id, author_name=operator.name, text=text,
             attachments=attachments or [], client_msg_id=client_msg_id, delivery_state=state,
@@ -207,6 +209,7 @@ async def _reply_channel(s: AsyncSession, conv: Conversation, requested: str | N
 async def do_append_system_line(s: AsyncSession, conv: Conversation, text: str, operator: Operator | None) -> Message:
     """Assigned, closed, merged ...: a line in the thread that only operators see."""
     return append(s, conv, Message(
+            conversation_id=conv.id or 0, seq=0,  # numbered by append()
         channel=Channel.internal, direction=Direction.internal, kind=Kind.system,
         author_type=AuthorType.operator if operator else AuthorType.system,
         author_id=operator.id if operator else None, author_name=operator.name if operator else None,
@@ -264,6 +267,6 @@ async def do_contact_receipt(rt: Runtime, contact_id: int, state: str, public_se
             return
         seq = (
             await s.exec(select(func.max(Message.seq)).where(
-                Message.conversation_id == conv.id, Message.public_seq <= public_seq))
+                Message.conversation_id == conv.id, col(Message.public_seq) <= public_seq))
         ).one() or 0
     await rt.bus.publish([receipt_delivery(STAFF, conv.id, "contact", state, seq)])

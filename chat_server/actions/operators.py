@@ -82,7 +82,7 @@ async def do_login(rt: Runtime, email: str, password: str) -> tuple[str, Operato
     token = secrets.token_urlsafe(32)
     async with rt.db.write() as s:
         s.add(OperatorSession(
-            token_hash=token_hash(token), operator_id=operator.id,
+            token_hash=token_hash(token), operator_id=operator.id or 0,
             expires_at=utcnow() + timedelta(days=rt.settings.operator_session_days),
         ))
     return token, operator

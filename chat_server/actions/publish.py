@@ -47,5 +47,6 @@ def conversation_delivery(conv: Conversation, contact: Contact) -> Delivery:
 
 
 def receipt_delivery(audience: Audience, conversation_id: int | None, reader: str, state: str, seq: int) -> Delivery:
-    frame = ReceiptFrame(conversation_id=conversation_id, reader=reader, state=state, seq=seq)  # type: ignore[arg-type]
+    frame = ReceiptFrame.model_validate(
+        {"conversation_id": conversation_id, "reader": reader, "state": state, "seq": seq})
     return Delivery(audience, frame.model_dump_json())

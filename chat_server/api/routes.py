@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, text
+from sqlalchemy import TextClause, and_, exists, func, or_, text
 from sqlmodel import col, select
 from starlette.routing import Route
 
@@ -84,7 +84,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ActionError("invalid_cursor", "cursor is not one this API gave out") from exc
 
 
-def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+def _has_tag(dialect: str, tag: str) -> TextClause:
     if dialect == "postgresql":
         return text("conversation.tags @> CAST(:tag_json AS jsonb)").bindparams(tag_json=json.dumps([tag]))
     return text("EXISTS (SELECT 1 FROM json_each(conversation.tags) WHERE json_each.value = :tag)").bindparams(tag=tag)
@@ -105,7 +105,8 @@ async def list_conversations(c: Call) -> sc.ConversationPage:
     elif q.assignee:
         query = query.where(Conversation.assignee_id == int(q.assignee))
     if q.channel:
-        query = query.where(exists().where(Message.conversation_id == Conversation.id, Message.channel == q.channel))
+        query = query.where(exists().where(col(Message.conversation_id) == Conversation.id,
+                                           col(Message.channel) == q.channel))
     if q.tag:
         query = query.where(_has_tag(c.rt.db.write_engine.dialect.name, q.tag))
     if q.unread == "true":

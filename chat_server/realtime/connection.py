@@ -90,11 +90,13 @@ class Connection:
             return
         if delivery.epoch is not None:
             self.epochs[conv] = delivery.epoch
+        seq = delivery.seq
+        assert seq is not None
         cursor = self.cursors.get(conv, self.default_cursor(conv))
-        if cursor is None or delivery.seq == cursor + 1:
-            self.cursors[conv] = delivery.seq
+        if cursor is None or seq == cursor + 1:
+            self.cursors[conv] = seq
             self.send(delivery.frame)
-        elif delivery.seq > cursor + 1:
+        elif seq > cursor + 1:
             self.start_fill(conv, cursor, [delivery], backfill)
         # else: already given (a resend after resume, or the same news twice): drop it
 
