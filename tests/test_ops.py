@@ -1,0 +1,70 @@
+"""Health, readiness, metrics, and the widget socket's Origin check."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import websockets
+
+from tests.harness import ChatServer, visitor
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_ready_and_metrics(server: ChatServer) -> None:
+    v, _ = await visitor(server)
+    await v.send(type="message.send", client_msg_id="m", text="count me")
+    await v.expect("ack")
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = (await http.get("/readyz")).json()
+        assert ready == {"status": "ok", "checks": {"database": "ok", "bus": "ok"}}
+        metrics = (await http.get("/metrics")).text
+    assert 'chat_open_sockets{kind="visitor"}' in metrics
+    assert 'chat_messages_in_total{channel="widget"}' in metrics
+    assert "chat_delivery_latency_seconds_bucket" in metrics
+    await v.close()
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> ChatServer:
+    tmp = tmp_path_factory.mktemp("origin")
+    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}", CHAT_ALLOWED_ORIGINS="https://shop.example")
+    chat.start()
+    yield chat  # type: ignore[misc]
+    chat.stop()
+
+
+async def test_widget_socket_checks_origin(strict_server: ChatServer) -> None:
+    url = strict_server.ws + "/ws/widget"
+    async with websockets.connect(url, origin="https://evil.example") as ws:  # type: ignore[arg-type]
+        frame = json.loads(await ws.recv())
+        assert frame["type"] == "error" and frame["code"] == "origin_not_allowed"
+    async with websockets.connect(url, origin="https://shop.example") as ws:  # type: ignore[arg-type]
+        await ws.send(json.dumps({"type": "hello"}))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+    own = f"http://127.0.0.1:{strict_server.port}"
+    async with websockets.connect(url, origin=own) as ws:  # type: ignore[arg-type]
+        await ws.send(json.dumps({"type": "hello"}))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+
+
+async def test_connection_rate_limit_per_ip(tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("limits")
+    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}", CHAT_IP_CONNECTS_PER_MINUTE="3")
+    chat.start()
+    try:
+        codes = []
+        for _ in range(5):
+            ws = await websockets.connect(chat.ws + "/ws/widget")
+            try:
+                await ws.send(json.dumps({"type": "hello"}))
+            except websockets.ConnectionClosed:
+                pass  # refused before the hello arrived; the error frame is still readable
+            codes.append(json.loads(await ws.recv()).get("code", "welcome"))
+            await ws.close()
+        assert codes == ["welcome"] * 3 + ["rate_limited"] * 2
+    finally:
+        chat.stop()
