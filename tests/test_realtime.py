@@ -215,3 +215,28 @@ async def test_merge_moves_the_visitors_socket_to_the_survivors_thread(server: C
     assert (await a.expect("message", text="B again"))["message"]["seq"] == 3
     for sock in (a, b, op):
         await sock.close()
+
+
+async def test_operator_presence_drives_the_widgets_offline_mode(server: ChatServer) -> None:
+    admin = await login(server)
+    async with api(server, admin) as http:
+        operators = (await http.get("/operators")).json()["items"]
+        assert all(o["availability"] == "away" for o in operators)  # nobody has gone online yet
+    v, welcome = await visitor(server)
+    assert welcome["operators_online"] is False
+    second = await create_operator(server, admin, f"{cid()}@example.com", name="Nina")
+    watcher = await operator(server, admin)
+    op = await operator(server, second)
+    await op.send(type="presence", availability="online")
+    assert (await v.expect("presence"))["operators_online"] is True
+    seen = await watcher.expect("presence", availability="online")
+    assert seen["operator_id"] != (await http_me(server, admin))["id"]
+    await op.send(type="presence", availability="away")
+    assert (await v.expect("presence"))["operators_online"] is False
+    for sock in (v, watcher, op):
+        await sock.close()
+
+
+async def http_me(server: ChatServer, token: str) -> dict:
+    async with api(server, token) as http:
+        return (await http.get("/me")).json()  # type: ignore[no-any-return]
