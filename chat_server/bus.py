@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,14 @@ class RedisBus:
         try:
             if not self._subscribed.is_set():
                 raise RedisError("not subscribed")
-            await self._redis.publish(CHANNEL, payload)
+            try:
+                await self._redis.publish(CHANNEL, payload)
+            except RedisConnectionError:
+                # After a Redis restart the pooled connection is dead, and only using it tells.
+                # Once more on a fresh one: delivered only locally, the first news after every
+                # restart would never reach the other processes (their subscriptions are fine,
+                # so nothing makes them look for it).
+                await self._redis.publish(CHANNEL, payload)
         except (RedisError, OSError) as exc:
             log.warning("redis publish failed, delivering locally", extra={"error": str(exc)})
             if self._deliver is not None:

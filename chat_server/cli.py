@@ -43,6 +43,10 @@ class GracefulServer(uvicorn.Server):
             while services.hub.connections() and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)
         await super().shutdown(sockets)
+        # uvicorn re-raises the signal once it has shut down, so the process would die "by
+        # SIGTERM" (exit 143 under Docker). The stop was clean: exit 0, as process managers
+        # and `docker compose` expect of a clean stop.
+        self._captured_signals.clear()
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -36,6 +36,7 @@ class Connection:
     queue: asyncio.Queue[str | None] = field(init=False)
     closed: bool = False
     close_code: int | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set by close(): wakes a blocked writer
     _fill_generations: dict[int, int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -56,6 +57,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
+        self.ended.set()
         # Wake the writer even when the queue is full: drop what is queued, it will be resumed.
         while not self.queue.empty():
             self.queue.get_nowait()
@@ -68,6 +70,8 @@ class Connection:
 
     def offer(self, delivery: Delivery, backfill: Backfill) -> None:
         """Give the socket a delivery: in order, once, holes filled from the database."""
+        if self.closed:
+            return  # gone or cut off: no fills for it; the client resumes by cursor
         conv = delivery.conversation_id
         if conv is None or (delivery.seq is None and not delivery.reset):
             self.send(delivery.frame)

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT = 10.0
 SEND_TIMEOUT = 30.0  # a client that takes this long to take one frame is gone
+CLOSE_TIMEOUT = 2.0  # under the shutdown grace (cli.CLOSE_GRACE_SECONDS): a stuck client cannot hold a stop
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> str:
@@ -95,7 +96,9 @@ async def _read(
             return
         message = receive.result()
         if message["type"] == "websocket.disconnect":
-            conn.closed = True
+            # close(), not just the flag: the writer is waiting for frames and must be woken,
+            # or the gone socket would stay in the hub until SEND_TIMEOUT.
+            conn.close(1000)
             return
         raw = message.get("text")
         if raw is None:
@@ -119,21 +122,30 @@ async def _read(
 
 
 async def _write(ws: WebSocket, conn: Connection) -> None:
+    # A send waits while the client is not reading. close() (the queue overflowed, the server
+    # is stopping) must not wait behind it until SEND_TIMEOUT: the socket would stay in the hub,
+    # uncounted, for that long. So each send races the connection's end.
+    ended = asyncio.ensure_future(conn.ended.wait())
     try:
-        while True:
-            frame = await conn.queue.get()
-            if frame is None:
+        while (frame := await conn.queue.get()) is not None:
+            send = asyncio.ensure_future(ws.send_text(frame))
+            await asyncio.wait((send, ended), timeout=SEND_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            if not send.done():
+                send.cancel()  # it was still waiting for room: nothing of it was written
+                conn.close(1013)  # no-op when close() came first; else a client this slow is gone
                 break
-            await asyncio.wait_for(ws.send_text(frame), SEND_TIMEOUT)
-    except TimeoutError:
-        conn.close_code = 1013
+            send.result()
     except (WebSocketDisconnect, RuntimeError, OSError):
         conn.closed = True
         return
+    finally:
+        ended.cancel()
     if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
         try:
-            await ws.close(conn.close_code or 1000)
-        except (RuntimeError, OSError):
+            # The close frame queues behind whatever the client has not read yet; give it a
+            # moment, then let the server drop the connection.
+            await asyncio.wait_for(ws.close(conn.close_code or 1000), CLOSE_TIMEOUT)
+        except (RuntimeError, OSError, TimeoutError):
             pass
 
 
