@@ -14,13 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from integrations.base import AdapterRegistry
+
 from . import migrate
 from .actions.conversations import do_wake_snoozed
 from .actions.operators import do_ensure_first_admin
+from .api import channels as api_channels
 from .api import ops
 from .api import routes as api_routes
 from .bus import make_bus
+from .channels import ChannelService, default_adapters
 from .db import open_database
+from .delivery import OutboundWorker
 from .metrics import Metrics
 from .realtime.backfill import make_backfill
 from .realtime.hub import Hub
@@ -40,11 +45,13 @@ SNOOZE_CHECK_SECONDS = 30
 class State(TypedDict):
     rt: Runtime
     sockets: SocketServices
+    channels: ChannelService
 
 
 def build_routes() -> list[BaseRoute]:
     return [
         *ops.routes(),
+        *api_channels.routes(),
         *api_routes.routes(),
         WebSocketRoute("/ws/widget", widget_endpoint),
         WebSocketRoute("/ws/inbox", inbox_endpoint),
@@ -67,7 +74,8 @@ async def _wake_snoozed_forever(rt: Runtime) -> None:
             log.exception("waking snoozed conversations failed")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, adapters: AdapterRegistry | None = None) -> Starlette:
+    """`adapters` replaces the channel adapters (a test points them at local servers)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -92,10 +100,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        channels = ChannelService(rt, adapters or default_adapters())
+        outbound = OutboundWorker(rt, channels)
+        if settings.channel_workers:
+            await channels.start()
+            outbound.start()
         try:
-            yield {"rt": rt, "sockets": sockets}
+            yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
             waker.cancel()
+            await outbound.stop()
+            await channels.stop()
             await hub.close_all(1001)
             await rt.bus.stop()
             await rt.db.dispose()

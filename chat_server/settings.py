@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     initial_admin_email: str = "admin@localhost.localdomain"
     initial_admin_password: str = ""
 
+    # Run the channels' polling loops and the outbound queue in this process. With several
+    # replicas, leave it on in one (Telegram allows one poller per bot); the queue itself is
+    # safe to run everywhere.
+    channel_workers: bool = True
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -28,6 +28,7 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import contact_channels, conversation_of, get_or_create_conversation
 from .errors import ActionError, Forbidden, NotFound
+from .outbound import enqueue, reply_instance
 from .publish import (
     STAFF,
     contact_audience,
@@ -91,7 +92,7 @@ async def find_existing(
 async def do_receive_inbound(
     rt: Runtime, contact_id: int, channel: Channel, text: str, *, client_msg_id: str | None = None,
     external_id: str | None = None, attachments: list[dict[str, Any]] | None = None,
-    author_name: str | None = None,
+    author_name: str | None = None, channel_instance_id: int | None = None, meta: dict[str, Any] | None = None,
 ) -> Stored:
     """A contact wrote. Stored once (retries are recognised by their ids), numbered, published;
     a closed or snoozed conversation opens again."""
@@ -115,6 +116,7 @@ async def do_receive_inbound(
                 author_type=AuthorType.contact, author_id=contact_id, author_name=author_name,
                 text=text, attachments=attachments or [], client_msg_id=client_msg_id,
                 external_id=external_id, delivery_state=DeliveryState.delivered,
+                channel_instance_id=channel_instance_id, meta=meta or {},
             ))
             await s.flush()
             contact = await s.get(Contact, contact_id) if created or reopened else None
@@ -167,10 +169,15 @@ async def do_send_operator_message(
             return existing
     async with rt.db.write() as s:
         conv = await locked_conversation(s, conversation_id)
+        instance_id, error = None, None
         if note:
             picked, direction, kind, state = Channel.internal, Direction.internal, Kind.note, DeliveryState.sent
         else:
             picked = await _reply_channel(s, conv, channel)
+            if picked != Channel.widget:
+                instance_id = await reply_instance(s, conv, picked)
+                if instance_id is None:  # kept and shown as failed, with the reason
+                    state, error = DeliveryState.failed, f"no {picked.value} channel is configured"
             direction, kind = Direction.outbound, Kind.text
             # The widget is delivered by our own sockets; other channels by the delivery queue.
             state = DeliveryState.sent if picked == Channel.widget else DeliveryState.pending
@@ -179,7 +186,11 @@ async def do_send_operator_message(
             channel=picked, direction=direction, kind=kind, author_type=AuthorType.operator,
             author_id=operator.id, author_name=operator.name, text=text,
             attachments=attachments or [], client_msg_id=client_msg_id, delivery_state=state,
+            channel_instance_id=instance_id, delivery_error=error,
         ))
+        if instance_id is not None:
+            await s.flush()
+            enqueue(s, message, instance_id)  # same transaction: a reply is never stored unqueued
         if not note:
             conv.operator_read_seq = conv.last_seq
             conv.operator_read_public_seq = conv.last_public_seq

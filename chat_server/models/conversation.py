@@ -102,5 +102,10 @@ class Message(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=200)
     delivery_state: DeliveryState = Field(default=DeliveryState.sent, sa_type=String(20))
     delivery_error: str | None = Field(default=None, max_length=1000)
+    # Which bot / community / mailbox carried it: replies leave through the same one.
+    channel_instance_id: int | None = None
+    # Channel details kept for threading and for the record (email subject, Message-IDs,
+    # the full original text before quotes were cut, edits).
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,89 @@
+"""Channel instances: admins add, change and remove bots, communities and mailboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from ..models import ChannelInstance, DeliveryState, JobState, Message, OutboundJob, Role
+from ..models.types import utcnow
+from ..runtime import Runtime
+from .errors import Forbidden, NotFound
+from .validation import check_storable
+
+CHANNELS = ("telegram", "vk", "email")
+
+
+def check_admin(role: Role) -> None:
+    if role != Role.admin:
+        raise Forbidden("admin_only", "only admins manage channels")
+
+
+async def get_instance(rt: Runtime, instance_id: int) -> ChannelInstance:
+    async with rt.db.read() as s:
+        instance = await s.get(ChannelInstance, instance_id)
+    if instance is None:
+        raise NotFound("channel_not_found", "no such channel instance")
+    return instance
+
+
+async def list_instances(rt: Runtime, enabled_only: bool = False) -> list[ChannelInstance]:
+    query = select(ChannelInstance).order_by(col(ChannelInstance.id))
+    if enabled_only:
+        query = query.where(col(ChannelInstance.enabled).is_(True))
+    async with rt.db.read() as s:
+        return list((await s.exec(query)).all())
+
+
+async def do_create_instance(rt: Runtime, channel: str, name: str, config: dict[str, Any]) -> ChannelInstance:
+    """`config` was validated by the channel's adapter before it got here."""
+    check_storable(name, "name")
+    async with rt.db.write() as s:
+        instance = ChannelInstance(channel=channel, name=name, config=config)
+        s.add(instance)
+        await s.flush()
+    return instance
+
+
+async def do_update_instance(
+    rt: Runtime, instance_id: int, *, name: str | None = None, enabled: bool | None = None,
+    config: dict[str, Any] | None = None,
+) -> ChannelInstance:
+    async with rt.db.write() as s:
+        instance = await s.get(ChannelInstance, instance_id, with_for_update=True)
+        if instance is None:
+            raise NotFound("channel_not_found", "no such channel instance")
+        if name is not None:
+            instance.name = check_storable(name, "name")
+        if enabled is not None:
+            instance.enabled = enabled
+        if config is not None:
+            instance.config = config
+        instance.updated_at = utcnow()
+        s.add(instance)
+    return instance
+
+
+async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
+    """Removes the instance; replies still queued for it fail visibly. Returns their message ids."""
+    async with rt.db.write() as s:
+        instance = await s.get(ChannelInstance, instance_id)
+        if instance is None:
+            raise NotFound("channel_not_found", "no such channel instance")
+        message_ids = list((await s.exec(select(OutboundJob.message_id).where(
+            OutboundJob.instance_id == instance_id, OutboundJob.state == JobState.queued))).all())
+        reason = f"the {instance.channel} channel {instance.name!r} was removed"
+        if message_ids:
+            await s.exec(update(OutboundJob).where(col(OutboundJob.message_id).in_(message_ids))
+                         .values(state=JobState.failed, last_error=reason))
+            await s.exec(update(Message).where(col(Message.id).in_(message_ids))
+                         .values(delivery_state=DeliveryState.failed, delivery_error=reason, updated_at=utcnow()))
+        await s.delete(instance)
+    return message_ids
+
+
+async def do_save_cursor(rt: Runtime, instance_id: int, cursor: str) -> None:
+    async with rt.db.write() as s:
+        await s.exec(update(ChannelInstance).where(col(ChannelInstance.id) == instance_id).values(cursor=cursor))

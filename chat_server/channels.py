@@ -1,0 +1,231 @@
+"""Running the channels: each instance's polling loop, webhook calls, and what to do with
+the updates they bring. The adapters translate; this module hands their news to actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, ReadReceipt, WebhookAnswer
+
+from .actions.channels import do_save_cursor, get_instance, list_instances
+from .actions.errors import NotFound
+from .actions.inbound import Outcome, do_channel_inbound
+from .actions.links import issue_link_token
+from .actions.outbound import do_channel_receipt
+from .models import Channel, ChannelInstance
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+RESCAN_SECONDS = 15.0
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def default_adapters() -> AdapterRegistry:
+    from integrations.email import EmailAdapter
+    from integrations.telegram import TelegramAdapter
+    from integrations.vk import VkAdapter
+    return AdapterRegistry([TelegramAdapter(), VkAdapter(), EmailAdapter()])
+
+
+class ChannelService:
+    def __init__(self, rt: Runtime, adapters: AdapterRegistry) -> None:
+        self.rt = rt
+        self.adapters = adapters
+        self._listeners: dict[int, tuple[datetime, asyncio.Task[None]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._rescan: asyncio.Task[None] | None = None
+        self._configs: dict[int, tuple[datetime, BaseModel]] = {}
+
+    # --- instances ---------------------------------------------------------------------------
+
+    def adapter(self, channel: str) -> ChannelAdapter:
+        adapter = self.adapters.get(channel)
+        if adapter is None:
+            raise NotFound("channel_not_supported", f"no adapter for {channel!r}")
+        return adapter
+
+    def config(self, instance: ChannelInstance) -> Any:
+        """The instance's settings as its adapter's model (validated once per change)."""
+        assert instance.id is not None
+        cached = self._configs.get(instance.id)
+        if cached is None or cached[0] != instance.updated_at:
+            cached = (instance.updated_at, self.adapter(instance.channel).config_model.model_validate(instance.config))
+            self._configs[instance.id] = cached
+        return cached[1]
+
+    # --- polling loops -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._rescan = asyncio.create_task(self._rescan_forever())
+
+    async def stop(self) -> None:
+        tasks = [t for _, t in self._listeners.values()] + list(self._background)
+        if self._rescan:
+            tasks.append(self._rescan)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._listeners.clear()
+
+    async def _rescan_forever(self) -> None:
+        # Instances changed through another process show up here within RESCAN_SECONDS.
+        while True:
+            await asyncio.sleep(RESCAN_SECONDS)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("rescanning channel instances failed")
+
+    async def refresh(self) -> None:
+        """Start, restart or stop each instance's loop to match the database."""
+        wanted = {i.id: i for i in await list_instances(self.rt, enabled_only=True) if i.id is not None}
+        for instance_id, (version, task) in list(self._listeners.items()):
+            instance = wanted.get(instance_id)
+            if instance is None or instance.updated_at != version or task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                del self._listeners[instance_id]
+        for instance_id, instance in wanted.items():
+            if instance_id not in self._listeners and self.adapters.get(instance.channel):
+                task = asyncio.create_task(self._listen(instance), name=f"channel-{instance_id}")
+                self._listeners[instance_id] = (instance.updated_at, task)
+
+    async def _listen(self, instance: ChannelInstance) -> None:
+        assert instance.id is not None
+        adapter = self.adapter(instance.channel)
+        failures = 0
+        cursor = instance.cursor
+        while True:
+            try:
+                config = self.config(instance)
+
+                async def handle(updates: list[Any], new_cursor: str | None) -> None:
+                    nonlocal cursor
+                    await self.process(instance, updates)
+                    if new_cursor is not None and new_cursor != cursor:
+                        assert instance.id is not None
+                        await do_save_cursor(self.rt, instance.id, new_cursor)
+                        cursor = new_cursor
+
+                await adapter.listen(config, cursor, handle)
+                return  # no polling mode for this instance
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("channel %s (%s) stopped; restarting", instance.id, instance.channel)
+                await asyncio.sleep(min(60, 2**failures))
+
+    # --- inbound -----------------------------------------------------------------------------
+
+    async def webhook(self, instance_id: int, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        try:
+            instance = await get_instance(self.rt, instance_id)
+        except NotFound:
+            return WebhookAnswer(404, "no such channel")
+        if not instance.enabled:
+            return WebhookAnswer(404, "channel disabled")
+        answer = await self.adapter(instance.channel).webhook(self.config(instance), headers, body)
+        if answer.updates:
+            if answer.process_after_answer:
+                self.spawn(self.process(instance, answer.updates))
+            else:
+                await self.process(instance, answer.updates)
+        return answer
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("processing channel updates failed", exc_info=task.exception())
+
+    async def process(self, instance: ChannelInstance, updates: list[Any]) -> list[Outcome]:
+        """Store what the updates say. Raises when storing failed, so pollers fetch them again."""
+        assert instance.id is not None
+        adapter = self.adapter(instance.channel)
+        config = self.config(instance)
+        outcomes: list[Outcome] = []
+        for update in updates:
+            for event in await adapter.parse(config, update):
+                if isinstance(event, ReadReceipt):
+                    await do_channel_receipt(self.rt, instance.id, Channel(instance.channel), event.sender_id,
+                                             event.up_to_external_id)
+                    continue
+                sender = event.sender_id
+
+                async def profile(sender: str = sender) -> str | None:
+                    return await adapter.profile_name(config, sender)
+
+                outcomes.append(await do_channel_inbound(self.rt, instance, event, self.store_files, profile))
+        return outcomes
+
+    async def store_files(self, msg: InboundMessage) -> list[dict[str, Any]]:
+        stored = []
+        for a in msg.attachments:
+            if len(a.data) > MAX_FILE_BYTES:
+                continue
+            digest = hashlib.sha256(a.data).hexdigest()
+            name = re.sub(r"[^\w.\-]+", "_", a.name)[:100] or "file"
+            folder = self.rt.settings.data_dir / "attachments" / digest[:2]
+            path = folder / f"{digest}-{name}"
+            if not path.exists():
+                await asyncio.to_thread(_write, path, a.data)
+            stored.append({"id": digest, "name": a.name[:200], "content_type": a.content_type[:100],
+                           "size": len(a.data), "url": f"/api/v1/channel-files/{digest}-{name}"})
+        return stored
+
+    def file_path(self, attachment: Mapping[str, Any]) -> Path | None:
+        """Where a file stored by `store_files` lives, from its URL."""
+        url = str(attachment.get("url") or "")
+        prefix = "/api/v1/channel-files/"
+        if not url.startswith(prefix):
+            return None
+        name = url[len(prefix):]
+        if "/" in name or ".." in name or len(name) < 66:
+            return None
+        return self.rt.settings.data_dir / "attachments" / name[:2] / name
+
+    # --- links -------------------------------------------------------------------------------
+
+    async def link_urls(self, contact_id: int) -> list[dict[str, str]]:
+        links = []
+        secret = self.rt.settings.effective_secret_key
+        for instance in await list_instances(self.rt, enabled_only=True):
+            adapter = self.adapters.get(instance.channel)
+            if adapter is None:
+                continue
+            url = adapter.link_url(self.config(instance), issue_link_token(secret, contact_id))
+            if url:
+                links.append({"channel": instance.channel, "url": url})
+        return links
+
+    async def register(self, instance: ChannelInstance, base_url: str) -> None:
+        assert instance.id is not None
+        url = f"{base_url.rstrip('/')}/api/v1/channels/{instance.id}/webhook"
+        await self.adapter(instance.channel).register(self.config(instance), url)
+
+
+def _write(path: Any, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,94 @@
+"""The outbound queue's worker: sends queued replies through their channel's adapter, retries
+with backoff (or when the service says, on 429), and records sent / failed with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from integrations.base import OutboundAttachment, OutboundMessage, PermanentFailure, RetryLater
+
+from .actions.links import reply_token
+from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent
+from .channels import ChannelService
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+SEND_TIMEOUT = 120.0
+
+
+class OutboundWorker:
+    def __init__(self, rt: Runtime, channels: ChannelService) -> None:
+        self.rt = rt
+        self.channels = channels
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                jobs = await claim_due_jobs(self.rt)
+                if jobs:
+                    await asyncio.gather(*(self.send(job) for job in jobs))
+                    continue
+            except Exception:
+                log.exception("the outbound queue failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def send(self, job: Job) -> None:
+        m = job.message
+        assert m.id is not None
+        if job.recipient is None:
+            await do_mark_failed(self.rt, job.job_id, f"the contact has no {m.channel.value} address")
+            return
+        adapter = self.channels.adapter(job.instance.channel)
+        thread = job.thread
+        outbound = OutboundMessage(
+            message_id=m.id, recipient=job.recipient, text=m.text, author_name=m.author_name,
+            attachments=[a for a in (await self._files(m.attachments)) if a is not None],
+            subject=thread.meta.get("subject") if thread else None,
+            in_reply_to=thread.external_id if thread else None, references=job.references,
+            reply_token=reply_token(self.rt.settings.effective_secret_key, m.conversation_id),
+        )
+        try:
+            config = self.channels.config(job.instance)
+            sent = await asyncio.wait_for(adapter.send(config, outbound), SEND_TIMEOUT)
+        except RetryLater as exc:
+            await do_mark_retry(self.rt, job.job_id, job.attempts, exc.reason, timedelta(seconds=exc.seconds))
+        except PermanentFailure as exc:
+            await do_mark_failed(self.rt, job.job_id, str(exc))
+        except Exception as exc:
+            log.warning("sending message %s on %s failed", m.id, m.channel.value, exc_info=True)
+            await do_mark_retry(self.rt, job.job_id, job.attempts, f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            meta = {"subject": outbound.subject} if outbound.subject else None
+            await do_mark_sent(self.rt, job.job_id, sent.external_id, meta)
+
+    async def _files(self, attachments: list[dict[str, object]]) -> list[OutboundAttachment | None]:
+        files: list[OutboundAttachment | None] = []
+        for a in attachments:
+            path = self.channels.file_path(a)
+            if path is None or not path.exists():
+                continue
+            data = await asyncio.to_thread(path.read_bytes)
+            files.append(OutboundAttachment(str(a.get("name") or "file"), str(a.get("content_type") or
+                                                                             "application/octet-stream"), data))
+        return files

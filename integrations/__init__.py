@@ -1,0 +1,1 @@
+"""Channel adapters: one module per channel, behind the interface in `base.py`."""

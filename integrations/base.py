@@ -1,0 +1,172 @@
+"""What every channel adapter speaks: normalised inbound and outbound messages, the
+adapter protocol and the registry. Adapters translate; they never touch the database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ChannelConfig(BaseModel):
+    """Base of each adapter's settings model: unknown keys are mistakes, not extras."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class InboundAttachment:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class InboundMessage:
+    """One message a person sent us on some channel, in our terms."""
+
+    # Unique within the channel: a redelivered update carries the same id and is stored once.
+    external_id: str
+    # Who wrote: the identity value (Telegram user id, VK user id, lower-cased email address).
+    sender_id: str
+    text: str
+    sender_name: str | None = None
+    attachments: list[InboundAttachment] = field(default_factory=list)
+    # The widget's "continue in ..." token (`/start <token>`, `ref=<token>`).
+    link_token: str | None = None
+    # A correction of an earlier message: `edits` is that message's external id.
+    edits: str | None = None
+    # Email threading: this message's Message-ID, the ids it answers, the reply+ token.
+    thread_ids: list[str] = field(default_factory=list)
+    reply_token: str | None = None
+    subject: str | None = None
+    # The full text before quoted history and signatures were cut.
+    original: str | None = None
+    # Set for news that is not a customer message (bounces, auto-replies): never stored.
+    ignored: str | None = None
+
+
+@dataclass
+class ReadReceipt:
+    """The person read our messages up to (and including) `external_id` in their chat."""
+
+    sender_id: str
+    up_to_external_id: str
+
+
+@dataclass
+class OutboundAttachment:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class OutboundMessage:
+    # Our message id: channels that accept an idempotency key get one derived from it.
+    message_id: int
+    recipient: str
+    text: str
+    attachments: list[OutboundAttachment] = field(default_factory=list)
+    author_name: str | None = None
+    # Email: the thread this reply belongs to.
+    subject: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    reply_token: str | None = None
+
+
+@dataclass
+class Sent:
+    """The channel's id of what we sent, and thread ids to remember (email's Message-ID)."""
+
+    external_id: str
+
+
+class RetryLater(Exception):  # noqa: N818 - reads as what the caller should do
+    """The service asked us to slow down (HTTP 429 and friends): retry after `seconds`."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
+class PermanentFailure(Exception):  # noqa: N818
+    """Retrying cannot help (blocked by the user, unknown chat, bad address)."""
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class WebhookAnswer:
+    """What to answer the service at once, and the updates to process (now or after)."""
+
+    status: int
+    body: str
+    updates: list[Any] = field(default_factory=list)
+    # VK wants its "ok" within seconds and retries otherwise: process after answering.
+    process_after_answer: bool = False
+
+
+Event = InboundMessage | ReadReceipt
+Handle = Callable[[list[Any], str | None], Awaitable[None]]
+
+
+class ChannelAdapter(Protocol):
+    """One channel. `config` is the instance's validated settings (secrets included)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def config_model(self) -> type[ChannelConfig]: ...
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """Config fields that are secrets: stored, never returned in full."""
+        ...
+
+    async def webhook(self, config: Any, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        """Check and answer one webhook call; returns the updates it carried."""
+        ...
+
+    async def parse(self, config: Any, update: Any) -> list[Event]:
+        """One update (webhook or polled) -> what it means for us (downloads attachments)."""
+        ...
+
+    async def send(self, config: Any, message: OutboundMessage) -> Sent:
+        ...
+
+    async def listen(self, config: Any, cursor: str | None, handle: Handle) -> None:
+        """Poll forever (until cancelled), calling `handle(updates, new_cursor)`; `handle`
+        returns after the updates are stored, so the cursor only moves past stored news.
+        Adapters without a polling mode return at once."""
+        ...
+
+    async def register(self, config: Any, webhook_url: str) -> None:
+        """Tell the service where our webhook is (Telegram setWebhook); a no-op elsewhere."""
+        ...
+
+    async def profile_name(self, config: Any, sender_id: str) -> str | None:
+        """The person's display name, for channels whose messages do not carry it."""
+        ...
+
+    def link_url(self, config: Any, token: str) -> str | None:
+        """The "continue here" deep link carrying `token`, or None for channels without one."""
+        ...
+
+
+class AdapterRegistry:
+    def __init__(self, adapters: list[ChannelAdapter]) -> None:
+        self._by_channel = {a.channel: a for a in adapters}
+
+    def get(self, channel: str) -> ChannelAdapter | None:
+        return self._by_channel.get(channel)
+
+    def channels(self) -> list[str]:
+        return list(self._by_channel)

@@ -1,0 +1,338 @@
+"""Email: an SMTP listener (aiosmtpd) and IMAP polling (aioimaplib) in, SMTP out.
+
+Parsing is the stdlib `email` package (charsets, MIME); quoted history and signatures are
+cut with mail-parser-reply; HTML-only mail becomes text through nh3 (ammonia).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import logging
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from typing import Any, Literal
+
+import aioimaplib
+import nh3
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+from mailparser_reply import EmailReplyParser
+from pydantic import Field
+
+from .base import (
+    ChannelConfig,
+    Event,
+    Handle,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+    PermanentFailure,
+    Sent,
+    WebhookAnswer,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 30 * 1024 * 1024
+REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "cs", "da"]
+_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|tr|li|h[1-6]|blockquote|table)\s*>")
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+class EmailConfig(ChannelConfig):
+    address: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    display_name: str = Field(default="", max_length=200)
+    # Replies carry Reply-To: <reply_local>+<token>@<reply_domain> (the address's domain when
+    # empty); mail to it must reach the listener or the mailbox below.
+    reply_local: str = Field(default="reply", max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    reply_domain: str = Field(default="", max_length=255)
+    smtp_host: str = Field(default="", max_length=255)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_username: str = Field(default="", max_length=320)
+    smtp_password: str = Field(default="", max_length=500)
+    imap_host: str = Field(default="", max_length=255)
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_security: Literal["none", "ssl"] = "ssl"
+    imap_username: str = Field(default="", max_length=320)
+    imap_password: str = Field(default="", max_length=500)
+    imap_folder: str = Field(default="INBOX", max_length=200)
+    poll_seconds: float = Field(default=60, ge=0.2, le=3600)
+    # The SMTP listener for a forwarding address; off when no port is given.
+    listen_host: str = Field(default="127.0.0.1", max_length=255)
+    listen_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @property
+    def domain(self) -> str:
+        return self.reply_domain or self.address.rsplit("@", 1)[1]
+
+
+def html_to_text(markup: str) -> str:
+    """Safe text from HTML mail: block ends become line breaks, every tag goes, scripts and
+    styles go with their content, entities are decoded."""
+    marked = _BLOCK_END.sub("\n", markup)
+    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style", "head", "title"})
+    lines = [" ".join(line.split()) for line in html.unescape(stripped).splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _decode(part: Message) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        return content if isinstance(content, str) else content.decode("utf-8", "replace")
+    except (LookupError, UnicodeError):  # an unknown or lying charset: keep what we can
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def auto_reason(m: Message) -> str | None:
+    """Why this is machine mail that must never become a customer message (or get a reply)."""
+    auto = (m.get("Auto-Submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = (m.get("Precedence") or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    if m.get("X-Autoreply") or m.get("X-Autorespond") or m.get("X-Auto-Response"):
+        return "auto-reply header"
+    if m.get_content_type() == "multipart/report" or m.get("X-Failed-Recipients"):
+        return "delivery status notification"
+    sender = parseaddr(str(m.get("From") or ""))[1].lower()
+    if sender.split("@")[0] in ("mailer-daemon", "postmaster") or (m.get("Return-Path") or "").strip() == "<>":
+        return "bounce"
+    return None
+
+
+def message_ids(value: str | None) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+def _reply_token(addresses: list[str], local: str) -> str | None:
+    prefix = local.lower() + "+"
+    for addr in addresses:
+        name = addr.lower().rsplit("@", 1)[0]
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return None
+
+
+def parse_email(raw: bytes, config: EmailConfig, envelope_rcpts: list[str] | None = None) -> InboundMessage:
+    m = BytesParser(policy=policy.default).parsebytes(raw)
+    name, sender = parseaddr(str(m.get("From") or ""))
+    sender = sender.lower()
+    mid = (message_ids(str(m.get("Message-ID") or "")) or [""])[0]
+    external = mid if mid and len(mid) <= 200 else "sha256:" + hashlib.sha256(raw).hexdigest()
+    msg = InboundMessage(external_id=external, sender_id=sender, text="", sender_name=name or None)
+    msg.ignored = auto_reason(m)
+    if not sender or "@" not in sender:
+        msg.ignored = "no sender address"
+    elif sender == config.address.lower():
+        msg.ignored = "sent by ourselves"
+    msg.subject = str(m.get("Subject") or "") or None
+    refs = message_ids(str(m.get("References") or "")) + message_ids(str(m.get("In-Reply-To") or ""))
+    msg.thread_ids = list(dict.fromkeys(refs))
+    heads = [str(v) for h in ("To", "Cc", "Delivered-To", "X-Original-To") for v in m.get_all(h, [])]
+    msg.reply_token = _reply_token([a for _, a in getaddresses(heads)] + (envelope_rcpts or []), config.reply_local)
+    body = m.get_body(preferencelist=("plain", "html"))
+    full = ""
+    if body is not None:
+        full = _decode(body)
+        if body.get_content_type() == "text/html":
+            full = html_to_text(full)
+    full = full.replace("\r\n", "\n").strip()
+    reply = EmailReplyParser(languages=REPLY_LANGUAGES).parse_reply(full) if full else ""
+    msg.text = (reply or full).strip()
+    msg.original = full
+    for part in m.iter_attachments():
+        if part.get_content_maintype() == "multipart":
+            continue
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes) and data:
+            msg.attachments.append(InboundAttachment(
+                name=part.get_filename() or "attachment", content_type=part.get_content_type(), data=data))
+    return msg
+
+
+def build_reply(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
+    e = EmailMessage()
+    e["From"] = Address(config.display_name or "", addr_spec=config.address)
+    e["To"] = message.recipient
+    subject = message.subject or (f"Your conversation with {config.display_name}" if config.display_name
+                                  else "Your conversation with us")
+    e["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    # Derived from our message id, so a retried send carries the same id and clients fold it.
+    digest = hashlib.sha256(f"{config.address}:{message.message_id}".encode()).hexdigest()[:16]
+    e["Message-ID"] = f"<chat.{message.message_id}.{digest}@{config.domain}>"
+    if message.in_reply_to:
+        e["In-Reply-To"] = message.in_reply_to
+    refs = list(dict.fromkeys([*message.references, *([message.in_reply_to] if message.in_reply_to else [])]))
+    if refs:
+        e["References"] = " ".join(refs[-20:])
+    if message.reply_token:
+        e["Reply-To"] = Address(config.display_name or "", addr_spec=f"{config.reply_local}+{message.reply_token}@{config.domain}")
+    e.set_content(message.text)
+    for a in message.attachments:
+        main, _, sub = a.content_type.partition("/")
+        e.add_attachment(a.data, maintype=main or "application", subtype=sub or "octet-stream", filename=a.name)
+    return e
+
+
+def _smtp_send(config: EmailConfig, e: EmailMessage) -> None:
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if config.smtp_security == "ssl":
+        smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=60, context=context)
+    else:
+        smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=60)
+    with smtp:
+        if config.smtp_security == "starttls":
+            smtp.starttls(context=context)
+        if config.smtp_username:
+            smtp.login(config.smtp_username, config.smtp_password)
+        smtp.send_message(e)
+
+
+class _Inbox:
+    """aiosmtpd handler: each accepted message is stored before we answer 250."""
+
+    def __init__(self, handle: Handle) -> None:
+        self.handle = handle
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.original_content or b""
+        if isinstance(envelope.content, bytes) and not raw:
+            raw = envelope.content
+        try:
+            await self.handle([{"raw": raw, "rcpt": list(envelope.rcpt_tos)}], None)
+        except Exception:
+            log.exception("storing an incoming email failed")
+            return "451 4.3.0 Temporary failure, try again later"
+        return "250 2.0.0 OK"
+
+
+class EmailAdapter:
+    channel = "email"
+    config_model = EmailConfig
+    secret_fields = ("smtp_password", "imap_password")
+
+    async def webhook(self, config: EmailConfig, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        return WebhookAnswer(404, "email has no webhook")
+
+    async def parse(self, config: EmailConfig, update: Any) -> list[Event]:
+        raw = update["raw"]
+        if len(raw) > MAX_MESSAGE_BYTES:
+            log.warning("dropping an email of %d bytes", len(raw))
+            return []
+        return [parse_email(raw, config, update.get("rcpt"))]
+
+    async def send(self, config: EmailConfig, message: OutboundMessage) -> Sent:
+        if not config.smtp_host:
+            raise PermanentFailure("this mailbox has no SMTP server configured")
+        e = build_reply(config, message)
+        try:
+            await asyncio.to_thread(_smtp_send, config, e)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure(f"the mail server refused the address: {exc.recipients}") from exc
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"the mail server refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise
+        return Sent(str(e["Message-ID"]))
+
+    async def listen(self, config: EmailConfig, cursor: str | None, handle: Handle) -> None:
+        tasks = []
+        if config.listen_port:
+            tasks.append(self._serve_smtp(config, handle))
+        if config.imap_host:
+            tasks.append(self._poll_imap(config, cursor, handle))
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _serve_smtp(self, config: EmailConfig, handle: Handle) -> None:
+        inbox = _Inbox(handle)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTPServer(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
+                               hostname=config.domain, ident="chat-server"),
+            config.listen_host, config.listen_port)
+        try:
+            await server.serve_forever()
+        finally:
+            server.close()
+
+    async def _poll_imap(self, config: EmailConfig, cursor: str | None, handle: Handle) -> None:
+        failures = 0
+        while True:
+            try:
+                cursor = await self._imap_once(config, cursor, handle)
+                failures = 0
+                await asyncio.sleep(config.poll_seconds)
+            except (TimeoutError, OSError, aioimaplib.Abort, aioimaplib.Error, ImapError):
+                failures += 1
+                log.warning("IMAP polling failed (%d in a row)", failures, exc_info=True)
+                await asyncio.sleep(min(300, config.poll_seconds * 2**failures))
+
+    async def _imap_once(self, config: EmailConfig, cursor: str | None, handle: Handle) -> str | None:
+        """Fetch what arrived since the cursor (`uidvalidity:last uid`), one message at a time,
+        moving the cursor only past stored mail. Messages are read with BODY.PEEK: the mailbox
+        is left as it was."""
+        cls = aioimaplib.IMAP4_SSL if config.imap_security == "ssl" else aioimaplib.IMAP4
+        imap = cls(host=config.imap_host, port=config.imap_port, timeout=60)
+        await imap.wait_hello_from_server()
+        try:
+            _ok(await imap.login(config.imap_username, config.imap_password), "login")
+            selected = _ok(await imap.select(config.imap_folder), "select")
+            validity = _uidvalidity(selected.lines)
+            known_validity, _, last = (cursor or "").partition(":")
+            last_uid = int(last) if known_validity == validity and last.isdigit() else 0
+            found = _ok(await imap.uid_search(f"UID {last_uid + 1}:*"), "search")
+            uids = sorted(int(u) for line in found.lines[:1] for u in line.decode().split() if u.isdigit())
+            for uid in (u for u in uids if u > last_uid):
+                fetched = _ok(await imap.uid("fetch", str(uid), "(BODY.PEEK[])"), "fetch")
+                raw = next((bytes(line) for line in fetched.lines if isinstance(line, bytearray)), None)
+                cursor = f"{validity}:{uid}"
+                await handle([{"raw": raw, "rcpt": []}] if raw else [], cursor)
+            return cursor if uids else cursor or (f"{validity}:{last_uid}" if validity else None)
+        finally:
+            try:
+                await imap.logout()
+            except Exception:  # the server may already have hung up
+                log.debug("IMAP logout failed", exc_info=True)
+
+    async def register(self, config: EmailConfig, webhook_url: str) -> None:
+        return None
+
+    async def profile_name(self, config: EmailConfig, sender_id: str) -> str | None:
+        return None
+
+    def link_url(self, config: EmailConfig, token: str) -> str | None:
+        return None
+
+
+class ImapError(Exception):
+    pass
+
+
+def _ok(response: Any, what: str) -> Any:
+    if response.result != "OK":
+        raise ImapError(f"IMAP {what} failed: {response.result} {response.lines[-1:]!r}")
+    return response
+
+
+def _uidvalidity(lines: list[Any]) -> str:
+    for line in lines:
+        text = line.decode(errors="replace") if isinstance(line, bytes | bytearray) else str(line)
+        found = re.search(r"UIDVALIDITY (\d+)", text)
+        if found:
+            return found.group(1)
+    return ""

@@ -1,0 +1,231 @@
+"""VK community messages through vk-api: Callback API or Bots Long Poll in, messages.send out."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import requests
+import vk_api
+from pydantic import Field
+from vk_api.bot_longpoll import VkBotLongPoll
+
+from .base import (
+    ChannelConfig,
+    Event,
+    Handle,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+    PermanentFailure,
+    ReadReceipt,
+    RetryLater,
+    Sent,
+    WebhookAnswer,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_TEXT = 4096
+# VK error codes: too many requests, flood control; cannot write to this user, blacklisted.
+SLOW_DOWN = {6, 9}
+REFUSED = {7, 900, 901, 902, 917}
+PEER_CHATS_START = 2_000_000_000  # peer ids from here on are group chats
+
+
+class VkConfig(ChannelConfig):
+    token: str = Field(min_length=10, max_length=500)
+    group_id: int = Field(ge=1)
+    mode: Literal["callback", "longpoll"] = "longpoll"
+    # Callback API: the string VK expects back when confirming the address, and its secret key.
+    confirmation: str = Field(default="", max_length=100)
+    secret: str = Field(default="", max_length=100)
+    # For the vk.me link; "club<group_id>" when empty.
+    screen_name: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.]*$")
+    api_version: str = Field(default="5.199", pattern=r"^\d+\.\d+$")
+    wait: int = Field(default=25, ge=1, le=90)
+
+
+SessionHook = Callable[[requests.Session], None]
+
+
+class VkAdapter:
+    channel = "vk"
+    config_model = VkConfig
+    secret_fields = ("token", "secret")
+
+    def __init__(self, session_hook: SessionHook | None = None) -> None:
+        # Lets a deployment (or a test) adjust the requests sessions: proxies, transports.
+        self._hook = session_hook
+
+    def _api(self, config: VkConfig) -> vk_api.VkApi:
+        vk = vk_api.VkApi(token=config.token, api_version=config.api_version)
+        vk.RPS_DELAY = 1 / 20  # community tokens may make 20 calls a second
+        if self._hook:
+            self._hook(vk.http)
+        return vk
+
+    async def webhook(self, config: VkConfig, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return WebhookAnswer(400, "not JSON")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return WebhookAnswer(400, "not a VK event")
+        if event.get("group_id") != config.group_id:
+            return WebhookAnswer(403, "wrong group")
+        if event["type"] == "confirmation":
+            return WebhookAnswer(200, config.confirmation)
+        if config.secret and not hmac.compare_digest(str(event.get("secret", "")).encode(), config.secret.encode()):
+            return WebhookAnswer(403, "wrong secret")
+        return WebhookAnswer(200, "ok", [event], process_after_answer=True)
+
+    async def parse(self, config: VkConfig, update: Any) -> list[Event]:
+        kind = update.get("type")
+        obj = update.get("object") or {}
+        if kind == "message_read":
+            return [ReadReceipt(str(obj.get("from_id")), f"{config.group_id}:{obj.get('read_message_id')}")]
+        if kind not in ("message_new", "message_edit"):
+            return []
+        m = obj.get("message", obj) if kind == "message_new" else obj
+        from_id, peer_id = m.get("from_id", 0), m.get("peer_id", 0)
+        if not isinstance(from_id, int) or from_id <= 0 or peer_id != from_id or peer_id >= PEER_CHATS_START:
+            return []  # communities, group chats and our own messages are not customers
+        base_id = f"{config.group_id}:{m.get('id') or m.get('conversation_message_id')}"
+        msg = InboundMessage(external_id=base_id, sender_id=str(from_id), text=str(m.get("text") or ""))
+        if kind == "message_edit":
+            msg.external_id, msg.edits = f"{base_id}:edit:{m.get('update_time') or m.get('date')}", base_id
+        if m.get("ref"):
+            msg.link_token = str(m["ref"])
+        for a in m.get("attachments") or []:
+            await self._attachment(config, msg, a)
+        return [msg]
+
+    async def _attachment(self, config: VkConfig, msg: InboundMessage, a: dict[str, Any]) -> None:
+        kind = a.get("type")
+        body = a.get(kind) or {} if isinstance(kind, str) else {}
+        if kind == "photo":
+            sizes = body.get("sizes") or []
+            if sizes:
+                best = max(sizes, key=lambda s: s.get("width", 0) * s.get("height", 0))
+                await self._fetch(config, msg, best["url"], "photo.jpg", "image/jpeg")
+        elif kind == "doc":
+            ext = body.get("ext", "")
+            title = body.get("title") or "document"
+            name = title if not ext or title.endswith("." + ext) else f"{title}.{ext}"
+            await self._fetch(config, msg, body["url"], name, "application/octet-stream", body.get("size"))
+        elif kind == "sticker":
+            images = body.get("images") or []
+            if images:
+                best = max(images, key=lambda s: s.get("width", 0))
+                await self._fetch(config, msg, best["url"], "sticker.png", "image/png")
+            else:
+                msg.text = msg.text or "[sticker]"
+        elif kind == "audio_message":
+            await self._fetch(config, msg, body.get("link_ogg") or body["link_mp3"], "voice.ogg", "audio/ogg")
+        else:
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{kind}: not supported here]"
+
+    async def _fetch(self, config: VkConfig, msg: InboundMessage, url: str, name: str, ctype: str,
+                     size: int | None = None) -> None:
+        if size is not None and size > MAX_DOWNLOAD:
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
+            return
+
+        def download() -> bytes:
+            session = self._api(config).http
+            with session.get(url, timeout=60, stream=True) as r:
+                r.raise_for_status()
+                data = r.raw.read(MAX_DOWNLOAD + 1, decode_content=True)
+            return data if len(data) <= MAX_DOWNLOAD else b""
+
+        data = await asyncio.to_thread(download)
+        if not data:
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
+            return
+        msg.attachments.append(InboundAttachment(name=name, content_type=ctype, data=data))
+
+    async def send(self, config: VkConfig, message: OutboundMessage) -> Sent:
+        def call() -> int:
+            vk = self._api(config)
+            attachments = [self._upload(vk, int(message.recipient), a.name, a.data) for a in message.attachments]
+            result = vk.method("messages.send", {
+                "peer_id": int(message.recipient), "message": message.text[:MAX_TEXT],
+                # VK drops a second send with the same random_id: a retry never doubles a reply.
+                "random_id": message.message_id % 2**31,
+                **({"attachment": ",".join(attachments)} if attachments else {}),
+            })
+            return int(result)
+        try:
+            sent = await asyncio.to_thread(call)
+        except vk_api.ApiError as exc:
+            if exc.code in SLOW_DOWN:
+                raise RetryLater(1.0, f"VK asked to slow down: {exc.error.get('error_msg')}") from exc
+            if exc.code in REFUSED:
+                raise PermanentFailure(f"VK refused: {exc.error.get('error_msg')}") from exc
+            raise
+        return Sent(f"{config.group_id}:{sent}")
+
+    def _upload(self, vk: vk_api.VkApi, peer_id: int, name: str, data: bytes) -> str:
+        server = vk.method("docs.getMessagesUploadServer", {"type": "doc", "peer_id": peer_id})
+        r = vk.http.post(server["upload_url"], files={"file": (name, data)}, timeout=60)
+        r.raise_for_status()
+        saved = vk.method("docs.save", {"file": r.json()["file"], "title": name})
+        doc = saved["doc"]
+        return f"doc{doc['owner_id']}_{doc['id']}"
+
+    async def listen(self, config: VkConfig, cursor: str | None, handle: Handle) -> None:
+        if config.mode != "longpoll":
+            return
+
+        def connect() -> VkBotLongPoll:
+            poll = VkBotLongPoll(self._api(config), config.group_id, wait=config.wait)
+            if self._hook:
+                self._hook(poll.session)
+            if cursor:
+                poll.ts = cursor  # pick up where we stopped: VK keeps recent events
+            return poll
+
+        failures = 0
+        poll: Any = None
+        while True:
+            try:
+                if poll is None:
+                    poll = await asyncio.to_thread(connect)
+                before = poll.ts
+                events = await asyncio.to_thread(poll.check)
+                failures = 0
+            except Exception:
+                failures += 1
+                poll = None
+                log.warning("VK long poll failed (%d in a row)", failures, exc_info=True)
+                await asyncio.sleep(min(60, 2**failures))
+                continue
+            if events:
+                try:
+                    await handle([e.raw for e in events], str(poll.ts))
+                except BaseException:
+                    poll.ts = before  # not stored: ask for the same events again
+                    raise
+            elif poll.ts != before:
+                await handle([], str(poll.ts))
+
+    async def register(self, config: VkConfig, webhook_url: str) -> None:
+        return None  # the Callback API address is entered in the community's settings
+
+    async def profile_name(self, config: VkConfig, sender_id: str) -> str | None:
+        def call() -> Any:
+            return self._api(config).method("users.get", {"user_ids": sender_id})
+        users = await asyncio.to_thread(call)
+        if not users:
+            return None
+        u = users[0]
+        return " ".join(p for p in (u.get("first_name"), u.get("last_name")) if p) or None
+
+    def link_url(self, config: VkConfig, token: str) -> str | None:
+        return f"https://vk.me/{config.screen_name or f'club{config.group_id}'}?ref={token}"

@@ -1,0 +1,1 @@
+"""Local servers that speak the services' wire formats, for the real client libraries."""
