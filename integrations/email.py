@@ -60,6 +60,8 @@ class EmailConfig(ChannelConfig):
     smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
     smtp_username: str = Field(default="", max_length=320)
     smtp_password: str = Field(default="", max_length=500)
+    # A CA bundle (PEM) to trust besides the system's, for servers with a private CA.
+    ca_file: str = Field(default="", max_length=500)
     imap_host: str = Field(default="", max_length=255)
     imap_port: int = Field(default=993, ge=1, le=65535)
     imap_security: Literal["none", "ssl"] = "ssl"
@@ -179,7 +181,8 @@ def build_reply(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
     if refs:
         e["References"] = " ".join(refs[-20:])
     if message.reply_token:
-        e["Reply-To"] = Address(config.display_name or "", addr_spec=f"{config.reply_local}+{message.reply_token}@{config.domain}")
+        reply_to = f"{config.reply_local}+{message.reply_token}@{config.domain}"
+        e["Reply-To"] = Address(config.display_name or "", addr_spec=reply_to)
     e.set_content(message.text)
     for a in message.attachments:
         main, _, sub = a.content_type.partition("/")
@@ -187,8 +190,15 @@ def build_reply(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
     return e
 
 
-def _smtp_send(config: EmailConfig, e: EmailMessage) -> None:
+def _tls(config: EmailConfig) -> ssl.SSLContext:
     context = ssl.create_default_context()
+    if config.ca_file:
+        context.load_verify_locations(cafile=config.ca_file)
+    return context
+
+
+def _smtp_send(config: EmailConfig, e: EmailMessage) -> None:
+    context = _tls(config)
     smtp: smtplib.SMTP
     if config.smtp_security == "ssl":
         smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=60, context=context)
@@ -286,8 +296,11 @@ class EmailAdapter:
         """Fetch what arrived since the cursor (`uidvalidity:last uid`), one message at a time,
         moving the cursor only past stored mail. Messages are read with BODY.PEEK: the mailbox
         is left as it was."""
-        cls = aioimaplib.IMAP4_SSL if config.imap_security == "ssl" else aioimaplib.IMAP4
-        imap = cls(host=config.imap_host, port=config.imap_port, timeout=60)
+        if config.imap_security == "ssl":
+            imap = aioimaplib.IMAP4_SSL(host=config.imap_host, port=config.imap_port, timeout=60,
+                                        ssl_context=_tls(config))
+        else:
+            imap = aioimaplib.IMAP4(host=config.imap_host, port=config.imap_port, timeout=60)
         await imap.wait_hello_from_server()
         try:
             _ok(await imap.login(config.imap_username, config.imap_password), "login")

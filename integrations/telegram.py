@@ -11,10 +11,12 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNotFound,
@@ -142,7 +144,13 @@ class TelegramAdapter:
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
             return
         buffer = io.BytesIO()
-        await bot.download(file_id, destination=buffer)
+        try:
+            await bot.download(file_id, destination=buffer)
+        except (TimeoutError, TelegramAPIError, aiohttp.ClientError, OSError):
+            # The message matters more than the file: keep it, and say what is missing.
+            log.warning("could not download a Telegram file", exc_info=True)
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: could not be downloaded]"
+            return
         msg.attachments.append(InboundAttachment(name=name, content_type=ctype, data=buffer.getvalue()))
 
     async def send(self, config: TelegramConfig, message: OutboundMessage) -> Sent:

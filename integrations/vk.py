@@ -144,7 +144,13 @@ class VkAdapter:
                 data = r.raw.read(MAX_DOWNLOAD + 1, decode_content=True)
             return data if len(data) <= MAX_DOWNLOAD else b""
 
-        data = await asyncio.to_thread(download)
+        try:
+            data = await asyncio.to_thread(download)
+        except (requests.RequestException, OSError):
+            # The message matters more than the file: keep it, and say what is missing.
+            log.warning("could not download a VK attachment", exc_info=True)
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: could not be downloaded]"
+            return
         if not data:
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
             return

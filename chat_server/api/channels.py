@@ -50,6 +50,8 @@ class ChannelView(BaseModel):
     enabled: bool
     config: dict[str, Any]
     webhook_path: str
+    # Where polling stopped (Telegram offset, VK ts, IMAP uidvalidity:uid).
+    cursor: str | None
 
 
 class ChannelList(BaseModel):
@@ -89,7 +91,8 @@ def channel_view(service: ChannelService, instance: ChannelInstance) -> ChannelV
     secrets = service.adapter(instance.channel).secret_fields
     config = {k: mask(v) if k in secrets else v for k, v in instance.config.items()}
     return ChannelView(id=instance.id, channel=instance.channel, name=instance.name, enabled=instance.enabled,
-                       config=config, webhook_path=f"{PREFIX}/channels/{instance.id}/webhook")
+                       config=config, webhook_path=f"{PREFIX}/channels/{instance.id}/webhook",
+                       cursor=instance.cursor)
 
 
 def _validated(service: ChannelService, channel: str, config: dict[str, Any]) -> dict[str, Any]:

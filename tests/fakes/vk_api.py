@@ -1,0 +1,131 @@
+"""A local VK API behind a requests transport adapter, mounted on vk-api's own sessions.
+
+Shaped after https://dev.vk.com/ru/api: `POST https://api.vk.ru/method/<name>` answers
+`{"response": ...}` or `{"error": {"error_code", "error_msg"}}`; Bots Long Poll answers
+`{"ts", "updates"}` from the server `groups.getLongPollServer` named; uploads and files live
+on their own hosts."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from urllib3.response import HTTPResponse
+
+GROUP_ID = 229900
+TOKEN = "vk1.a.community-token-for-tests-0123456789"
+
+
+@dataclass
+class Sent:
+    peer_id: int
+    text: str
+    random_id: int
+    message_id: int
+    attachment: str
+
+
+class FakeVk(BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.sent: list[Sent] = []
+        self.files: dict[str, bytes] = {}
+        self.uploads: list[tuple[str, bytes]] = []
+        self.users: dict[int, tuple[str, str]] = {}
+        self.failures: dict[str, list[dict[str, Any]]] = {}
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.ts = 100
+        self._ids = itertools.count(5000)
+        self._by_random: dict[tuple[int, int], int] = {}
+        self._lock = threading.Lock()
+
+    def mount_on(self, session: requests.Session) -> None:
+        session.mount("https://", self)
+
+    def fail_next(self, method: str, code: int, message: str) -> None:
+        self.failures.setdefault(method, []).append({"error_code": code, "error_msg": message})
+
+    def queue_event(self, event: dict[str, Any]) -> None:
+        self.events.put(event)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        url = urlsplit(request.url or "")
+        if url.netloc == "api.vk.ru" and url.path.startswith("/method/"):
+            body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+            params = dict(parse_qsl(body))
+            return self._json(request, self._method(url.path[len("/method/"):], params))
+        if url.netloc == "lp.vk.ru":
+            return self._json(request, self._long_poll(dict(parse_qsl(url.query))))
+        if url.netloc == "upload.vk.ru":
+            assert isinstance(request.body, bytes)
+            self.uploads.append((request.headers.get("Content-Type", ""), request.body))
+            return self._json(request, {"file": f"uploaded-{len(self.uploads)}"})
+        if url.netloc == "files.vk.ru" and url.path in self.files:
+            return self._bytes(request, 200, self.files[url.path])
+        return self._bytes(request, 404, b"not found")
+
+    def close(self) -> None:
+        return None
+
+    def _method(self, name: str, p: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append((name, p))
+            if p.get("access_token") != TOKEN:
+                return {"error": {"error_code": 5, "error_msg": "User authorization failed"}}
+            if self.failures.get(name):
+                return {"error": self.failures[name].pop(0)}
+            if name == "messages.send":
+                key = (int(p["peer_id"]), int(p["random_id"]))
+                if key not in self._by_random:  # VK drops a repeated random_id
+                    self._by_random[key] = next(self._ids)
+                    self.sent.append(Sent(key[0], p.get("message", ""), key[1], self._by_random[key],
+                                          p.get("attachment", "")))
+                return {"response": self._by_random[key]}
+            if name == "users.get":
+                user_id = int(p["user_ids"])
+                first, last = self.users.get(user_id, ("DELETED", ""))
+                return {"response": [{"id": user_id, "first_name": first, "last_name": last}]}
+            if name == "groups.getLongPollServer":
+                return {"response": {"key": "lp-key", "server": f"https://lp.vk.ru/wh{GROUP_ID}", "ts": str(self.ts)}}
+            if name == "docs.getMessagesUploadServer":
+                return {"response": {"upload_url": "https://upload.vk.ru/upload.php?act=add_doc_im"}}
+            if name == "docs.save":
+                return {"response": {"type": "doc", "doc": {"id": 77, "owner_id": -GROUP_ID, "title": p["title"]}}}
+        return {"error": {"error_code": 3, "error_msg": "Unknown method passed"}}
+
+    def _long_poll(self, q: dict[str, str]) -> dict[str, Any]:
+        if q.get("key") != "lp-key":
+            return {"failed": 2}
+        updates = []
+        try:
+            updates.append(self.events.get(timeout=min(float(q.get("wait", "1")), 0.3)))
+            while True:
+                updates.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        with self._lock:
+            self.ts += len(updates)
+            return {"ts": str(self.ts), "updates": updates}
+
+    def _json(self, request: requests.PreparedRequest, data: Any) -> requests.Response:
+        return self._bytes(request, 200, json.dumps(data).encode(), "application/json")
+
+    def _bytes(self, request: requests.PreparedRequest, status: int, data: bytes,
+               ctype: str = "application/octet-stream") -> requests.Response:
+        r = requests.Response()
+        r.status_code = status
+        r.headers["Content-Type"] = ctype
+        r.raw = HTTPResponse(body=io.BytesIO(data), preload_content=False, status=status)
+        r.url = request.url or ""
+        r.request = request
+        return r
