@@ -31,11 +31,23 @@ RESCAN_SECONDS = 15.0
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
-def default_adapters() -> AdapterRegistry:
-    from integrations.email import EmailAdapter
+def _telegram() -> ChannelAdapter:
     from integrations.telegram import TelegramAdapter
+    return TelegramAdapter()
+
+
+def _vk() -> ChannelAdapter:
     from integrations.vk import VkAdapter
-    return AdapterRegistry([TelegramAdapter(), VkAdapter(), EmailAdapter()])
+    return VkAdapter()
+
+
+def _email() -> ChannelAdapter:
+    from integrations.email import EmailAdapter
+    return EmailAdapter()
+
+
+def default_adapters() -> AdapterRegistry:
+    return AdapterRegistry(factories={"telegram": _telegram, "vk": _vk, "email": _email})
 
 
 class ChannelService:
@@ -46,6 +58,7 @@ class ChannelService:
         self._background: set[asyncio.Task[Any]] = set()
         self._rescan: asyncio.Task[None] | None = None
         self._configs: dict[int, tuple[datetime, BaseModel]] = {}
+        self.running = False  # polling loops run only where CHAT_CHANNEL_WORKERS is on
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -67,10 +80,12 @@ class ChannelService:
     # --- polling loops -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.running = True
         await self.refresh()
         self._rescan = asyncio.create_task(self._rescan_forever())
 
     async def stop(self) -> None:
+        self.running = False
         tasks = [t for _, t in self._listeners.values()] + list(self._background)
         if self._rescan:
             tasks.append(self._rescan)
@@ -92,6 +107,8 @@ class ChannelService:
 
     async def refresh(self) -> None:
         """Start, restart or stop each instance's loop to match the database."""
+        if not self.running:
+            return
         wanted = {i.id: i for i in await list_instances(self.rt, enabled_only=True) if i.id is not None}
         for instance_id, (version, task) in list(self._listeners.items()):
             instance = wanted.get(instance_id)
@@ -178,7 +195,7 @@ class ChannelService:
                 outcomes.append(await do_channel_inbound(self.rt, instance, event, self.store_files, profile))
         return outcomes
 
-    async def store_files(self, msg: InboundMessage) -> list[dict[str, Any]]:
+    async def store_files(self, msg: InboundMessage, contact_id: int) -> list[dict[str, Any]]:
         stored = []
         for a in msg.attachments:
             if len(a.data) > MAX_FILE_BYTES:

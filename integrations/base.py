@@ -162,11 +162,19 @@ class ChannelAdapter(Protocol):
 
 
 class AdapterRegistry:
-    def __init__(self, adapters: list[ChannelAdapter]) -> None:
-        self._by_channel = {a.channel: a for a in adapters}
+    """Channel name -> adapter. Factories are called on first use, so a server without,
+    say, Telegram bots never imports aiogram (and starts faster)."""
+
+    def __init__(self, adapters: list[ChannelAdapter] | None = None,
+                 factories: dict[str, Callable[[], ChannelAdapter]] | None = None) -> None:
+        self._by_channel = {a.channel: a for a in adapters or []}
+        self._factories = dict(factories or {})
 
     def get(self, channel: str) -> ChannelAdapter | None:
-        return self._by_channel.get(channel)
+        adapter = self._by_channel.get(channel)
+        if adapter is None and channel in self._factories:
+            adapter = self._by_channel[channel] = self._factories.pop(channel)()
+        return adapter
 
     def channels(self) -> list[str]:
-        return list(self._by_channel)
+        return sorted({*self._by_channel, *self._factories})

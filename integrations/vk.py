@@ -86,13 +86,17 @@ class VkAdapter:
         return WebhookAnswer(200, "ok", [event], process_after_answer=True)
 
     async def parse(self, config: VkConfig, update: Any) -> list[Event]:
-        kind = update.get("type")
-        obj = update.get("object") or {}
+        kind = update.get("type") if isinstance(update, dict) else None
+        obj = update.get("object") if kind else None
+        if not isinstance(obj, dict):
+            return []
         if kind == "message_read":
             return [ReadReceipt(str(obj.get("from_id")), f"{config.group_id}:{obj.get('read_message_id')}")]
         if kind not in ("message_new", "message_edit"):
             return []
         m = obj.get("message", obj) if kind == "message_new" else obj
+        if not isinstance(m, dict):
+            return []
         from_id, peer_id = m.get("from_id", 0), m.get("peer_id", 0)
         if not isinstance(from_id, int) or from_id <= 0 or peer_id != from_id or peer_id >= PEER_CHATS_START:
             return []  # communities, group chats and our own messages are not customers
@@ -103,7 +107,12 @@ class VkAdapter:
         if m.get("ref"):
             msg.link_token = str(m["ref"])
         for a in m.get("attachments") or []:
-            await self._attachment(config, msg, a)
+            if isinstance(a, dict):
+                try:
+                    await self._attachment(config, msg, a)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    # A payload shaped unlike the documentation: keep the message, name the gap.
+                    msg.text = (msg.text + "\n" if msg.text else "") + f"[{a.get('type')}: could not be read]"
         return [msg]
 
     async def _attachment(self, config: VkConfig, msg: InboundMessage, a: dict[str, Any]) -> None:

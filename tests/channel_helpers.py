@@ -23,9 +23,9 @@ def fixture(channel: str, name: str, **replace: str) -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "") -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 10.0, what: str = "") -> T:
     """Poll until `probe` returns something truthy (news crosses processes and queues)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await probe()
         if value:

@@ -17,7 +17,10 @@ FORBIDDEN = {
     "api": {"realtime", "app", "cli"},
     "realtime": {"api", "app", "cli"},
     "settings": {"actions", "api", "realtime", "app", "cli", "models", "db", "bus"},
+    "channels": {"api", "realtime", "app", "cli", "delivery"},
+    "delivery": {"api", "realtime", "app", "cli"},
 }
+INTEGRATIONS = PACKAGE.parent / "integrations"
 
 
 def group_of(path: Path) -> str:
@@ -69,3 +72,22 @@ def test_only_settings_reads_the_environment() -> None:
         if "os.environ" in p.read_text() or "getenv" in p.read_text()
     ]
     assert readers == [], readers
+
+
+def test_integrations_import_only_their_base_and_their_sdk() -> None:
+    """Adapters translate; they never reach into the server (database, bus, actions)."""
+    checked = 0
+    for path in INTEGRATIONS.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                assert not name.startswith("chat_server"), f"{path.name} imports {name}"
+                if name.startswith(".") or name.startswith("integrations"):
+                    assert name.lstrip(".").removeprefix("integrations.") in ("base", ""), f"{path.name} imports {name}"
+        checked += 1
+    assert checked >= 4

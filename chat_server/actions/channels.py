@@ -7,18 +7,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from ..models import ChannelInstance, DeliveryState, JobState, Message, OutboundJob, Role
+from ..models import ChannelInstance, Conversation, DeliveryState, JobState, Message, OutboundJob
 from ..models.types import utcnow
 from ..runtime import Runtime
-from .errors import Forbidden, NotFound
+from .errors import NotFound
+from .publish import message_deliveries
 from .validation import check_storable
 
 CHANNELS = ("telegram", "vk", "email")
-
-
-def check_admin(role: Role) -> None:
-    if role != Role.admin:
-        raise Forbidden("admin_only", "only admins manage channels")
 
 
 async def get_instance(rt: Runtime, instance_id: int) -> ChannelInstance:
@@ -75,12 +71,21 @@ async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
         message_ids = list((await s.exec(select(OutboundJob.message_id).where(
             OutboundJob.instance_id == instance_id, OutboundJob.state == JobState.queued))).all())
         reason = f"the {instance.channel} channel {instance.name!r} was removed"
+        failed: list[tuple[Message, Conversation]] = []
         if message_ids:
             await s.exec(update(OutboundJob).where(col(OutboundJob.message_id).in_(message_ids))
                          .values(state=JobState.failed, last_error=reason))
-            await s.exec(update(Message).where(col(Message.id).in_(message_ids))
-                         .values(delivery_state=DeliveryState.failed, delivery_error=reason, updated_at=utcnow()))
+            for message in (await s.exec(select(Message).where(col(Message.id).in_(message_ids)))).all():
+                message.delivery_state, message.delivery_error, message.updated_at = (
+                    DeliveryState.failed, reason, utcnow())
+                s.add(message)
+                conv = await s.get(Conversation, message.conversation_id)
+                assert conv is not None
+                failed.append((message, conv))
         await s.delete(instance)
+    deliveries = [d for m, conv in failed for d in message_deliveries(m, conv, updated=True)]
+    if deliveries:
+        await rt.bus.publish(deliveries)
     return message_ids
 
 

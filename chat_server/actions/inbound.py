@@ -153,7 +153,7 @@ async def _apply_edit(rt: Runtime, channel: Channel, msg: InboundMessage) -> Sto
 
 async def do_channel_inbound(
     rt: Runtime, instance: ChannelInstance, msg: InboundMessage,
-    store_files: Callable[[InboundMessage], Awaitable[list[dict[str, Any]]]],
+    store_files: Callable[[InboundMessage, int], Awaitable[list[dict[str, Any]]]],
     profile_name: Callable[[], Awaitable[str | None]] | None = None,
 ) -> Outcome:
     """Store one message a person sent on a channel instance (once, however often it arrives)."""
@@ -181,7 +181,7 @@ async def do_channel_inbound(
     if msg.link_token:
         contact_id = await _link(rt, channel.value, msg, contact_id)
     text = clean_text(msg.text)
-    attachments = await store_files(msg) if msg.attachments else []
+    attachments = await store_files(msg, contact_id) if msg.attachments else []
     if not text.strip() and not attachments:
         if msg.link_token:
             await _note_link(rt, contact_id, channel)

@@ -3,6 +3,7 @@ stored channel files and the original text of channel messages."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated, Any, Literal
 
@@ -20,11 +21,14 @@ from ..actions.channels import (
 )
 from ..actions.contacts import find_contact
 from ..actions.errors import ActionError, NotFound
+from ..actions.validation import check_properties
 from ..channels import ChannelService
 from ..models import ChannelInstance, Conversation, IdentityKind, Message
 from .framework import Call, _details, error
 from .routes import PREFIX, api
 from .schemas import Body
+
+log = logging.getLogger(__name__)
 
 MASK = "••••"
 
@@ -98,9 +102,10 @@ def channel_view(service: ChannelService, instance: ChannelInstance) -> ChannelV
 def _validated(service: ChannelService, channel: str, config: dict[str, Any]) -> dict[str, Any]:
     model = service.adapter(channel).config_model
     try:
-        return model.model_validate(config).model_dump(mode="json")
+        checked = model.model_validate(config).model_dump(mode="json")
     except ValidationError as exc:
         raise InvalidConfig(exc) from exc
+    return check_properties(checked, "config")  # storable in JSONB: no NULs, bounded
 
 
 class InvalidConfig(ActionError):
@@ -206,7 +211,12 @@ async def webhook(request: Request) -> Response:
         body += chunk
         if len(body) > limit:
             return PlainTextResponse("too large", status_code=413)
-    answer = await service.webhook(request.path_params["id"], request.headers, body)
+    try:
+        answer = await service.webhook(request.path_params["id"], request.headers, body)
+    except Exception:
+        # Not stored: the service delivers the update again later.
+        log.exception("a channel webhook call could not be stored")
+        return PlainTextResponse("temporarily unavailable", status_code=503)
     return PlainTextResponse(answer.body, status_code=answer.status)
 
 
