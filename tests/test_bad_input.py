@@ -8,7 +8,6 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from hypothesis import HealthCheck, given, settings
