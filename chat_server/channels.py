@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import re
 from collections.abc import Coroutine, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,17 +15,17 @@ from pydantic import BaseModel
 from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, ReadReceipt, WebhookAnswer
 
 from .actions.channels import do_save_cursor, get_instance, list_instances
-from .actions.errors import NotFound
+from .actions.errors import ActionError, NotFound
 from .actions.inbound import Outcome, do_channel_inbound
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
+from .attachments import store_attachment
 from .models import Channel, ChannelInstance
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 15.0
-MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
 def _telegram() -> ChannelAdapter:
@@ -196,30 +193,15 @@ class ChannelService:
         return outcomes
 
     async def store_files(self, msg: InboundMessage, contact_id: int) -> list[dict[str, Any]]:
+        """Each file through the attachment store (its size and type limits); a file it refuses
+        is named in the text instead, so the message itself is never lost."""
         stored = []
         for a in msg.attachments:
-            if len(a.data) > MAX_FILE_BYTES:
-                continue
-            digest = hashlib.sha256(a.data).hexdigest()
-            name = re.sub(r"[^\w.\-]+", "_", a.name)[:100] or "file"
-            folder = self.rt.settings.data_dir / "attachments" / digest[:2]
-            path = folder / f"{digest}-{name}"
-            if not path.exists():
-                await asyncio.to_thread(_write, path, a.data)
-            stored.append({"id": digest, "name": a.name[:200], "content_type": a.content_type[:100],
-                           "size": len(a.data), "url": f"/api/v1/channel-files/{digest}-{name}"})
+            try:
+                stored.append(await store_attachment(self.rt, a.data, a.name, a.content_type, contact_id=contact_id))
+            except ActionError as exc:
+                msg.text = (msg.text + "\n" if msg.text else "") + f"[{a.name}: not kept: {exc.message}]"
         return stored
-
-    def file_path(self, attachment: Mapping[str, Any]) -> Path | None:
-        """Where a file stored by `store_files` lives, from its URL."""
-        url = str(attachment.get("url") or "")
-        prefix = "/api/v1/channel-files/"
-        if not url.startswith(prefix):
-            return None
-        name = url[len(prefix):]
-        if "/" in name or ".." in name or len(name) < 66:
-            return None
-        return self.rt.settings.data_dir / "attachments" / name[:2] / name
 
     # --- links -------------------------------------------------------------------------------
 
@@ -239,10 +221,3 @@ class ChannelService:
         assert instance.id is not None
         url = f"{base_url.rstrip('/')}/api/v1/channels/{instance.id}/webhook"
         await self.adapter(instance.channel).register(self.config(instance), url)
-
-
-def _write(path: Any, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 
 from integrations.base import OutboundAttachment, OutboundMessage, PermanentFailure, RetryLater
 
+from .actions.attachments import readable_attachment
 from .actions.links import reply_token
 from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent
+from .attachments import storage_for
 from .channels import ChannelService
 from .runtime import Runtime
 
@@ -82,13 +85,13 @@ class OutboundWorker:
             meta = {"subject": outbound.subject} if outbound.subject else None
             await do_mark_sent(self.rt, job.job_id, sent.external_id, meta)
 
-    async def _files(self, attachments: list[dict[str, object]]) -> list[OutboundAttachment | None]:
+    async def _files(self, attachments: list[dict[str, Any]]) -> list[OutboundAttachment | None]:
         files: list[OutboundAttachment | None] = []
         for a in attachments:
-            path = self.channels.file_path(a)
-            if path is None or not path.exists():
+            if not isinstance(a.get("id"), int):
                 continue
+            row = await readable_attachment(self.rt, a["id"], staff=True)
+            path = storage_for(self.rt.settings).open_path(row.path)
             data = await asyncio.to_thread(path.read_bytes)
-            files.append(OutboundAttachment(str(a.get("name") or "file"), str(a.get("content_type") or
-                                                                             "application/octet-stream"), data))
+            files.append(OutboundAttachment(row.name, row.content_type, data))
         return files

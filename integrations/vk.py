@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import logging
+import mimetypes
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -127,7 +128,8 @@ class VkAdapter:
             ext = body.get("ext", "")
             title = body.get("title") or "document"
             name = title if not ext or title.endswith("." + ext) else f"{title}.{ext}"
-            await self._fetch(config, msg, body["url"], name, "application/octet-stream", body.get("size"))
+            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            await self._fetch(config, msg, body["url"], name, ctype, body.get("size"))
         elif kind == "sticker":
             images = body.get("images") or []
             if images:

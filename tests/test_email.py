@@ -180,8 +180,7 @@ async def test_attachments_are_kept(mailbox: Any, app: AppServer) -> None:
     _, [m] = await the_thread(http, 1)
     [a] = m["attachments"]
     assert (a["name"], a["content_type"]) == ("invoice-42.pdf", "application/pdf")
-    async with httpx.AsyncClient(base_url=app.http) as client:
-        assert (await client.get(a["url"])).content == b"%PDF-1.4 fake invoice"
+    assert (await http.get(app.http + a["url"])).content == b"%PDF-1.4 fake invoice"
 
 
 async def test_auto_replies_bounces_and_bulk_mail_never_become_messages(mailbox: Any, sink: SmtpSink) -> None:

@@ -101,7 +101,8 @@ async def _one_message(http: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def _file(app: AppServer, attachment: dict[str, Any]) -> bytes:
-    async with httpx.AsyncClient(base_url=app.http) as http:
+    headers = {"Authorization": f"Bearer {await login(app)}"}
+    async with httpx.AsyncClient(base_url=app.http, headers=headers) as http:
         r = await http.get(attachment["url"])
         assert r.status_code == 200
         return r.content
@@ -109,14 +110,14 @@ async def _file(app: AppServer, attachment: dict[str, Any]) -> bytes:
 
 async def test_photo_with_caption_keeps_the_largest_size(bot: Any, app: AppServer, tg: FakeBotApi) -> None:
     http, instance = bot
-    tg.add_file("AgACAgIAAxkBAAIBlarge", b"\xff\xd8large-jpeg")
-    tg.add_file("AgACAgIAAxkBAAIBsmall", b"\xff\xd8small")
+    tg.add_file("AgACAgIAAxkBAAIBlarge", b"\xff\xd8\xff\xe0large-jpeg")
+    tg.add_file("AgACAgIAAxkBAAIBsmall", b"\xff\xd8\xff\xe0small")
     await post_update(app, instance, fixture("telegram", "photo"))
     m = await _one_message(http)
     assert m["text"] == "This is what arrived"
     [a] = m["attachments"]
-    assert (a["name"], a["content_type"], a["size"]) == ("photo.jpg", "image/jpeg", len(b"\xff\xd8large-jpeg"))
-    assert await _file(app, a) == b"\xff\xd8large-jpeg"
+    assert (a["name"], a["content_type"], a["size"]) == ("photo.jpg", "image/jpeg", len(b"\xff\xd8\xff\xe0large-jpeg"))
+    assert await _file(app, a) == b"\xff\xd8\xff\xe0large-jpeg"
 
 
 async def test_document_keeps_its_name_and_type(bot: Any, app: AppServer, tg: FakeBotApi) -> None:
@@ -126,6 +127,17 @@ async def test_document_keeps_its_name_and_type(bot: Any, app: AppServer, tg: Fa
     [a] = (await _one_message(http))["attachments"]
     assert (a["name"], a["content_type"]) == ("invoice.pdf", "application/pdf")
     assert await _file(app, a) == b"%PDF-1.4 invoice"
+
+
+async def test_a_file_of_a_refused_type_is_named_instead_of_kept(bot: Any, app: AppServer, tg: FakeBotApi) -> None:
+    http, instance = bot
+    tg.add_file("BQACAgIAAxkBAAIBexe", b"MZ\x90\x00")
+    update = fixture("telegram", "document")
+    update["message"]["document"].update(file_id="BQACAgIAAxkBAAIBexe", file_name="setup.exe",
+                                         mime_type="application/x-msdownload")
+    await post_update(app, instance, update)
+    m = await _one_message(http)
+    assert m["attachments"] == [] and m["text"].startswith("[setup.exe: not kept: ")
 
 
 async def test_voice_message_is_kept_as_audio(bot: Any, app: AppServer, tg: FakeBotApi) -> None:

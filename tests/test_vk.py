@@ -97,7 +97,7 @@ async def test_text_answers_ok_and_fetches_the_name_once(community: Any, app: Ap
     card = (await http.get(f"/contacts/{contact_id}")).json()
     assert card["contact"]["name"] == "Мария Иванова"
     assert [(i["kind"], i["value"]) for i in card["identities"]] == [("vk", "55501")]
-    vk.files["/photo_w.jpg"] = b"\xff\xd8big"
+    vk.files["/photo_w.jpg"] = b"\xff\xd8\xffbig"
     await callback(app, instance, "photo")
     await messages(http, 2)
     assert [name for name, _ in vk.calls].count("users.get") == 1
@@ -116,12 +116,12 @@ async def test_retried_callback_is_stored_once(community: Any, app: AppServer) -
 
 async def test_photo_keeps_the_largest_size(community: Any, app: AppServer, vk: FakeVk) -> None:
     http, instance = community
-    vk.files["/photo_w.jpg"] = b"\xff\xd8big"
-    vk.files["/photo_s.jpg"] = b"\xff\xd8s"
+    vk.files["/photo_w.jpg"] = b"\xff\xd8\xffbig"
+    vk.files["/photo_s.jpg"] = b"\xff\xd8\xffs"
     await callback(app, instance, "photo")
     [m] = await messages(http)
     assert m["text"] == "вот фото"
-    assert [(a["content_type"], a["size"]) for a in m["attachments"]] == [("image/jpeg", len(b"\xff\xd8big"))]
+    assert [(a["content_type"], a["size"]) for a in m["attachments"]] == [("image/jpeg", len(b"\xff\xd8\xffbig"))]
 
 
 async def test_a_file_that_cannot_be_downloaded_leaves_the_message_with_a_note(community: Any, app: AppServer) -> None:
@@ -136,15 +136,16 @@ async def test_document_keeps_its_title(community: Any, app: AppServer, vk: Fake
     vk.files["/doc/contract.pdf"] = b"%PDF contract"
     await callback(app, instance, "doc")
     [m] = await messages(http)
-    assert [(a["name"], a["size"]) for a in m["attachments"]] == [("contract.pdf", len(b"%PDF contract"))]
+    assert [(a["name"], a["content_type"], a["size"]) for a in m["attachments"]] == [
+        ("contract.pdf", "application/pdf", len(b"%PDF contract"))]
 
 
 async def test_sticker_becomes_an_image(community: Any, app: AppServer, vk: FakeVk) -> None:
     http, instance = community
-    vk.files["/sticker_512.png"] = b"\x89PNG-512"
+    vk.files["/sticker_512.png"] = b"\x89PNG\r\n\x1a\n512"
     await callback(app, instance, "sticker")
     [m] = await messages(http)
-    assert [(a["content_type"], a["size"]) for a in m["attachments"]] == [("image/png", len(b"\x89PNG-512"))]
+    assert [(a["content_type"], a["size"]) for a in m["attachments"]] == [("image/png", len(b"\x89PNG\r\n\x1a\n512"))]
 
 
 async def test_group_chat_messages_are_not_customer_messages(community: Any, app: AppServer) -> None:

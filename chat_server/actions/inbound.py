@@ -180,8 +180,8 @@ async def do_channel_inbound(
     contact_id, _ = await _resolve(rt, channel.value, msg, name)
     if msg.link_token:
         contact_id = await _link(rt, channel.value, msg, contact_id)
-    text = clean_text(msg.text)
     attachments = await store_files(msg, contact_id) if msg.attachments else []
+    text = clean_text(msg.text)  # after the files: a refused file is named in the text
     if not text.strip() and not attachments:
         if msg.link_token:
             await _note_link(rt, contact_id, channel)

@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..models.types import utcnow
 from ..runtime import Runtime
+from .attachments import bind_attachments
 from .contacts import contact_channels, conversation_of, get_or_create_conversation
 from .errors import ActionError, Forbidden, NotFound
 from .outbound import enqueue, reply_instance
@@ -118,6 +119,7 @@ async def do_receive_inbound(
                 external_id=external_id, delivery_state=DeliveryState.delivered,
                 channel_instance_id=channel_instance_id, meta=meta or {},
             ))
+            await bind_attachments(s, conv.id or 0, message.attachments)
             await s.flush()
             contact = await s.get(Contact, contact_id) if created or reopened else None
     except IntegrityError:
@@ -162,7 +164,10 @@ async def do_send_operator_message(
     """An operator replies (on the contact's last channel unless another is picked) or writes
     a private note. Replying marks the thread read for operators."""
     check_can_write(operator)
-    check_text(text)
+    if attachments:
+        check_storable(text, "text")  # a file needs no caption
+    else:
+        check_text(text)
     if client_msg_id is not None:
         existing = await find_existing(rt, conversation_id, client_msg_id)
         if existing:
@@ -174,13 +179,13 @@ async def do_send_operator_message(
             picked, direction, kind, state = Channel.internal, Direction.internal, Kind.note, DeliveryState.sent
         else:
             picked = await _reply_channel(s, conv, channel)
+            direction, kind = Direction.outbound, Kind.text
+            # The widget is delivered by our own sockets; other channels by the delivery queue.
+            state = DeliveryState.sent if picked == Channel.widget else DeliveryState.pending
             if picked != Channel.widget:
                 instance_id = await reply_instance(s, conv, picked)
                 if instance_id is None:  # kept and shown as failed, with the reason
                     state, error = DeliveryState.failed, f"no {picked.value} channel is configured"
-            direction, kind = Direction.outbound, Kind.text
-            # The widget is delivered by our own sockets; other channels by the delivery queue.
-            state = DeliveryState.sent if picked == Channel.widget else DeliveryState.pending
         message = append(s, conv, Message(
             conversation_id=conv.id or 0, seq=0,  # numbered by append()
             channel=picked, direction=direction, kind=kind, author_type=AuthorType.operator,
@@ -192,6 +197,7 @@ async def do_send_operator_message(
             await s.flush()
             enqueue(s, message, instance_id)  # same transaction: a reply is never stored unqueued
         if not note:
+            await bind_attachments(s, conv.id or 0, message.attachments)
             conv.operator_read_seq = conv.last_seq
             conv.operator_read_public_seq = conv.last_public_seq
         await s.flush()

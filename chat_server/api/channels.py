@@ -4,12 +4,11 @@ stored channel files and the original text of channel messages."""
 from __future__ import annotations
 
 import logging
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..actions.channels import (
@@ -19,12 +18,11 @@ from ..actions.channels import (
     get_instance,
     list_instances,
 )
-from ..actions.contacts import find_contact
 from ..actions.errors import ActionError, NotFound
 from ..actions.validation import check_properties
 from ..channels import ChannelService
-from ..models import ChannelInstance, Conversation, IdentityKind, Message
-from .framework import Call, _details, error
+from ..models import ChannelInstance, Conversation, Message
+from .framework import Call, _details
 from .routes import PREFIX, api
 from .schemas import Body
 
@@ -177,17 +175,10 @@ async def channels_delete(c: Call) -> dict[str, Any]:
 
 
 @api.add("GET", "/widget/channel-links", summary="\"Continue in Telegram / VK\" links for this visitor "
-         "(Authorization: Visitor <token>)", response=ChannelLinks, auth=None)
+         "(Authorization: Visitor <token>)", response=ChannelLinks, auth="visitor")
 async def channel_links(c: Call) -> Any:
-    scheme, _, token = c.request.headers.get("authorization", "").partition(" ")
-    visitor_id = c.request.state.sockets.tokens.read(token.strip()) if scheme.lower() == "visitor" else None
-    if not isinstance(visitor_id, str):
-        return error(401, "unauthorized", "send 'Authorization: Visitor <token>' with the widget's token")
-    async with c.rt.db.read() as s:
-        contact = await find_contact(s, IdentityKind.visitor, visitor_id)
-    if contact is None or contact.id is None:
-        return error(401, "unauthorized", "this visitor is unknown; connect the widget first")
-    links = [link for link in await _service(c).link_urls(contact.id) if link["channel"] in ("telegram", "vk")]
+    assert c.contact_id is not None
+    links = [link for link in await _service(c).link_urls(c.contact_id) if link["channel"] in ("telegram", "vk")]
     return ChannelLinks(links=[ChannelLink.model_validate(link) for link in links])
 
 
@@ -220,25 +211,8 @@ async def webhook(request: Request) -> Response:
     return PlainTextResponse(answer.body, status_code=answer.status)
 
 
-_FILE_NAME = re.compile(r"^[0-9a-f]{64}-[\w.\-]{1,100}$")
-
-
-async def channel_file(request: Request) -> Response:
-    # The name holds the file's SHA-256: knowing the URL means having been shown the message.
-    name = request.path_params["name"]
-    if not _FILE_NAME.match(name):
-        return error(404, "not_found", "no such file")
-    service: ChannelService = request.state.channels
-    path = service.file_path({"url": f"{PREFIX}/channel-files/{name}"})
-    if path is None or not path.exists():
-        return error(404, "not_found", "no such file")
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff",
-                                       "Content-Disposition": "attachment"})
-
-
 def routes() -> list[Route]:
     return [
         Route(PREFIX + "/channels/{id:int}/webhook", webhook, methods=["POST"]),
-        Route(PREFIX + "/channel-files/{name}", channel_file, methods=["GET"]),
     ]
 

@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this registers them all."""
 
+from .attachment import Attachment
 from .channel import ChannelInstance, JobState, OutboundJob, UsedLinkToken
 from .contact import Contact, ContactIdentity, ContactMerge, Event, IdentityKind
 from .conversation import (
@@ -13,9 +14,11 @@ from .conversation import (
     Status,
 )
 from .operator import Availability, Operator, OperatorSession, Role
+from .site import SiteSettings
 
 __all__ = [
-    "AuthorType", "Availability", "Channel", "ChannelInstance", "JobState", "OutboundJob", "UsedLinkToken", "Contact", "ContactIdentity", "ContactMerge",
+    "Attachment", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
+    "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
-    "Operator", "OperatorSession", "Role", "Status",
+    "Operator", "OperatorSession", "Role", "SiteSettings", "Status",
 ]

@@ -107,5 +107,7 @@ class Message(SQLModel, table=True):
     # Channel details kept for threading and for the record (email subject, Message-IDs,
     # the full original text before quotes were cut, edits).
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False, server_default="{}"))
+    # Proactive messages: "chat" pops the conversation open, "card" shows a popup card.
+    display: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

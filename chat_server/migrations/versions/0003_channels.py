@@ -1,7 +1,7 @@
 """channels: instances, outbound queue, used link tokens; message instance and meta
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import chat_server.models.types
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
