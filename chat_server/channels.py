@@ -55,6 +55,7 @@ class ChannelService:
         self._background: set[asyncio.Task[Any]] = set()
         self._rescan: asyncio.Task[None] | None = None
         self._configs: dict[int, tuple[datetime, BaseModel]] = {}
+        self._queues: dict[int, asyncio.Queue[tuple[ChannelInstance, list[Any]]]] = {}
         self.running = False  # polling loops run only where CHAT_CHANNEL_WORKERS is on
 
     # --- instances ---------------------------------------------------------------------------
@@ -157,10 +158,28 @@ class ChannelService:
         answer = await self.adapter(instance.channel).webhook(self.config(instance), headers, body)
         if answer.updates:
             if answer.process_after_answer:
-                self.spawn(self.process(instance, answer.updates))
+                self._later(instance, answer.updates)
             else:
                 await self.process(instance, answer.updates)
         return answer
+
+    def _later(self, instance: ChannelInstance, updates: list[Any]) -> None:
+        """Processed after answering, one at a time per instance, so a person's messages are
+        stored in the order the service sent them."""
+        assert instance.id is not None
+        queue = self._queues.get(instance.id)
+        if queue is None:
+            queue = self._queues[instance.id] = asyncio.Queue()
+            self.spawn(self._drain(queue))
+        queue.put_nowait((instance, updates))
+
+    async def _drain(self, queue: asyncio.Queue[tuple[ChannelInstance, list[Any]]]) -> None:
+        while True:
+            instance, updates = await queue.get()
+            try:
+                await self.process(instance, updates)
+            except Exception:
+                log.exception("processing %s updates failed", instance.channel)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

@@ -240,6 +240,23 @@ async def test_blocked_bot_shows_the_reply_failed_with_the_reason(bot: Any, app:
     await inbox.close()
 
 
+async def test_operator_reply_with_an_uploaded_file_goes_out_as_a_document(bot: Any, app: AppServer,
+                                                                         tg: FakeBotApi) -> None:
+    http, instance = bot
+    await post_update(app, instance, fixture("telegram", "text"))
+    conv_id, _ = await only_thread(http)
+    r = await http.post("/attachments", params={"name": "prices.pdf"}, content=b"%PDF-1.4 price list",
+                        headers={"content-type": "application/pdf"})
+    assert r.status_code == 201, r.text
+    r = await http.post(f"/conversations/{conv_id}/messages", json={"text": "Our prices", "attachment_ids": [r.json()["id"]]})
+    assert r.status_code == 201, r.text
+    reply = r.json()["message"]
+    await eventually(lambda: _state(http, conv_id, reply["id"], "sent"), what="reply with a file sent")
+    [call] = tg.sent("sendDocument")
+    assert call.files["document"] == b"%PDF-1.4 price list" and call.params["caption"] == "Our prices"
+    assert tg.sent() == []
+
+
 async def test_adapter_sends_attachments_as_documents_with_the_caption(tg: FakeBotApi) -> None:
     adapter = TelegramAdapter()
     config = TelegramConfig.model_validate(tg_config(tg))
@@ -278,3 +295,15 @@ async def test_long_polling_stores_updates_and_resumes_after_a_restart(
 
 async def _convs(http: httpx.AsyncClient) -> Any:
     return (await http.get("/conversations")).json()["items"]
+
+
+async def test_queued_replies_survive_a_restart(tmp_path: Path, db_url: str, tg: FakeBotApi) -> None:
+    async with AppServer(tmp_path, db_url, channel_workers=False) as app, await admin(app) as http:
+        instance = await add_channel(http, "telegram", tg_config(tg))
+        await post_update(app, instance, fixture("telegram", "text"))
+        conv_id, _ = await only_thread(http)
+        reply = await _reply(http, conv_id, "Sent after the restart")
+    assert tg.sent() == []  # this process never sent it
+    async with AppServer(tmp_path, db_url) as app, await admin(app) as http:
+        await eventually(lambda: _state(http, conv_id, reply["id"], "sent"), what="sent by the next process")
+    assert [c.params["text"] for c in tg.sent()] == ["Sent after the restart"]

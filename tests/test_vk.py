@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from integrations.vk import VkAdapter, VkConfig
 from tests.appserver import AppServer
 from tests.channel_helpers import add_channel, admin, eventually, fixture, only_thread, thread
 from tests.fakes.vk_api import GROUP_ID, TOKEN, FakeVk
+from tests.harness import visitor
 
 pytestmark = pytest.mark.anyio
 
@@ -215,3 +217,29 @@ async def test_long_poll_mode_stores_messages(tmp_path: Path, db_url: str, vk: F
 
 def test_default_adapters_cover_the_three_channels() -> None:
     assert sorted(default_adapters().channels()) == ["email", "telegram", "vk"]
+
+
+async def test_ref_from_the_widget_link_joins_the_visitor(community: Any, app: AppServer) -> None:
+    http, instance = community
+    site, welcome = await visitor(app)
+    await site.send(type="message.send", text="Hi from the site", client_msg_id="v1")
+    await site.expect("ack")
+    async with httpx.AsyncClient(base_url=app.http) as client:
+        r = await client.get("/api/v1/widget/channel-links", headers={"Authorization": f"Visitor {welcome['token']}"})
+    [link] = r.json()["links"]
+    token = parse_qs(urlsplit(link["url"]).query)["ref"][0]
+    assert link["url"].startswith("https://vk.me/acme_support?ref=")
+    await callback(app, instance, "ref", token=token)  # the first message after following vk.me/...?ref=
+    await callback(app, instance, "text")
+
+    async def texts() -> list[tuple[str, str]] | None:
+        items = [(m["channel"], m["text"]) for m in await messages(http) if m["kind"] == "text"]
+        return items if len(items) == 2 else None
+    assert await eventually(texts, what="both messages in one thread") == [
+        ("widget", "Hi from the site"), ("vk", "Здравствуйте! Где мой заказ?")]
+    conv_id, _ = await only_thread(http)
+    contact_id = (await http.get(f"/conversations/{conv_id}")).json()["contact"]["id"]
+    card = (await http.get(f"/contacts/{contact_id}")).json()
+    assert {i["kind"] for i in card["identities"]} == {"visitor", "vk"}
+    assert any("continue in VK" in m["reason"] for m in card["merges"])
+    await site.close()

@@ -196,7 +196,7 @@ async def do_channel_inbound(
     stored = await do_receive_inbound(
         rt, contact_id, channel, text, external_id=msg.external_id, attachments=attachments,
         author_name=clean_text(msg.sender_name, 200) if msg.sender_name else name,
-        channel_instance_id=instance.id, meta=meta,
+        channel_instance_id=instance.id, meta=meta, follow_merges=True,
     )
     return Outcome(stored=stored, contact_id=contact_id, note="duplicate" if stored.duplicate else "stored")
 

@@ -94,6 +94,7 @@ async def do_receive_inbound(
     rt: Runtime, contact_id: int, channel: Channel, text: str, *, client_msg_id: str | None = None,
     external_id: str | None = None, attachments: list[dict[str, Any]] | None = None,
     author_name: str | None = None, channel_instance_id: int | None = None, meta: dict[str, Any] | None = None,
+    follow_merges: bool = False,
 ) -> Stored:
     """A contact wrote. Stored once (retries are recognised by their ids), numbered, published;
     a closed or snoozed conversation opens again."""
@@ -107,6 +108,8 @@ async def do_receive_inbound(
             return existing
     try:
         async with rt.db.write() as s:
+            if follow_merges:
+                contact_id = await survivor_of(s, contact_id)
             conv, created = await get_or_create_conversation(s, contact_id)
             reopened = conv.status != Status.open
             if reopened:
@@ -135,6 +138,17 @@ async def do_receive_inbound(
     rt.metrics.messages_in.labels(channel.value).inc()
     await rt.bus.publish(stored.deliveries)
     return stored
+
+
+async def survivor_of(s: AsyncSession, contact_id: int) -> int:
+    """The contact that absorbed this one, if a merge got there first (a channel message
+    resolved its sender just before the sender was merged into another card)."""
+    for _ in range(10):
+        merged_into = (await s.exec(select(Contact.merged_into_id).where(Contact.id == contact_id))).first()
+        if merged_into is None:
+            return contact_id
+        contact_id = merged_into
+    return contact_id
 
 
 async def _conversation_id(rt: Runtime, contact_id: int) -> int | None:
