@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 15.0
+STOP_GRACE_SECONDS = 10.0
 
 
 def _telegram() -> ChannelAdapter:
@@ -57,6 +58,12 @@ class ChannelService:
         self._configs: dict[int, tuple[datetime, BaseModel]] = {}
         self._queues: dict[int, asyncio.Queue[tuple[ChannelInstance, list[Any]]]] = {}
         self.running = False  # polling loops run only where CHAT_CHANNEL_WORKERS is on
+        # Work that touches the database is let finish at shutdown rather than cancelled
+        # halfway (a query cancelled mid-flight can leave its connection behind).
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -82,8 +89,24 @@ class ChannelService:
         await self.refresh()
         self._rescan = asyncio.create_task(self._rescan_forever())
 
+    @contextlib.asynccontextmanager
+    async def _working(self) -> AsyncIterator[None]:
+        if self._closing:
+            raise asyncio.CancelledError
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
     async def stop(self) -> None:
         self.running = False
+        self._closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), STOP_GRACE_SECONDS)
         tasks = [t for _, t in self._listeners.values()] + list(self._background)
         if self._rescan:
             tasks.append(self._rescan)
@@ -99,7 +122,8 @@ class ChannelService:
         while True:
             await asyncio.sleep(RESCAN_SECONDS)
             try:
-                await self.refresh()
+                async with self._working():
+                    await self.refresh()
             except Exception:
                 log.exception("rescanning channel instances failed")
 
@@ -110,7 +134,7 @@ class ChannelService:
         wanted = {i.id: i for i in await list_instances(self.rt, enabled_only=True) if i.id is not None}
         for instance_id, (version, task) in list(self._listeners.items()):
             instance = wanted.get(instance_id)
-            if instance is None or instance.updated_at != version or task.done():
+            if instance is None or instance.updated_at != version:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -131,11 +155,12 @@ class ChannelService:
 
                 async def handle(updates: list[Any], new_cursor: str | None) -> None:
                     nonlocal cursor
-                    await self.process(instance, updates)
-                    if new_cursor is not None and new_cursor != cursor:
-                        assert instance.id is not None
-                        await do_save_cursor(self.rt, instance.id, new_cursor)
-                        cursor = new_cursor
+                    async with self._working():
+                        await self.process(instance, updates)
+                        if new_cursor is not None and new_cursor != cursor:
+                            assert instance.id is not None
+                            await do_save_cursor(self.rt, instance.id, new_cursor)
+                            cursor = new_cursor
 
                 await adapter.listen(config, cursor, handle)
                 return  # no polling mode for this instance
@@ -177,7 +202,8 @@ class ChannelService:
         while True:
             instance, updates = await queue.get()
             try:
-                await self.process(instance, updates)
+                async with self._working():
+                    await self.process(instance, updates)
             except Exception:
                 log.exception("processing %s updates failed", instance.channel)
 

@@ -13,7 +13,7 @@ from integrations.base import OutboundAttachment, OutboundMessage, PermanentFail
 
 from .actions.attachments import readable_attachment
 from .actions.links import reply_token
-from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent
+from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent, do_release
 from .attachments import storage_for
 from .channels import ChannelService
 from .runtime import Runtime
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 SEND_TIMEOUT = 120.0
+STOP_GRACE_SECONDS = 15.0
 
 
 class OutboundWorker:
@@ -30,6 +31,7 @@ class OutboundWorker:
         self.channels = channels
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -38,23 +40,42 @@ class OutboundWorker:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Let the batch in hand finish (a send cancelled halfway might go out unrecorded,
+        and a query cancelled mid-flight can leave its connection behind); then stop."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 jobs = await claim_due_jobs(self.rt)
                 if jobs:
-                    await asyncio.gather(*(self.send(job) for job in jobs))
+                    # One conversation's replies leave in order; different conversations in parallel.
+                    threads: dict[int, list[Job]] = {}
+                    for job in jobs:
+                        threads.setdefault(job.message.conversation_id, []).append(job)
+                    await asyncio.gather(*(self._send_in_order(group) for group in threads.values()))
                     continue
             except Exception:
                 log.exception("the outbound queue failed; retrying")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _send_in_order(self, jobs: list[Job]) -> None:
+        ordered = sorted(jobs, key=lambda j: j.message.seq)
+        for i, job in enumerate(ordered):
+            if self._stopping:
+                await do_release(self.rt, [j.job_id for j in ordered[i:]])
+                return
+            await self.send(job)
 
     async def send(self, job: Job) -> None:
         m = job.message

@@ -13,6 +13,7 @@ import logging
 import re
 import smtplib
 import ssl
+import weakref
 from collections.abc import Mapping
 from email import policy
 from email.headerregistry import Address
@@ -271,14 +272,23 @@ class EmailAdapter:
     async def _serve_smtp(self, config: EmailConfig, handle: Handle) -> None:
         inbox = _Inbox(handle)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTPServer(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
-                               hostname=config.domain, ident="chat-server"),
-            config.listen_host, config.listen_port)
+        sessions: weakref.WeakSet[SMTPServer] = weakref.WeakSet()
+
+        def session() -> SMTPServer:
+            smtp = SMTPServer(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
+                              hostname=config.domain, ident="chat-server")
+            sessions.add(smtp)
+            return smtp
+
+        server = await loop.create_server(session, config.listen_host, config.listen_port)
         try:
             await server.serve_forever()
         finally:
             server.close()
+            # Closing the server stops new sessions only; end the open ones too.
+            for smtp in list(sessions):
+                if smtp.transport is not None:
+                    smtp.transport.close()
 
     async def _poll_imap(self, config: EmailConfig, cursor: str | None, handle: Handle) -> None:
         failures = 0

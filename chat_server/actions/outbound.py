@@ -79,7 +79,7 @@ async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
             select(col(OutboundJob.id)).where(
                 OutboundJob.state == JobState.queued, col(OutboundJob.next_attempt_at) <= now,
                 or_(col(OutboundJob.locked_until).is_(None), col(OutboundJob.locked_until) < now))
-            .order_by(col(OutboundJob.next_attempt_at)).limit(limit)
+            .order_by(col(OutboundJob.next_attempt_at), col(OutboundJob.id)).limit(limit)
         )).all())
     claimed: list[int] = []
     for job_id in (j for j in due if j is not None):
@@ -142,6 +142,15 @@ async def _finish(rt: Runtime, job_id: int, job_values: dict[str, Any], message_
         conv = await s.get(Conversation, message.conversation_id)
         assert conv is not None
     await rt.bus.publish(message_deliveries(message, conv, updated=True))
+
+
+async def do_release(rt: Runtime, job_ids: list[int]) -> None:
+    """Hand leased jobs back (a clean shutdown): the next process sends them at once."""
+    if job_ids:
+        async with rt.db.write() as s:
+            await s.exec(update(OutboundJob).where(col(OutboundJob.id).in_(job_ids),
+                                                   col(OutboundJob.state) == JobState.queued)
+                         .values(locked_until=None))
 
 
 async def do_mark_sent(rt: Runtime, job_id: int, external_id: str, meta: dict[str, Any] | None = None) -> None:
