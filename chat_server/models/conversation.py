@@ -102,5 +102,7 @@ class Message(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=200)
     delivery_state: DeliveryState = Field(default=DeliveryState.sent, sa_type=String(20))
     delivery_error: str | None = Field(default=None, max_length=1000)
+    # Proactive messages: "chat" pops the conversation open, "card" shows a popup card.
+    display: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
