@@ -20,8 +20,8 @@ from .actions.conversations import do_wake_snoozed
 from .actions.operators import do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .api import assets, ops
-from .api.assets import WidgetCors
 from .api import routes as api_routes
+from .api.assets import WidgetCors
 from .bus import make_bus
 from .db import open_database
 from .metrics import Metrics

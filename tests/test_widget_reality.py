@@ -165,7 +165,8 @@ async def test_identify_needs_the_right_user_hash_to_reach_a_known_contact(site:
             await page.goto(site.http + "/demo/")
             await page.wait_for_function("() => window.ChatWidget && window.ChatWidget.version")
             refused = await page.evaluate(
-                "([e]) => ChatWidget.identify({email: e}, 'deadbeef').then(() => 'accepted', (err) => err.code)", [email])
+                "([e]) => ChatWidget.identify({email: e}, 'deadbeef').then(() => 'accepted', (err) => err.code)",
+                [email])
             assert refused == "invalid_user_hash"
             refused = await page.evaluate(
                 "([e]) => ChatWidget.identify({email: e}).then(() => 'accepted', (err) => err.code)", [email])
