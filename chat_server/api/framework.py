@@ -22,6 +22,8 @@ from ..tokens import VisitorTokens
 
 log = logging.getLogger(__name__)
 
+MAX_ID = 2**63 - 1  # the largest BIGINT: ids past it cannot exist
+
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
@@ -79,6 +81,9 @@ class Endpoint:
             return error(exc.status, exc.code, exc.message)
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
+        if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
+            # No row has such an id, and the database would refuse to even compare with it.
+            return error(404, "not_found", "no such object")
         token = _credential(request, "bearer")
         operator = None
         contact_id = None
