@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 from ..models import Contact, Conversation, Event, Kind, Message
 from ..models.types import utcnow
 from ..runtime import Runtime
+from .attachments import MAX_ROW_ID
 from .contacts import check_event
 from .errors import ActionError
 
@@ -61,6 +62,8 @@ async def _check_proactive(s: Any, contact_id: int, name: str, properties: dict[
     message_id = properties.get("message_id")
     if not isinstance(message_id, int) or isinstance(message_id, bool):
         raise ActionError("invalid_properties", f"{name} needs an integer message_id")
+    if not 0 < message_id <= MAX_ROW_ID:
+        raise ActionError("message_not_found", "no proactive message with this id was sent to you")
     row = (await s.exec(
         select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)  # type: ignore[arg-type]
         .where(Message.id == message_id)
