@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .models import Availability, Channel, DeliveryState, Kind, Status
 
@@ -19,12 +19,6 @@ Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 MessageText = Annotated[str, Field(min_length=1, max_length=10_000)]
 OptionalText = Annotated[str, Field(max_length=10_000)]
 AttachmentIds = Annotated[list[Id], Field(max_length=10)]
-
-
-def check_not_empty(text: str, attachment_ids: list[int]) -> None:
-    """A message says something: text, or at least one attachment."""
-    if not text and not attachment_ids:
-        raise ValueError("text is empty and there are no attachment_ids")
 
 
 class ClientFrame(BaseModel):
@@ -155,11 +149,6 @@ class VisitorSend(ClientFrame):
     text: OptionalText = ""
     attachment_ids: AttachmentIds = []
 
-    @model_validator(mode="after")
-    def _says_something(self) -> VisitorSend:
-        check_not_empty(self.text, self.attachment_ids)
-        return self
-
 
 class VisitorTyping(ClientFrame):
     type: Literal["typing"]
@@ -235,11 +224,6 @@ class OperatorSend(ClientFrame):
     attachment_ids: AttachmentIds = []
     kind: Literal["text", "note"] = "text"
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
-
-    @model_validator(mode="after")
-    def _says_something(self) -> OperatorSend:
-        check_not_empty(self.text, self.attachment_ids)
-        return self
 
 
 class OperatorTyping(ClientFrame):

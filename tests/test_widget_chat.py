@@ -72,6 +72,11 @@ async def test_visitor_writes_operator_sees_page_and_utm_replies_with_typing(ser
         assert receipt["seq"] == 2
         await expect(widget(page, ".badge")).to_be_hidden()
 
+        # Typing shows both ways.
+        await box.press_sequentially("thanks")
+        typing = await op.expect("typing", conversation_id=conversation_id, is_typing=True)
+        assert typing["author"]["type"] == "contact"
+
         # Keyboard: Escape closes and gives focus back to the launcher.
         await page.keyboard.press("Escape")
         await expect(widget(page, ".panel")).to_be_hidden()

@@ -197,3 +197,28 @@ async def test_russian_texts_phone_screen_and_isolation_from_the_site(site: Chat
         # Our styles stay inside: the site's own buttons keep the site's look.
         assert await page.evaluate("getComputedStyle(document.querySelector('nav a')).color") == "rgb(255, 0, 0)"
         assert await page.evaluate("document.querySelectorAll('style').length") == 1  # only the site's
+
+
+async def test_shutdown_forgets_the_visitor_in_every_tab(site: ChatServer) -> None:
+    token_of = "() => localStorage[Object.keys(localStorage).find((k) => k.endsWith(':token'))]"
+    async with chromium() as browser:
+        page = await open_page(browser, site)
+        await widget(page, ".launcher").click()
+        await widget(page, "textarea").fill("my private question")
+        await widget(page, "textarea").press("Enter")
+        await expect(widget(page, ".msg.mine .meta")).to_contain_text("Delivered")
+        other = await page.context.new_page()
+        await other.goto(site.http + "/demo/pricing")
+        await widget(other, ".launcher").click()
+        await expect(widget(other, ".log")).to_contain_text("my private question")
+        old = await page.evaluate(token_of)
+
+        await page.evaluate("ChatWidget.shutdown()")
+        await page.wait_for_function(f"([old]) => ({token_of})() && ({token_of})() !== old", arg=[old])
+        for tab in (page, other):
+            await expect(widget(tab, ".panel")).to_be_hidden()
+            await widget(tab, ".launcher").click()
+            await expect(widget(tab, ".log .msg"), tab.url).to_have_count(0)
+        await widget(other, "textarea").fill("a new visitor")
+        await widget(other, "textarea").press("Enter")
+        await expect(widget(page, ".log .text")).to_have_text(["a new visitor"])  # the tabs still share one

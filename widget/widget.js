@@ -142,6 +142,7 @@
       }));
     };
     sock.onmessage = (e) => {
+      if (ws !== sock) return; // a socket we have let go of (shutdown)
       let frame;
       try { frame = JSON.parse(e.data); } catch { return; }
       if (frame.type === "welcome") welcomed();
@@ -281,6 +282,7 @@
     state.outbox.push(m);
     saveOutbox();
     touchSession();
+    stopTyping();
     if (lastAutomatic) { report("replied", lastAutomatic); lastAutomatic = null; }
     sendMessage(m); // offline: stays in the outbox and goes out after the next welcome
     changed();
@@ -297,7 +299,11 @@
     const now = Date.now();
     if (now - typingSent > 3000 && send({ type: "typing", is_typing: true })) typingSent = now;
     clearTimeout(typingStop);
-    typingStop = setTimeout(() => { typingSent = 0; send({ type: "typing", is_typing: false }); }, 4000);
+    typingStop = setTimeout(stopTyping, 4000);
+  }
+  function stopTyping() { // idle for a while, or the message was sent
+    clearTimeout(typingStop);
+    if (typingSent) { typingSent = 0; send({ type: "typing", is_typing: false }); }
   }
 
   function markRead() {
@@ -541,11 +547,12 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
     stopped = true;
     if (ws) { const old = ws; ws = null; old.close(1000); }
     clearTimeout(retryTimer);
-    store.del("token");
-    store.del("seen");
+    // Only the tab where shutdown() was called forgets the token: by the time the others hear
+    // of it, it may already hold the new anonymous visitor's, which they should share.
+    if (announce) { store.del("token"); store.del("seen"); }
     try { sessionStorage.removeItem(KEY + "outbox"); } catch { /* ignore */ }
     if (announce && tabs) tabs.postMessage({ type: "shutdown" });
-    Object.assign(state, { token: null, visitorId: null, conversationId: null, epoch: null, outbox: [], typing: null, emailSaved: null });
+    Object.assign(state, { token: announce ? null : store.get("token"), visitorId: null, conversationId: null, epoch: null, outbox: [], typing: null, emailSaved: null });
     clearThread();
     pending = [];
     lastAutomatic = null;
