@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..models import Contact, Conversation, Event, Kind, Message
 from ..models.types import utcnow
@@ -56,7 +57,7 @@ def _apply(contact: Contact, name: str, properties: dict[str, Any], url: str | N
     contact.last_seen_at = utcnow()
 
 
-async def _check_proactive(s: Any, contact_id: int, name: str, properties: dict[str, Any]) -> bool:
+async def _check_proactive(s: AsyncSession, contact_id: int, name: str, properties: dict[str, Any]) -> bool:
     """Proactive reports name a message sent to this contact; each is counted once.
     False when this report was already recorded (another tab said it first)."""
     message_id = properties.get("message_id")
