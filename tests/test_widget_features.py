@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import http.server
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +225,78 @@ async def test_shutdown_forgets_the_visitor_in_every_tab(site: ChatServer) -> No
         await widget(other, "textarea").fill("a new visitor")
         await widget(other, "textarea").press("Enter")
         await expect(widget(page, ".log .text")).to_have_text(["a new visitor"])  # the tabs still share one
+
+
+@contextlib.contextmanager
+def shop_server(docroot: Path) -> Iterator[str]:
+    """Another site on loopback (another port, so another origin) serving the shop's pages."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(docroot), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+async def test_embedded_on_another_origin_needs_the_site_origin_and_works_across_origins(
+    site: ChatServer, tmp_path: Path
+) -> None:
+    """The site's page comes from one origin, the widget from the chat server: module import,
+    config, uploads (CORS preflight with the visitor token) and the socket's Origin check."""
+    token = await login(site)
+    async with api(site, token) as http_api:
+        key = (await http_api.get("/site")).json()["site_key"]
+    docroot = tmp_path / "shop"
+    docroot.mkdir()
+    (docroot / "shop.html").write_text(
+        '<!doctype html><html><head><title>Shop</title><link rel="icon" href="data:,"></head><body><h1>Shop</h1>'
+        f'<script src="{site.http}/widget.js" data-site="{key}" async></script></body></html>')
+    image = tmp_path / "photo.png"
+    image.write_bytes(PNG)
+    problems: list[str] = []
+    refused: list[str] = []
+    with shop_server(docroot) as shop:
+        async with chromium() as browser:
+            page = await browser.new_page()
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda data: refused.append(str(data))))
+            await page.goto(shop + "/shop.html")
+            await page.wait_for_function("() => window.ChatWidget && window.ChatWidget.version")
+            for _ in range(50):
+                if any("origin_not_allowed" in frame for frame in refused):
+                    break
+                await asyncio.sleep(0.1)
+            assert any("origin_not_allowed" in frame for frame in refused)  # not yet one of the site's origins
+            async with api(site, token) as http_api:
+                assert (await http_api.patch("/site", json={"allowed_origins": [shop]})).status_code == 200
+            try:
+                watch_console(page, problems)
+                await page.reload()
+                name = f"embed-{uuid.uuid4().hex[:8]}"
+                merged = await page.evaluate("([n]) => ChatWidget.identify({name: n}).then((r) => r.merged)", [name])
+                assert merged is False
+                await widget(page, ".launcher").click()
+                await widget(page, "textarea").fill("hello from the shop")
+                await widget(page, "textarea").press("Enter")
+                await expect(widget(page, ".msg.mine .meta")).to_contain_text("Delivered")
+                await widget(page, "input[type=file]").set_input_files(str(image))
+                await expect(widget(page, ".msg.mine img")).to_have_attribute("src", re.compile(r"^blob:"))
+                contact_id = await contact_id_named(site, token, name)
+                async with api(site, token) as http_api:
+                    card = (await http_api.get(f"/contacts/{contact_id}")).json()
+                assert card["contact"]["first_landing_page"] == shop + "/shop.html"
+                assert [e["url"] for e in card["events"] if e["name"] == "page_viewed"] == [shop + "/shop.html"]
+            finally:
+                async with api(site, token) as http_api:
+                    await http_api.patch("/site", json={"allowed_origins": []})
+    assert problems == []
