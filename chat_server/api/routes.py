@@ -38,7 +38,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
-from . import attachments
+from . import attachments, site
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -290,7 +290,7 @@ async def openapi(c: Call) -> dict[str, Any]:
 
 
 # Each API module keeps its own registry; they are served and documented together.
-REGISTRIES = [api, attachments.api]
+REGISTRIES = [api, attachments.api, site.api]
 
 
 def routes() -> list[Route]:
