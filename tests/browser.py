@@ -8,10 +8,10 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.services import require_binary
+
 # Four engineers share two cores: give the page time; nothing here asserts speed.
 expect.set_options(timeout=15_000)
-
-from tests.services import require_binary
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
