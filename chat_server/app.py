@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from . import migrate
 from .actions.conversations import do_wake_snoozed
@@ -42,12 +45,26 @@ class State(TypedDict):
     sockets: SocketServices
 
 
+def static_dir(name: str) -> Path:
+    """A front end's folder: beside the package in a checkout or an editable install, or
+    installed as its own top-level folder (pyproject's package-data) by `pip install .`."""
+    beside = Path(__file__).resolve().parent.parent / name
+    if beside.is_dir():
+        return beside
+    spec = importlib.util.find_spec(name)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    raise RuntimeError(f"the {name} folder is missing from this installation")
+
+
 def build_routes() -> list[BaseRoute]:
     return [
         *ops.routes(),
         *api_routes.routes(),
         WebSocketRoute("/ws/widget", widget_endpoint),
         WebSocketRoute("/ws/inbox", inbox_endpoint),
+        Mount("/inbox", StaticFiles(directory=static_dir("inbox_ui"), html=True), name="inbox"),
     ]
 
 

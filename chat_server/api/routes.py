@@ -37,6 +37,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
+from . import inbox_api
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -109,6 +110,13 @@ async def list_conversations(c: Call) -> sc.ConversationPage:
                                            col(Message.channel) == q.channel))
     if q.tag:
         query = query.where(_has_tag(c.rt.db.write_engine.dialect.name, q.tag))
+    if q.q:
+        pattern = "%" + q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(
+            *(func.lower(col(f)).like(pattern, escape="\\") for f in (Contact.name, Contact.email, Contact.phone)),
+            exists().where(col(Message.conversation_id) == Conversation.id,
+                           func.lower(col(Message.text)).like(pattern, escape="\\")),
+        ))
     if q.unread == "true":
         query = query.where(col(Conversation.last_inbound_seq) > col(Conversation.operator_read_seq))
     elif q.unread == "false":
@@ -282,8 +290,8 @@ async def update_operator(c: Call) -> Any:
 
 @api.add("GET", "/openapi.json", summary="This document", auth=None)
 async def openapi(c: Call) -> dict[str, Any]:
-    return openapi_document(api.endpoints, PREFIX)
+    return openapi_document(api.endpoints + inbox_api.api.endpoints, PREFIX)
 
 
 def routes() -> list[Route]:
-    return [ep.route(PREFIX) for ep in api.endpoints]
+    return [ep.route(PREFIX) for ep in api.endpoints + inbox_api.api.endpoints]

@@ -83,6 +83,7 @@ class ConversationQuery(Body):
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
     tag: Annotated[str, Field(max_length=50)] | None = None
     unread: Literal["true", "false"] | None = None
+    q: Annotated[str, Field(max_length=200, description="message text, contact name, email or phone")] | None = None
     cursor: Annotated[str, Field(max_length=200)] | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 

@@ -12,9 +12,10 @@ from .conversation import (
     Status,
 )
 from .operator import Availability, Operator, OperatorSession, Role
+from .saved_reply import SavedReply
 
 __all__ = [
     "AuthorType", "Availability", "Channel", "Contact", "ContactIdentity", "ContactMerge",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
-    "Operator", "OperatorSession", "Role", "Status",
+    "Operator", "OperatorSession", "Role", "SavedReply", "Status",
 ]

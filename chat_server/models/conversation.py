@@ -102,5 +102,8 @@ class Message(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=200)
     delivery_state: DeliveryState = Field(default=DeliveryState.sent, sa_type=String(20))
     delivery_error: str | None = Field(default=None, max_length=1000)
+    # What a system line records ("closed", "reopened", "assigned", ...), so reports can read
+    # the thread's history without parsing the sentence shown to people.
+    system_event: str | None = Field(default=None, max_length=30)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
