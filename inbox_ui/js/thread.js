@@ -1,0 +1,136 @@
+// One conversation's thread: every channel interleaved, notes and system lines set apart,
+// older history loaded by scrolling up.
+
+import { get, query } from "./api.js";
+import { h, clear, fmtTime, safeUrl, toast } from "./dom.js";
+
+const CHANNEL_LABEL = { widget: "Web", telegram: "Telegram", vk: "VK", email: "Email", internal: "" };
+const STATE_LABEL = { pending: "sending…", sent: "sent", delivered: "delivered", read: "read", failed: "failed" };
+
+function fmtSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function attachmentsView(list) {
+  if (!list || !list.length) return null;
+  return h("ul", { class: "attachments" }, list.map((a) => {
+    const url = safeUrl(a.url);
+    const label = `${a.name || "file"}${a.size ? ` (${fmtSize(a.size)})` : ""}`;
+    const isImage = typeof a.content_type === "string" && a.content_type.startsWith("image/") && url;
+    return h("li", {},
+      isImage ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" },
+        h("img", { src: url, alt: a.name || "image", loading: "lazy" })) : null,
+      url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", download: a.name || true }, label)
+        : h("span", {}, label));
+  }));
+}
+
+export function messageView(m) {
+  if (m.kind === "system") {
+    return h("div", { class: "msg system", dataset: { seq: m.seq, id: m.id } },
+      h("span", { class: "text" }, m.text), " ", h("time", { datetime: m.created_at }, fmtTime(m.created_at)));
+  }
+  const side = m.direction === "inbound" ? "in" : "out";
+  const state = m.direction === "outbound"
+    ? h("span", { class: `state ${m.delivery_state}`, title: m.delivery_error || "" },
+      STATE_LABEL[m.delivery_state] || m.delivery_state,
+      m.delivery_state === "failed" && m.delivery_error ? `: ${m.delivery_error}` : "")
+    : null;
+  return h("div", { class: `msg ${m.kind === "note" ? "note" : side} ${m.kind}`, dataset: { seq: m.seq, id: m.id } },
+    h("div", { class: "meta" },
+      m.kind === "note" ? h("span", { class: "badge note" }, "Private note") : null,
+      m.channel !== "internal" ? h("span", { class: `badge ch-${m.channel}` }, CHANNEL_LABEL[m.channel] || m.channel) : null,
+      m.kind === "automatic" ? h("span", { class: "badge auto" }, "Automatic") : null,
+      h("span", { class: "author" }, m.author.name || (m.author.type === "contact" ? "Contact" : m.author.type)),
+      h("time", { datetime: m.created_at }, fmtTime(m.created_at))),
+    m.text ? h("div", { class: "text" }, m.text) : null,
+    attachmentsView(m.attachments),
+    state);
+}
+
+export class Thread {
+  constructor(conversationId, { onLoaded } = {}) {
+    this.id = conversationId;
+    this.messages = new Map(); // seq -> message
+    this.epoch = null;
+    this.nextBefore = null;
+    this.loading = false;
+    this.onLoaded = onLoaded || (() => {});
+    this.list = h("div", { class: "messages", role: "log", "aria-label": "Conversation" });
+    this.older = h("button", { type: "button", class: "older", hidden: true, onclick: () => this.loadOlder() },
+      "Load earlier messages");
+    this.typing = h("div", { class: "typing", "aria-live": "polite" });
+    this.el = h("div", { class: "thread-scroll" }, this.older, this.list, this.typing);
+    this.el.addEventListener("scroll", () => {
+      if (this.el.scrollTop < 40 && this.nextBefore) this.loadOlder();
+    });
+  }
+
+  get lastSeq() {
+    let max = 0;
+    for (const seq of this.messages.keys()) max = Math.max(max, seq);
+    return max;
+  }
+
+  async load() {
+    this.messages.clear();
+    clear(this.list);
+    const page = await get(`/conversations/${this.id}/messages${query({ limit: 50 })}`);
+    for (const m of page.items) this.messages.set(m.seq, m);
+    this.nextBefore = page.next_before_seq;
+    this.render();
+    this.el.scrollTop = this.el.scrollHeight;
+    this.onLoaded();
+  }
+
+  async loadOlder() {
+    if (this.loading || !this.nextBefore) return;
+    this.loading = true;
+    try {
+      const height = this.el.scrollHeight;
+      const page = await get(`/conversations/${this.id}/messages${query({ before_seq: this.nextBefore, limit: 50 })}`);
+      for (const m of page.items) this.messages.set(m.seq, m);
+      this.nextBefore = page.next_before_seq;
+      this.render();
+      this.el.scrollTop = this.el.scrollHeight - height; // keep the reader where they were
+    } catch (err) {
+      toast(err.message);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  render() {
+    const ordered = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    clear(this.list);
+    for (const m of ordered) this.list.append(messageView(m));
+    this.older.hidden = !this.nextBefore;
+  }
+
+  add(m) {
+    if (m.conversation_id !== this.id) return;
+    const known = this.messages.get(m.seq);
+    if (known && known.id === m.id && known.updated_at === m.updated_at) return;
+    const atBottom = this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 80;
+    this.messages.set(m.seq, m);
+    const view = messageView(m);
+    const existing = this.list.querySelector(`[data-id="${m.id}"]`);
+    if (existing) existing.replaceWith(view);
+    else if (m.seq > this.lastSeqShown()) this.list.append(view);
+    else this.render();
+    if (atBottom) this.el.scrollTop = this.el.scrollHeight;
+  }
+
+  lastSeqShown() {
+    const last = this.list.lastElementChild;
+    return last ? Number(last.dataset.seq) : 0;
+  }
+
+  showTyping(name, isTyping) {
+    this.typing.textContent = isTyping ? `${name || "The contact"} is typing…` : "";
+    clearTimeout(this.typingTimer);
+    if (isTyping) this.typingTimer = setTimeout(() => { this.typing.textContent = ""; }, 6000);
+  }
+}
