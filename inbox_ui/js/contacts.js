@@ -43,7 +43,9 @@ function conditionRow(cond, onChange, onRemove) {
       el.addEventListener("change", () => {
         const v = el.value;
         if (v === "") delete cond[key]; else cond[key] = parse(v);
-        render();
+        // Only a new operator changes which inputs the row has; re-rendering on every value
+        // would pull the focused input out from under the user.
+        if (key === "op") render();
         onChange();
       });
       return el;
