@@ -10,8 +10,12 @@ const CHANNEL_LABEL = { widget: "Web chat", telegram: "Telegram", vk: "VK", emai
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 
+let loading = null;
+
 async function savedReplies() {
-  if (!state.savedReplies) state.savedReplies = (await get("/saved-replies")).items;
+  if (state.savedReplies) return state.savedReplies;
+  loading = loading || get("/saved-replies").then((page) => page.items).finally(() => { loading = null; });
+  state.savedReplies = await loading;
   return state.savedReplies;
 }
 
@@ -85,7 +89,14 @@ export class Composer {
     const match = /^\/([\w.-]*)$/.exec(text);
     if (match) {
       const needle = match[1].toLowerCase();
-      const replies = await savedReplies();
+      let replies;
+      try {
+        replies = await savedReplies();
+      } catch (err) {
+        toast(err.message);
+        return;
+      }
+      if (this.input.value !== text) return; // typed on (or picked one) meanwhile
       this.suggestions = replies.filter((r) => r.shortcut.includes(needle) || r.text.toLowerCase().includes(needle)).slice(0, 8);
       this.picked = 0;
       this.renderSuggestions();
