@@ -270,3 +270,26 @@ async def test_report_numbers_match_the_seed(server: ChatServer) -> None:
     assert per[second_id]["resolution"]["count"] == 2 and per[admin_id]["resolution"]["median_seconds"] == 30 * 60.0
     assert report["volume"] == [{"day": "2021-03-04", "channels": {"telegram": 2, "widget": 5}},
                                 {"day": "2021-03-05", "channels": {}}]
+
+
+async def test_text_the_database_cannot_take_is_refused_not_failed(server: ChatServer) -> None:
+    admin = await login(server)
+    async with api(server, admin) as http:
+        for params in ({"q": "a\x00b"}, {"tag": "\x00"}):
+            r = await http.get("/conversations", params=params)
+            assert r.status_code == 422, r.text
+        assert (await http.get("/contacts", params={"q": "\x00"})).status_code == 422
+        bodies = [
+            '{"q": "\\u0000"}',
+            '{"filter": {"all": [{"kind": "event", "name": "\\ud800"}]}}',
+            '{"filter": {"all": [{"kind": "property", "key": "\\ud800", "op": "is_set"}]}}',
+            '{"filter": {"all": [{"kind": "field", "field": "email", "op": "eq", "value": "a\\u0000"}]}}',
+        ]
+        for body in bodies:
+            r = await http.post("/contacts/search", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 422, (body, r.text)
+        assert (await http.get("/reports", params={"start": "0001-01-01", "end": "0001-01-02"})).status_code == 422
+        assert (await http.get("/reports", params={"end": "9999-12-31"})).status_code == 422
+        r = await http.patch("/contacts/1", content='{"email": "\\ud800@example.com"}',
+                             headers={"content-type": "application/json"})
+        assert r.status_code in (400, 404, 422), r.text

@@ -19,7 +19,7 @@ _UNSET: Any = object()
 def check_contact_fields(name: str | None, email: str | None, phone: str | None) -> None:
     if name is not None and len(check_storable(name, "name")) > 200:
         raise ActionError("invalid_name", "a name is at most 200 characters")
-    if email is not None and email != "" and (not EMAIL_RE.match(email) or len(email) > 320):
+    if email is not None and email != "" and (not EMAIL_RE.match(check_storable(email, "email")) or len(email) > 320):
         raise ActionError("invalid_email", "that is not an email address")
     if phone is not None and (len(check_storable(phone, "phone")) > 50):
         raise ActionError("invalid_phone", "a phone number is at most 50 characters")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from ..behaviour.filters import ContactFilter
+from ..behaviour.filters import ContactFilter, Storable
 from .schemas import Body, EventView
 
 
@@ -44,8 +44,8 @@ class ContactUpdateBody(Body):
 
 
 class EventQuery(Body):
-    name: Annotated[str, Field(max_length=200)] | None = None
-    q: Annotated[str, Field(max_length=200)] | None = None
+    name: Annotated[str, Field(max_length=200), Storable] | None = None
+    q: Annotated[str, Field(max_length=200), Storable] | None = None
     before_id: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 
@@ -78,7 +78,7 @@ CONTACT_COLUMNS = (
 
 class ContactSearchBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
-    q: Annotated[str, Field(max_length=200)] | None = None
+    q: Annotated[str, Field(max_length=200), Storable] | None = None
     cursor: Annotated[int, Field(ge=1, le=2**62)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
@@ -88,7 +88,7 @@ Column = Annotated[str, Field(min_length=1, max_length=120)]
 
 class ContactExportBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
-    q: Annotated[str, Field(max_length=200)] | None = None
+    q: Annotated[str, Field(max_length=200), Storable] | None = None
     columns: Annotated[list[Column], Field(min_length=1, max_length=50)] = Field(
         default_factory=lambda: ["id", "name", "email", "phone"])
 
@@ -102,9 +102,12 @@ class ContactExportBody(Body):
         return columns
 
 
+ReportDay = Annotated[date, Field(ge=date(1970, 1, 1), le=date(9999, 12, 30))]
+
+
 class ReportQuery(Body):
-    start: date | None = None
-    end: date | None = None
+    start: ReportDay | None = None
+    end: ReportDay | None = None
 
 
 class StatsView(BaseModel):

@@ -14,11 +14,27 @@ import math
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import Contact, Event
+
+
+
+def storable(value: str) -> str:
+    """Text that reaches the database as a parameter: PostgreSQL takes neither NUL nor lone
+    surrogates, so such a filter is refused as invalid instead of failing in the query."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("is not valid Unicode") from exc
+    return value
+
+
+Storable = AfterValidator(storable)
 
 TEXT_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
 NUMBER_FIELDS = ("score", "sessions")
@@ -30,7 +46,7 @@ TimeOp = Literal["within_days", "older_than_days"]
 PropertyOp = Literal["is_set", "not_set", "eq", "ne", "contains", "gt", "gte", "lt", "lte"]
 
 # A property key is looked up inside a JSON path: keep it to characters that need no quoting.
-PropertyKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r'^[^"\\\x00-\x1f]+$')]
+PropertyKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r'^[^"\\\x00-\x1f]+$'), Storable]
 Days = Annotated[int, Field(ge=1, le=36_500)]
 Scalar = str | float | bool
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
@@ -46,7 +62,7 @@ class TextFieldCondition(_Strict):
     kind: Literal["field"] = "field"
     field: Literal["name", "email", "phone", "first_referrer", "first_landing_page"]
     op: TextOp
-    value: Annotated[str, Field(max_length=500)] | None = None
+    value: Annotated[str, Field(max_length=500), Storable] | None = None
 
     @model_validator(mode="after")
     def _value_needed(self) -> TextFieldCondition:
@@ -82,7 +98,7 @@ class PropertyCondition(_Strict):
     kind: Literal["property"] = "property"
     key: PropertyKey
     op: PropertyOp
-    value: Annotated[str, Field(max_length=500)] | FiniteNumber | bool | None = None
+    value: Annotated[str, Field(max_length=500), Storable] | FiniteNumber | bool | None = None
 
     @model_validator(mode="after")
     def _value_fits(self) -> PropertyCondition:
@@ -103,11 +119,11 @@ class EventCondition(_Strict):
     zero such events in that window)."""
 
     kind: Literal["event"] = "event"
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), Storable]
     op: Literal["at_least", "never"] = "at_least"
     count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     within_days: Days | None = None
-    url_contains: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    url_contains: Annotated[str, Field(min_length=1, max_length=500), Storable] | None = None
 
 
 Condition = Annotated[
