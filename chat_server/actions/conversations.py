@@ -42,7 +42,8 @@ async def do_assign(rt: Runtime, actor: Operator, conversation_id: int, assignee
             line = None
         else:
             conv.assignee_id = assignee_id
-            text = f"{actor.name} assigned the conversation to {assignee.name}" if assignee else f"{actor.name} unassigned the conversation"
+            text = (f"{actor.name} assigned the conversation to {assignee.name}" if assignee
+                    else f"{actor.name} unassigned the conversation")
             line = await do_append_system_line(s, conv, text, actor, "assigned" if assignee else "unassigned")
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)

@@ -20,6 +20,8 @@ from ..runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+MAX_ID = 2**63 - 1  # the largest BIGINT: ids past it cannot exist
+
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
@@ -73,6 +75,9 @@ class Endpoint:
             return error(exc.status, exc.code, exc.message)
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
+        if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
+            # No row has such an id, and the database would refuse to even compare with it.
+            return error(404, "not_found", "no such object")
         token = _bearer(request)
         operator = None
         if self.auth is not None:
