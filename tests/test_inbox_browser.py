@@ -133,6 +133,12 @@ async def test_assignment_by_one_operator_appears_live_for_another(server: ChatS
     await second.page.click(".thread-head button.close")
     await expect(first.page.locator(".thread-head .status")).to_have_text("closed")
     await expect(first.page.locator(".msg.system").last).to_contain_text("Olga closed the conversation")
+    # Keyboard: "c" reopens, "a" takes it.
+    await first.page.locator(".thread-scroll").click()
+    await first.page.keyboard.press("c")
+    await expect(second.page.locator(".thread-head .status")).to_have_text("open")
+    await first.page.keyboard.press("a")
+    await expect(second.page.locator(".msg.system").last).to_contain_text("Admin assigned the conversation to Admin")
     assert first.js_errors() + second.js_errors() == [], first.js_errors() + second.js_errors()
     await v.close()
     await first.close()
@@ -152,6 +158,9 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
         conversation_id = (await http.get(f"/contacts/{contact_id}")).json()["conversation"]["id"]
         await http.post(f"/conversations/{conversation_id}/messages", json={"text": "Yes: 15% off."})
         await http.patch(f"/contacts/{contact_id}", json={"name": "Big Buyer"})
+        # A long history: the page shows the latest 50 and scrolls back to the first message.
+        for i in range(60):
+            await http.post(f"/conversations/{conversation_id}/notes", json={"text": f"call log {i}"})
 
     sales = await open_inbox(browser, server, email=email, password="password-" + email)
     page = sales.page
@@ -161,15 +170,20 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
     row = page.locator(f".contact-row[data-id='{contact_id}']")
     await expect(row).to_be_visible()
     await row.click()
-    await expect(page.locator(".contact-page .msg .text")).to_have_text(["Do you have a discount for 50 seats?",
-                                                                         "Yes: 15% off."])
+    messages = page.locator(".contact-page .msg .text")
+    await expect(messages.last).to_have_text("call log 59")
+    await expect(messages).to_have_count(50)
+    await page.locator(".contact-page .thread-scroll").evaluate("el => { el.scrollTop = 0; }")
+    await expect(messages).to_have_count(62)
+    await expect(messages.first).to_have_text("Do you have a discount for 50 seats?")
+    await expect(messages.nth(1)).to_have_text("Yes: 15% off.")
     await expect(page.locator(".card .contact-name")).to_have_text("Big Buyer")
     assert await page.locator(".card .edit-contact, .card .merge-form, .card .add-property").count() == 0
 
     # In the inbox the thread is there, but nothing to write or change with.
     await page.goto(f"{server.http}/inbox/#/c/{conversation_id}")
     await expect(page.locator(".read-only")).to_be_visible()
-    await expect(page.locator(".thread-pane .msg.out .text")).to_have_text("Yes: 15% off.")
+    await expect(page.locator(".thread-pane .msg.note .text").last).to_have_text("call log 59")
     assert await page.locator(".composer textarea, .thread-head select, .thread-head button").count() == 0
     assert sales.js_errors() == [], sales.js_errors()
     # And the API refuses a reply sent from this browser anyway.

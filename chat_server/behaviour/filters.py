@@ -21,7 +21,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..models import Contact, Event
 
 
-
 def storable(value: str) -> str:
     """Text that reaches the database as a parameter: PostgreSQL takes neither NUL nor lone
     surrogates, so such a filter is refused as invalid instead of failing in the query."""
