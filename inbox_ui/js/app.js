@@ -54,6 +54,9 @@ async function start() {
     return showLogin(err.message);
   }
   state.me = me;
+  state.savedReplies = null;
+  if (inboxPage) inboxPage.unmount();
+  inboxPage = null; // bound to the previous login's socket
   const team = await get("/operators");
   state.operators = new Map(team.items.map((o) => [o.id, o]));
   document.body.dataset.role = me.role;
@@ -90,7 +93,8 @@ function connect() {
 
 function route() {
   const [, name = "inbox", arg] = location.hash.split("/");
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === name);
+  const section = name === "c" ? "inbox" : name;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === section);
   if (page && page !== inboxPage) page.leave?.();
   const main = $("page");
   clear(main);
