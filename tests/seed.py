@@ -52,3 +52,22 @@ async def seed_report(database_url: str, day: str, waits: list[tuple[int, int]],
                                   created_at=start + timedelta(minutes=minute)))
     finally:
         await db.dispose()
+
+
+async def append_messages(database_url: str, conversation_id: int, rows: list[dict[str, object]]) -> None:
+    """Messages as another channel's delivery would have stored them (numbered after the thread)."""
+    db = Database(database_url)
+    try:
+        async with db.write() as s:
+            conv = await s.get(Conversation, conversation_id)
+            assert conv is not None
+            for row in rows:
+                conv.last_seq += 1
+                public = None
+                if row.get("kind", "text") == "text":
+                    conv.last_public_seq += 1
+                    public = conv.last_public_seq
+                s.add(Message(conversation_id=conversation_id, seq=conv.last_seq, public_seq=public, **row))  # type: ignore[arg-type]
+            s.add(conv)
+    finally:
+        await db.dispose()

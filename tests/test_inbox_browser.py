@@ -40,6 +40,7 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
         assert r.status_code == 201
     inbox = await open_inbox(browser, server)
     page = inbox.page
+    await page.select_option("#availability", "away")
 
     v, welcome = await visitor(server, page={"url": "https://shop.example/?utm_source=ads&utm_campaign=spring",
                                              "referrer": "https://search.example/"})
@@ -47,6 +48,11 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
         await v.send(type="track", name="Page viewed", properties={}, url="https://shop.example/pricing")
     await v.send(type="message.send", client_msg_id=cid(), text=HOSTILE)
     await v.expect("ack")
+
+    # Going online in the inbox takes the widget out of its offline mode.
+    await page.select_option("#availability", "online")
+    presence = await v.expect("presence")
+    assert presence["operators_online"] is True
 
     # It appears in the list without a reload, unread.
     item = page.locator(".conversation.unread", has_text="Visitor #")
@@ -161,6 +167,18 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
         # A long history: the page shows the latest 50 and scrolls back to the first message.
         for i in range(60):
             await http.post(f"/conversations/{conversation_id}/notes", json={"text": f"call log {i}"})
+    from tests.seed import append_messages
+
+    # Telegram messages in the same thread, one reply that failed, attachments (one with a bad URL).
+    await append_messages(server.database_url, conversation_id, [
+        {"channel": "telegram", "direction": "inbound", "author_type": "contact", "text": "Here is the spec",
+         "attachments": [{"id": "a1", "name": "spec <1>.pdf", "content_type": "application/pdf", "size": 2048,
+                          "url": "/files/a1/spec.pdf"},
+                         {"id": "a2", "name": "evil", "content_type": "text/html", "size": 1,
+                          "url": "javascript:alert(1)"}]},
+        {"channel": "telegram", "direction": "outbound", "author_type": "operator", "author_name": "Admin",
+         "text": "Thanks, reading it", "delivery_state": "failed", "delivery_error": "Forbidden: bot was blocked by the user"},
+    ])
 
     sales = await open_inbox(browser, server, email=email, password="password-" + email)
     page = sales.page
@@ -171,10 +189,17 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
     await expect(row).to_be_visible()
     await row.click()
     messages = page.locator(".contact-page .msg .text")
-    await expect(messages.last).to_have_text("call log 59")
+    await expect(messages.last).to_have_text("Thanks, reading it")
+    failed = page.locator(".contact-page .msg.out").last
+    await expect(failed.locator(".badge")).to_have_text("Telegram")
+    await expect(failed.locator(".state.failed")).to_have_text("failed: Forbidden: bot was blocked by the user")
+    files = page.locator(".contact-page .msg.in").last.locator(".attachments li")
+    await expect(files.first.locator("a")).to_have_text("spec <1>.pdf (2.0 KB)")
+    assert await files.first.locator("a").get_attribute("href") == "/files/a1/spec.pdf"
+    assert await files.nth(1).locator("a").count() == 0  # a javascript: URL is never a link
     await expect(messages).to_have_count(50)
     await page.locator(".contact-page .thread-scroll").evaluate("el => { el.scrollTop = 0; }")
-    await expect(messages).to_have_count(62)
+    await expect(messages).to_have_count(64)
     await expect(messages.first).to_have_text("Do you have a discount for 50 seats?")
     await expect(messages.nth(1)).to_have_text("Yes: 15% off.")
     await expect(page.locator(".card .contact-name")).to_have_text("Big Buyer")
@@ -184,6 +209,7 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
     await page.goto(f"{server.http}/inbox/#/c/{conversation_id}")
     await expect(page.locator(".read-only")).to_be_visible()
     await expect(page.locator(".thread-pane .msg.note .text").last).to_have_text("call log 59")
+    await expect(page.locator(".thread-pane .msg.out .text").last).to_have_text("Thanks, reading it")
     assert await page.locator(".composer textarea, .thread-head select, .thread-head button").count() == 0
     assert sales.js_errors() == [], sales.js_errors()
     # And the API refuses a reply sent from this browser anyway.
@@ -193,6 +219,12 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
             body: JSON.stringify({text: "sneaky"})})).status""", conversation_id)
     assert status == 403
     assert [f for f in await v.quiet(0.5) if f["type"] == "message" and "sneaky" in f["message"]["text"]] == []
+    # Logging out ends the session: the token no longer works.
+    token = await sales.token()
+    await page.click("#logout")
+    await expect(page.locator("#login-form")).to_be_visible()
+    async with api(server, token) as http:
+        assert (await http.get("/me")).status_code == 401
     await v.close()
     await sales.close()
 
