@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await migrate.upgrade_async(settings.effective_database_url)
         metrics = Metrics()
         rt = Runtime(settings=settings, db=open_database(settings), bus=make_bus(settings.redis_url), metrics=metrics)
+        metrics.count_statements([rt.db.read_engine, rt.db.write_engine])
         backfill = make_backfill(rt)
         hub = Hub(backfill, metrics)
         sockets = SocketServices(

@@ -17,6 +17,8 @@ ClientMsgId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Z
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 MessageText = Annotated[str, Field(min_length=1, max_length=10_000)]
+OptionalText = Annotated[str, Field(max_length=10_000)]
+AttachmentIds = Annotated[list[Id], Field(max_length=10)]
 
 
 class ClientFrame(BaseModel):
@@ -140,7 +142,9 @@ class VisitorHello(ClientFrame):
 class VisitorSend(ClientFrame):
     type: Literal["message.send"]
     client_msg_id: ClientMsgId
-    text: MessageText
+    # Empty only when the message carries attachments (ids from the upload endpoint).
+    text: OptionalText = ""
+    attachment_ids: AttachmentIds = []
 
 
 class VisitorTyping(ClientFrame):
@@ -193,7 +197,8 @@ class OperatorSend(ClientFrame):
     type: Literal["message.send"]
     conversation_id: Id
     client_msg_id: ClientMsgId
-    text: MessageText
+    text: OptionalText = ""
+    attachment_ids: AttachmentIds = []
     kind: Literal["text", "note"] = "text"
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class Metrics:
@@ -32,9 +36,21 @@ class Metrics:
             "chat_slow_consumers_total", "Sockets closed because they stopped reading", registry=self.registry
         )
 
+        self.db_statements = Counter(
+            "chat_db_statements_total", "SQL statements sent to the database, transaction control included",
+            registry=self.registry,
+        )
         self.backfills = Counter(
             "chat_backfills_total", "Database reads to resume a socket or fill a hole", registry=self.registry
         )
+
+    def count_statements(self, engines: Iterable[AsyncEngine]) -> None:
+        """Count what reaches the database: how the benchmarks price a reconnect."""
+        for engine in set(engines):
+            event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
+
+    def _statement(self, *_args: Any) -> None:
+        self.db_statements.inc()
 
     def delivered(self, recipients: int, published_at: float) -> None:
         self.frames_delivered.inc(recipients)

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     visitor_messages_per_minute: int = 60
     ip_connects_per_minute: int = 120
     operator_session_days: int = 14
+    # Files sent in chats: stored under data_dir/attachments unless given.
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    attachments_dir: Path | None = None
+
+    @property
+    def effective_attachments_dir(self) -> Path:
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def origin_allow_list(self) -> list[str]:

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..bus import Audience, Delivery
 from ..events import ConversationRemovedFrame, ResetFrame
 from ..models import (
+    Attachment,
     Contact,
     ContactIdentity,
     ContactMerge,
@@ -144,11 +145,14 @@ async def do_merge_contacts(
         await s.exec(update(ContactIdentity).where(col(ContactIdentity.contact_id) == merged_id)
                      .values(contact_id=survivor_id, linked_reason=f"merge: {reason}"[:200]))
         await s.exec(update(Event).where(col(Event.contact_id) == merged_id).values(contact_id=survivor_id))
+        await s.exec(update(Attachment).where(col(Attachment.contact_id) == merged_id).values(contact_id=survivor_id))
         keep = await conversation_of(s, survivor_id, lock=True)
         gone = await conversation_of(s, merged_id, lock=True)
         renumbered = keep is not None and gone is not None
         gone_id = gone.id if gone else None
         if keep is not None and gone is not None:
+            await s.exec(update(Attachment).where(col(Attachment.conversation_id) == gone.id)
+                         .values(conversation_id=keep.id))
             await _interleave(s, keep, gone)
         elif gone is not None:
             gone.contact_id = survivor_id

@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..models.types import utcnow
 from ..runtime import Runtime
+from .attachments import bind_attachments
 from .contacts import contact_channels, conversation_of, get_or_create_conversation
 from .errors import ActionError, Forbidden, NotFound
 from .publish import (
@@ -116,6 +117,7 @@ async def do_receive_inbound(
                 text=text, attachments=attachments or [], client_msg_id=client_msg_id,
                 external_id=external_id, delivery_state=DeliveryState.delivered,
             ))
+            await bind_attachments(s, conv.id or 0, message.attachments)
             await s.flush()
             contact = await s.get(Contact, contact_id) if created or reopened else None
     except IntegrityError:
@@ -160,7 +162,10 @@ async def do_send_operator_message(
     """An operator replies (on the contact's last channel unless another is picked) or writes
     a private note. Replying marks the thread read for operators."""
     check_can_write(operator)
-    check_text(text)
+    if attachments:
+        check_storable(text, "text")  # a file needs no caption
+    else:
+        check_text(text)
     if client_msg_id is not None:
         existing = await find_existing(rt, conversation_id, client_msg_id)
         if existing:
@@ -181,6 +186,7 @@ async def do_send_operator_message(
             attachments=attachments or [], client_msg_id=client_msg_id, delivery_state=state,
         ))
         if not note:
+            await bind_attachments(s, conv.id or 0, message.attachments)
             conv.operator_read_seq = conv.last_seq
             conv.operator_read_public_seq = conv.last_public_seq
         await s.flush()

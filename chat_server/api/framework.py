@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..actions.contacts import find_contact
 from ..actions.errors import ActionError
 from ..actions.operators import authenticate
-from ..models import Operator, Role
+from ..models import IdentityKind, Operator, Role
 from ..runtime import Runtime
+from ..tokens import VisitorTokens
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class Call:
     body: Any
     query: Any
     token: str | None
+    # The visitor's contact, on endpoints the widget calls with "Authorization: Visitor <token>".
+    contact_id: int | None = None
 
     @property
     def me(self) -> Operator:
@@ -61,7 +65,9 @@ class Endpoint:
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     response: type[BaseModel] | None
-    auth: str | None  # None (public), "operator" (any staff), "admin"
+    # None (public), "operator" (any staff), "admin", "visitor" (the widget's token),
+    # "reader" (staff or visitor: the handler looks at which)
+    auth: str | None
     status: int = 200
 
     def route(self, prefix: str) -> Route:
@@ -78,9 +84,18 @@ class Endpoint:
         if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
             # No row has such an id, and the database would refuse to even compare with it.
             return error(404, "not_found", "no such object")
-        token = _bearer(request)
+        token = _credential(request, "bearer")
         operator = None
-        if self.auth is not None:
+        contact_id = None
+        if self.auth in ("visitor", "reader"):
+            visitor_token = _credential(request, "visitor")
+            if visitor_token is not None:
+                contact_id = await visitor_contact(rt, visitor_token)
+                if contact_id is None:
+                    return error(401, "unauthorized", "the visitor token is not valid")
+            elif self.auth == "visitor":
+                return error(401, "unauthorized", "send 'Authorization: Visitor <token>' (the widget's token)")
+        if self.auth is not None and contact_id is None:
             operator = await authenticate(rt, token) if token else None
             if operator is None:
                 return error(401, "unauthorized", "log in and send 'Authorization: Bearer <token>'")
@@ -88,7 +103,7 @@ class Endpoint:
                 return error(403, "admin_only", "only admins may do this")
         body = query = None
         if self.body is not None:
-            raw = await _read_body(request, rt.settings.max_body_bytes)
+            raw = await read_body(request, rt.settings.max_body_bytes)
             if isinstance(raw, Response):
                 return raw
             try:
@@ -100,7 +115,7 @@ class Endpoint:
                 query = self.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
                 return error(422, "invalid_query", "the query parameters are not valid", details=_details(exc))
-        result = await self.handler(Call(request, rt, operator, body, query, token))
+        result = await self.handler(Call(request, rt, operator, body, query, token, contact_id))
         if isinstance(result, Response):
             return result
         if isinstance(result, BaseModel):
@@ -108,15 +123,25 @@ class Endpoint:
         return JSONResponse(result, status_code=self.status)
 
 
-def _bearer(request: Request) -> str | None:
+def _credential(request: Request, kind: str) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    if scheme.lower() == kind and token.strip():
         return token.strip()[:500]
     return None
 
 
-async def _read_body(request: Request, limit: int) -> bytes | Response:
+async def visitor_contact(rt: Runtime, token: str) -> int | None:
+    """The contact behind a widget's visitor token (after a merge: the survivor)."""
+    visitor_id = VisitorTokens(rt.settings.effective_secret_key).read(token)
+    if visitor_id is None:
+        return None
+    async with rt.db.read() as s:
+        contact = await find_contact(s, IdentityKind.visitor, visitor_id)
+    return contact.id if contact is not None else None
+
+
+async def read_body(request: Request, limit: int) -> bytes | Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return error(413, "body_too_large", f"request bodies are at most {limit} bytes")
@@ -184,14 +209,22 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}
         op["responses"][str(ep.status)] = ok
         op["responses"]["4XX"] = {"description": "A clear error: {\"error\": {\"code\", \"message\"}}"}
-        if ep.auth is not None:
+        if ep.auth == "visitor":
+            op["security"] = [{"visitor": []}]
+        elif ep.auth == "reader":
+            op["security"] = [{"bearer": []}, {"visitor": []}]
+        elif ep.auth is not None:
             op["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "Chat server API", "version": "1"},
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "visitor": {"type": "apiKey", "in": "header", "name": "Authorization",
+                        "description": "'Visitor <token>': the token the widget got in `welcome`"},
+        }},
     }
 
 

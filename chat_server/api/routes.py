@@ -11,6 +11,7 @@ from sqlalchemy import TextClause, and_, exists, func, or_, text
 from sqlmodel import col, select
 from starlette.routing import Route
 
+from ..actions.attachments import resolve_attachments
 from ..actions.contacts import get_contact
 from ..actions.conversations import do_assign, do_set_status, do_set_tags
 from ..actions.errors import ActionError, NotFound
@@ -37,7 +38,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
-from . import inbox_api
+from . import attachments, inbox_api
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -167,8 +168,10 @@ async def history(c: Call) -> sc.MessagePage:
 @api.add("POST", "/conversations/{id:int}/messages", summary="Reply to the contact", body=sc.ReplyBody,
          response=sc.SentMessage, status=201)
 async def reply(c: Call) -> sc.SentMessage:
+    attachments = await resolve_attachments(c.rt, c.body.attachment_ids, staff=True)
     stored = await do_send_operator_message(c.rt, c.me, c.path_int("id"), c.body.text,
-                                            client_msg_id=c.body.client_msg_id, channel=c.body.channel)
+                                            client_msg_id=c.body.client_msg_id, channel=c.body.channel,
+                                            attachments=attachments)
     return sc.SentMessage(message=message_view(stored.message), duplicate=stored.duplicate)
 
 
@@ -290,8 +293,12 @@ async def update_operator(c: Call) -> Any:
 
 @api.add("GET", "/openapi.json", summary="This document", auth=None)
 async def openapi(c: Call) -> dict[str, Any]:
-    return openapi_document(api.endpoints + inbox_api.api.endpoints, PREFIX)
+    return openapi_document([ep for r in REGISTRIES for ep in r.endpoints], PREFIX)
+
+
+# Each API module keeps its own registry; they are served and documented together.
+REGISTRIES = [api, attachments.api, inbox_api.api]
 
 
 def routes() -> list[Route]:
-    return [ep.route(PREFIX) for ep in api.endpoints + inbox_api.api.endpoints]
+    return [ep.route(PREFIX) for r in REGISTRIES for ep in r.endpoints]

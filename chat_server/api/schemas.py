@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..behaviour.filters import Storable
-from ..events import ClientMsgId, ConversationView, MessageText, MessageView, OperatorView
+from ..events import AttachmentIds, ClientMsgId, ConversationView, MessageText, MessageView, OperatorView, OptionalText
 
 Limit = Annotated[int, Field(ge=1, le=200)]
 
@@ -32,7 +32,8 @@ class AvailabilityBody(Body):
 
 
 class ReplyBody(Body):
-    text: MessageText
+    text: OptionalText = ""
+    attachment_ids: AttachmentIds = []
     client_msg_id: ClientMsgId | None = None
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
 

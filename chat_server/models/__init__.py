@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this registers them all."""
 
+from .attachment import Attachment
 from .contact import Contact, ContactIdentity, ContactMerge, Event, IdentityKind
 from .conversation import (
     AuthorType,
@@ -13,9 +14,10 @@ from .conversation import (
 )
 from .operator import Availability, Operator, OperatorSession, Role
 from .saved_reply import SavedReply
+from .site import SiteSettings
 
 __all__ = [
-    "AuthorType", "Availability", "Channel", "Contact", "ContactIdentity", "ContactMerge",
+    "Attachment", "AuthorType", "Availability", "Channel", "Contact", "ContactIdentity", "ContactMerge",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
-    "Operator", "OperatorSession", "Role", "SavedReply", "Status",
+    "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
 ]

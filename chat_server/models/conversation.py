@@ -105,5 +105,7 @@ class Message(SQLModel, table=True):
     # What a system line records ("closed", "reopened", "assigned", ...), so reports can read
     # the thread's history without parsing the sentence shown to people.
     system_event: str | None = Field(default=None, max_length=30)
+    # Proactive messages: "chat" pops the conversation open, "card" shows a popup card.
+    display: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

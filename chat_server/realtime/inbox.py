@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import col, select
 from starlette.websockets import WebSocket
 
+from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
 from ..actions.operators import authenticate, do_set_availability
@@ -95,9 +96,10 @@ async def _contact_of(sv: SocketServices, conversation_id: int) -> int:
 async def _handle(sv: SocketServices, conn: Connection, operator: Operator, frame: Any) -> None:
     match frame:
         case OperatorSend():
+            attachments = await resolve_attachments(sv.rt, frame.attachment_ids, staff=True)
             stored = await do_send_operator_message(
                 sv.rt, operator, frame.conversation_id, frame.text, client_msg_id=frame.client_msg_id,
-                note=frame.kind == "note", channel=frame.channel,
+                note=frame.kind == "note", channel=frame.channel, attachments=attachments,
             )
             assert stored.message.id is not None
             conn.send(AckFrame(client_msg_id=frame.client_msg_id, message_id=stored.message.id,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from ..actions.attachments import resolve_attachments
 from ..actions.contacts import conversation_of, do_track_event, do_visitor_arrive
 from ..actions.errors import ActionError
 from ..actions.messages import do_contact_receipt, do_receive_inbound
@@ -107,8 +108,10 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
         case VisitorSend():
             if not sv.message_limiter.allow(f"contact:{conn.contact_id}"):
                 raise ActionError("rate_limited", "too many messages; wait a moment")
+            attachments = await resolve_attachments(sv.rt, frame.attachment_ids, contact_id=conn.contact_id)
             stored = await do_receive_inbound(
-                sv.rt, conn.contact_id, Channel.widget, frame.text, client_msg_id=frame.client_msg_id
+                sv.rt, conn.contact_id, Channel.widget, frame.text, client_msg_id=frame.client_msg_id,
+                attachments=attachments,
             )
             assert stored.message.id is not None and stored.message.public_seq is not None
             conn.send(AckFrame(

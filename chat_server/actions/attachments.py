@@ -1,0 +1,97 @@
+"""Attachments: record an upload, let a message carry it, decide who may download it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..attachments import AttachmentRejected, safe_name, storage_for
+from ..models import Attachment, Conversation
+from ..runtime import Runtime
+from .errors import ActionError, NotFound
+
+MAX_PER_MESSAGE = 10
+
+
+def attachment_dict(a: Attachment) -> dict[str, Any]:
+    """What `Message.attachments` stores and both sides are sent."""
+    assert a.id is not None
+    return {"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size,
+            "url": f"/api/v1/attachments/{a.id}/{quote(a.name, safe='')}"}
+
+
+async def do_store_attachment(
+    rt: Runtime, data: bytes, filename: str, content_type: str, *,
+    contact_id: int | None = None, operator_id: int | None = None,
+) -> dict[str, Any]:
+    if (contact_id is None) == (operator_id is None):
+        raise ActionError("invalid_owner", "an attachment belongs to exactly one contact or operator")
+    storage = storage_for(rt.settings)
+    try:
+        kind = storage.check(data, content_type)
+    except AttachmentRejected as exc:
+        raise ActionError(exc.code, exc.message) from exc
+    # Hashing and writing megabytes would stall every socket of the process.
+    stored = await asyncio.to_thread(storage.save, data)
+    async with rt.db.write() as s:
+        row = Attachment(sha256=stored.sha256, name=safe_name(filename), content_type=kind, size=stored.size,
+                         path=stored.path, contact_id=contact_id, operator_id=operator_id)
+        s.add(row)
+        await s.flush()
+    return attachment_dict(row)
+
+
+async def resolve_attachments(
+    rt: Runtime, ids: list[int], *, contact_id: int | None = None, staff: bool = False,
+) -> list[dict[str, Any]]:
+    """The attachments a new message may carry: a contact only their own uploads, staff only
+    uploads by staff. Anything else is refused as if it did not exist."""
+    if not ids:
+        return []
+    if len(ids) > MAX_PER_MESSAGE:
+        raise ActionError("too_many_attachments", f"a message carries at most {MAX_PER_MESSAGE} attachments")
+    wanted = list(dict.fromkeys(ids))
+    async with rt.db.read() as s:
+        rows = {a.id: a for a in (await s.exec(select(Attachment).where(col(Attachment.id).in_(wanted)))).all()}
+    result = []
+    for ident in wanted:
+        row = rows.get(ident)
+        mine = row is not None and (
+            (staff and row.operator_id is not None) or (contact_id is not None and row.contact_id == contact_id)
+        )
+        if row is None or not mine:
+            raise NotFound("attachment_not_found", f"no attachment {ident} of yours")
+        result.append(attachment_dict(row))
+    return result
+
+
+async def bind_attachments(s: AsyncSession, conversation_id: int, attachments: list[dict[str, Any]]) -> None:
+    """The contact of this conversation may now download these files (they are in their thread)."""
+    ids = [a["id"] for a in attachments if isinstance(a.get("id"), int)]
+    if not ids:
+        return
+    rows = (await s.exec(select(Attachment).where(col(Attachment.id).in_(ids)))).all()
+    for row in rows:
+        if row.conversation_id is None:
+            row.conversation_id = conversation_id
+            s.add(row)
+
+
+async def readable_attachment(rt: Runtime, attachment_id: int, *, staff: bool = False,
+                              contact_id: int | None = None) -> Attachment:
+    """Staff read every file; a contact reads what they uploaded and what was sent to them."""
+    async with rt.db.read() as s:
+        row = await s.get(Attachment, attachment_id)
+        allowed = row is not None and staff
+        if row is not None and not allowed and contact_id is not None:
+            allowed = row.contact_id == contact_id
+            if not allowed and row.conversation_id is not None:
+                conv = await s.get(Conversation, row.conversation_id)
+                allowed = conv is not None and conv.contact_id == contact_id
+    if row is None or not allowed:
+        raise NotFound("attachment_not_found", "no such attachment")
+    return row

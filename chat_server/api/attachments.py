@@ -1,0 +1,73 @@
+"""Uploading and downloading attachments. Uploads are the raw file as the request body
+(`Content-Type` is the file's type, `?name=` its file name): no multipart parsing, and the
+size limit holds while the body streams in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+from starlette.responses import FileResponse, Response
+
+from ..actions.attachments import do_store_attachment, readable_attachment
+from ..actions.messages import check_can_write
+from ..attachments import INLINE_TYPES, storage_for
+from .framework import Call, Registry, error, read_body
+
+api = Registry()
+
+
+class UploadQuery(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=500)] = "file"
+
+
+class AttachmentInfo(BaseModel):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    url: str
+
+
+async def _upload(c: Call, *, contact_id: int | None, operator_id: int | None) -> Response | AttachmentInfo:
+    # Room for the limit itself; the exact check is on the bytes.
+    raw = await read_body(c.request, c.rt.settings.max_attachment_bytes)
+    if isinstance(raw, Response):
+        return error(413, "file_too_large", f"files are at most {c.rt.settings.max_attachment_bytes} bytes")
+    stored = await do_store_attachment(c.rt, raw, c.query.name, c.request.headers.get("content-type", ""),
+                                       contact_id=contact_id, operator_id=operator_id)
+    return AttachmentInfo.model_validate(stored)
+
+
+@api.add("POST", "/widget/attachments", summary="A visitor uploads a file (raw body, ?name=)",
+         query=UploadQuery, response=AttachmentInfo, auth="visitor", status=201)
+async def visitor_upload(c: Call) -> Response | AttachmentInfo:
+    return await _upload(c, contact_id=c.contact_id, operator_id=None)
+
+
+@api.add("POST", "/attachments", summary="An operator uploads a file (raw body, ?name=)",
+         query=UploadQuery, response=AttachmentInfo, status=201)
+async def operator_upload(c: Call) -> Response | AttachmentInfo:
+    check_can_write(c.me)
+    return await _upload(c, contact_id=None, operator_id=c.me.id)
+
+
+@api.add("GET", "/attachments/{id:int}/{name}", summary="Download a file (staff, or the visitor it belongs to)",
+         auth="reader")
+async def download(c: Call) -> Response:
+    row = await readable_attachment(c.rt, c.path_int("id"), staff=c.operator is not None, contact_id=c.contact_id)
+    path = storage_for(c.rt.settings).open_path(row.path)
+    if not path.exists():
+        return error(404, "attachment_not_found", "the file is gone from storage")
+    inline = row.content_type in INLINE_TYPES
+    media_type = row.content_type + ("; charset=utf-8" if row.content_type.startswith("text/") else "")
+    return FileResponse(
+        path, media_type=media_type, filename=row.name,
+        content_disposition_type="inline" if inline else "attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            # Even if a browser decided to render it, nothing in it may run or load.
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
+            "Cache-Control": "private, max-age=86400",
+        },
+    )

@@ -1,0 +1,138 @@
+"""Attachment storage: files on local disk, addressed by their SHA-256, with the limits on
+what people may send (size, content types). Rows describing them live in `models.attachment`;
+recording an upload is an action (`actions/attachments.py`), re-exported here as
+`store_attachment` for the channel code that receives files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+DOCUMENT_TYPES = {
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/rtf",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+}
+AUDIO_TYPES = {"audio/ogg", "audio/mpeg", "audio/mp4", "audio/webm", "audio/wav", "audio/x-wav", "audio/aac",
+               "audio/x-m4a", "audio/opus"}
+ALLOWED_TYPES = IMAGE_TYPES | DOCUMENT_TYPES | AUDIO_TYPES
+# Shown in the browser rather than downloaded. Never HTML or SVG: a file someone uploaded
+# must not run script on our origin.
+INLINE_TYPES = IMAGE_TYPES | AUDIO_TYPES | {"text/plain"}
+
+# Images are checked by their first bytes, so a page labelled "image/png" stays a download.
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+class AttachmentRejected(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def normalise_content_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def safe_name(filename: str) -> str:
+    """A file name fit for a header and a URL: no path, no control characters, bounded."""
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in '"<>|*?:')
+    name = name.strip().strip(".") or "file"
+    if len(name) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:140] + dot + ext[:9]) if dot and len(ext) < 10 else name[:150]
+    return name
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    path: str  # relative to the storage directory
+    size: int
+
+
+class AttachmentStorage:
+    """Local directory storage. Files are written once, atomically, under their hash."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def check(self, data: bytes, content_type: str) -> str:
+        """The normalised content type, or AttachmentRejected saying why not."""
+        kind = normalise_content_type(content_type)
+        if kind not in ALLOWED_TYPES:
+            raise AttachmentRejected("unsupported_type", f"files of type {kind or 'unknown'!r} cannot be sent")
+        if not data:
+            raise AttachmentRejected("empty_file", "the file is empty")
+        if len(data) > self.max_bytes:
+            raise AttachmentRejected("file_too_large", f"files are at most {self.max_bytes} bytes")
+        magic = _MAGIC.get(kind)
+        if magic and not data.startswith(magic):
+            raise AttachmentRejected("not_an_image", f"the file is not a {kind} image")
+        return kind
+
+    def save(self, data: bytes) -> StoredFile:
+        digest = hashlib.sha256(data).hexdigest()
+        relative = f"{digest[:2]}/{digest}"
+        target = self.root / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, target)  # readers never see half a file
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return StoredFile(digest, relative, len(data))
+
+    def open_path(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise AttachmentRejected("not_found", "no such file")
+        return path
+
+
+def storage_for(settings: Any) -> AttachmentStorage:
+    return AttachmentStorage(settings.effective_attachments_dir, settings.max_attachment_bytes)
+
+
+async def store_attachment(
+    rt: Runtime, data: bytes, filename: str, content_type: str, *,
+    contact_id: int | None = None, operator_id: int | None = None,
+) -> dict[str, Any]:
+    """Check, store and record one file; returns the dict a `Message.attachments` entry holds:
+    {"id", "name", "content_type", "size", "url"}. Raises ActionError (code, message)."""
+    # Imported here because the actions build on this module's storage.
+    from .actions.attachments import do_store_attachment
+
+    return await do_store_attachment(rt, data, filename, content_type, contact_id=contact_id, operator_id=operator_id)
