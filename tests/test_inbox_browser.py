@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,10 +107,32 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
     assert await composer.input_value() == "Thank you for writing to us!"
     await composer.press("Enter")
     await v.expect("message", text="Thank you for writing to us!")
+
+    # An attachment: uploaded, sent with the reply, shown in the thread, received by the visitor.
+    await page.set_input_files(".composer .file-input", files=[
+        {"name": "chart.png", "mimeType": "image/png", "buffer": tiny_png()}])
+    await expect(page.locator(".pending-files li.file")).to_contain_text("chart.png")
+    await composer.fill("See the chart")
+    await composer.press("Enter")
+    got = await v.expect("message", text="See the chart")
+    assert [(a["name"], a["content_type"]) for a in got["message"]["attachments"]] == [("chart.png", "image/png")]
+    preview = page.locator(".msg.out .attachments img.preview").last
+    await expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
+    assert await preview.evaluate("img => img.complete && img.naturalWidth") == 1
+    await expect(page.locator(".pending-files li")).to_have_count(0)
+
     assert not any("secret" in str(f) for f in v.seen + await v.quiet(0.5))
     assert inbox.js_errors() == [], inbox.js_errors()
     await v.close()
     await inbox.close()
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + \
+        chunk(b"IEND", b"")
 
 
 async def test_assignment_by_one_operator_appears_live_for_another(server: ChatServer, browser: Browser) -> None:  # noqa: F811

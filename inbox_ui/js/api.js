@@ -62,3 +62,38 @@ export function query(params) {
   const text = q.toString();
   return text ? `?${text}` : "";
 }
+
+// Files go up as the raw body (the server reads no multipart); the answer is the attachment
+// {id, name, content_type, size, url} to send with a reply.
+export async function upload(file) {
+  const response = await fetch(`/api/v1/attachments${query({ name: file.name || "file" })}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${auth.token}`, "content-type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  if (!response.ok) {
+    let message = `The upload failed (${response.status}).`;
+    try { message = (await response.json()).error?.message || message; } catch { /* not JSON */ }
+    throw new ApiError(response.status, "upload_failed", message);
+  }
+  return response.json();
+}
+
+// Our own attachment downloads need the login token, which a plain <a>/<img> cannot send:
+// fetch the file and hand the page a local object URL instead.
+const blobUrls = new Map();
+export async function authorizedUrl(url) {
+  if (!blobUrls.has(url)) {
+    blobUrls.set(url, (async () => {
+      const response = await fetch(url, { headers: { authorization: `Bearer ${auth.token}` } });
+      if (!response.ok) throw new ApiError(response.status, "download_failed", `The file could not be loaded (${response.status}).`);
+      return URL.createObjectURL(await response.blob());
+    })());
+  }
+  try {
+    return await blobUrls.get(url);
+  } catch (err) {
+    blobUrls.delete(url);
+    throw err;
+  }
+}

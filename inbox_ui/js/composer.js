@@ -2,7 +2,7 @@
 // private note; "/" inserts a saved reply; Enter sends, Shift+Enter is a new line; the
 // visitor sees that we are typing.
 
-import { get, post } from "./api.js";
+import { get, post, upload } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
 
@@ -40,10 +40,17 @@ export class Composer {
     this.input = h("textarea", { rows: 3, placeholder: "Write a reply… (/ for saved replies)", "aria-label": "Message" });
     this.popup = h("ul", { class: "suggestions", role: "listbox", hidden: true });
     this.sendButton = h("button", { type: "button", class: "send", onclick: () => this.send() }, "Send");
+    this.files = [];
+    this.fileInput = h("input", { type: "file", multiple: true, hidden: true, class: "file-input",
+      onchange: () => this.attach([...this.fileInput.files]) });
+    this.attachButton = h("button", { type: "button", class: "attach", title: "Attach files",
+      onclick: () => this.fileInput.click() }, "Attach");
+    this.fileList = h("ul", { class: "pending-files" });
     this.el = h("div", { class: "composer" },
       h("div", { class: "composer-bar" }, this.modeReply, this.modeNote, h("span", { class: "spacer" }),
         h("label", {}, "via ", this.channel)),
-      this.popup, this.input, h("div", { class: "composer-actions" }, this.sendButton));
+      this.popup, this.input, this.fileList,
+      h("div", { class: "composer-actions" }, this.fileInput, this.attachButton, h("span", { class: "spacer" }), this.sendButton));
     this.input.addEventListener("keydown", (e) => this.keydown(e));
     this.input.addEventListener("input", () => this.changed());
   }
@@ -54,11 +61,38 @@ export class Composer {
     this.modeNote.classList.toggle("active", note);
     this.modeReply.classList.toggle("active", !note);
     this.channel.disabled = note;
+    this.attachButton.disabled = note; // notes carry text only
     this.input.placeholder = note ? "Write a private note (only the team sees it)…" : "Write a reply… (/ for saved replies)";
     this.input.focus();
   }
 
   focus() { this.input.focus(); }
+
+  async attach(files) {
+    this.fileInput.value = "";
+    for (const file of files) {
+      const item = h("li", { class: "uploading" }, `${file.name} …`);
+      this.fileList.append(item);
+      try {
+        const stored = await upload(file);
+        this.files.push(stored);
+        item.remove();
+        this.renderFiles();
+      } catch (err) {
+        item.remove();
+        toast(`${file.name}: ${err.message}`);
+      }
+    }
+  }
+
+  renderFiles() {
+    for (const li of [...this.fileList.querySelectorAll("li:not(.uploading)")]) li.remove();
+    this.files.forEach((f, i) => this.fileList.append(h("li", { class: "file" }, f.name,
+      h("button", { type: "button", class: "link", title: `Remove ${f.name}`, onclick: () => {
+        this.files.splice(i, 1);
+        this.renderFiles();
+      } }, "×"))));
+  }
 
   keydown(e) {
     if (!this.popup.hidden) {
@@ -141,19 +175,26 @@ export class Composer {
 
   async send() {
     const text = this.input.value;
-    if (!text.trim()) return;
-    // The same id for a retry of the same text: the server stores it once.
-    if (!this.pending || this.pending.text !== text || this.pending.note !== this.note) {
-      this.pending = { text, note: this.note, client_msg_id: crypto.randomUUID() };
+    const files = this.note ? [] : this.files.map((f) => f.id);
+    if (!text.trim() && !files.length) return;
+    // The same id for a retry of the same message: the server stores it once.
+    const key = JSON.stringify([text, this.note, files]);
+    if (!this.pending || this.pending.key !== key) {
+      this.pending = { key, client_msg_id: crypto.randomUUID() };
     }
     const body = { text, client_msg_id: this.pending.client_msg_id };
     if (!this.note && this.channel.value) body.channel = this.channel.value;
+    if (files.length) body.attachment_ids = files;
     this.sendButton.disabled = true;
     try {
       const path = `/conversations/${this.conversation.id}/${this.note ? "notes" : "messages"}`;
       const result = await post(path, body);
       this.pending = null;
       this.input.value = "";
+      if (!this.note) {
+        this.files = [];
+        this.renderFiles();
+      }
       this.typing(false);
       this.onSent(result.message);
     } catch (err) {

@@ -1,7 +1,7 @@
 // One conversation's thread: every channel interleaved, notes and system lines set apart,
 // older history loaded by scrolling up.
 
-import { get, query } from "./api.js";
+import { authorizedUrl, get, query } from "./api.js";
 import { h, clear, fmtTime, safeUrl, toast } from "./dom.js";
 
 const CHANNEL_LABEL = { widget: "Web", telegram: "Telegram", vk: "VK", email: "Email", internal: "" };
@@ -13,17 +13,40 @@ function fmtSize(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+const OWN_FILES = "/api/v1/attachments/";
+
+function ownFileLink(a, url, label) {
+  return h("a", { href: "#", class: "file", onclick: async (e) => {
+    e.preventDefault();
+    try {
+      const local = await authorizedUrl(url);
+      const save = h("a", { href: local, download: a.name || "file" });
+      document.body.append(save);
+      save.click();
+      save.remove();
+    } catch (err) { toast(err.message); }
+  } }, label);
+}
+
 function attachmentsView(list) {
   if (!list || !list.length) return null;
   return h("ul", { class: "attachments" }, list.map((a) => {
     const url = safeUrl(a.url);
     const label = `${a.name || "file"}${a.size ? ` (${fmtSize(a.size)})` : ""}`;
     const isImage = typeof a.content_type === "string" && a.content_type.startsWith("image/") && url;
-    return h("li", {},
-      isImage ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" },
-        h("img", { src: url, alt: a.name || "image", loading: "lazy" })) : null,
-      url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", download: a.name || true }, label)
-        : h("span", {}, label));
+    const own = url && url.startsWith(OWN_FILES);
+    let preview = null;
+    if (isImage && own) {
+      preview = h("img", { alt: a.name || "image", class: "preview" });
+      authorizedUrl(url).then((local) => { preview.src = local; }, () => { preview.remove(); });
+    } else if (isImage) {
+      preview = h("img", { src: url, alt: a.name || "image", loading: "lazy", class: "preview", referrerpolicy: "no-referrer" });
+    }
+    let link;
+    if (!url) link = h("span", {}, label);
+    else if (own) link = ownFileLink(a, url, label);
+    else link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, label);
+    return h("li", {}, preview, link);
   }));
 }
 
