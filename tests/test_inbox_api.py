@@ -3,6 +3,7 @@ saved replies, search and filters, card edits, CSV export, reports."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
@@ -138,6 +139,7 @@ async def test_card_edits_and_event_timeline(server: ChatServer) -> None:
             events = (await http.get(f"/contacts/{contact_id}/events")).json()
             if len(events["items"]) >= 2:
                 break
+            await asyncio.sleep(0.05)
         assert {"Page viewed", "Added to cart"} <= set(events["names"])
         only = (await http.get(f"/contacts/{contact_id}/events", params={"name": "Added to cart"})).json()["items"]
         assert [e["properties"] for e in only] == [{"amount": 100}]
@@ -157,6 +159,19 @@ async def test_card_edits_and_event_timeline(server: ChatServer) -> None:
     while updated["conversation"]["id"] != conversation_id:
         updated = await inbox.expect("conversation.updated", timeout=5)
     assert updated["conversation"]["contact"]["name"] == "Ann <b>"
+
+    from tests.seed import append_messages
+
+    await append_messages(server.database_url, conversation_id, [
+        {"channel": "widget", "direction": "outbound", "kind": "automatic", "author_type": "bot",
+         "text": "Need help with pricing?"},
+        {"channel": "widget", "direction": "inbound", "author_type": "contact", "text": "Yes, for 10 seats"},
+        {"channel": "widget", "direction": "outbound", "kind": "automatic", "author_type": "bot", "text": "Still there?"},
+    ])
+    async with api(server, admin) as http:
+        proactive = (await http.get(f"/contacts/{contact_id}/proactive")).json()["items"]
+    assert [(p["text"], p["reply_text"]) for p in proactive] == [("Need help with pricing?", "Yes, for 10 seats"),
+                                                                 ("Still there?", None)]
     await inbox.close()
     await v.close()
 
