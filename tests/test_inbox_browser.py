@@ -323,3 +323,39 @@ async def test_report_shows_the_first_response_time_of_the_seed(server: ChatServ
     await expect(page.locator(".chart rect")).to_have_count(1)
     assert inbox.js_errors() == [], inbox.js_errors()
     await inbox.close()
+
+
+async def test_admin_invites_changes_role_deactivates_and_keeps_saved_replies(
+        server: ChatServer, browser: Browser) -> None:  # noqa: F811
+    inbox = await open_inbox(browser, server)
+    page = inbox.page
+    await page.click("nav a[data-page=admin]")
+    email = f"nina-{cid()[:6]}@example.com"
+    invite = page.locator("form.invite")
+    await invite.locator("input[name=name]").fill("Nina")
+    await invite.locator("input[name=email]").fill(email)
+    await invite.locator("input[name=password]").fill("a long password")
+    await invite.locator("select[name=role]").select_option("sales")
+    await invite.locator("button[type=submit]").click()
+    row = page.locator(".team tr", has_text=email)
+    await expect(row.locator("select")).to_have_value("sales")
+    await row.locator("select").select_option("operator")
+    await expect(page.locator(".team tr", has_text=email).locator("select")).to_have_value("operator")
+    await page.locator(".team tr", has_text=email).locator("button", has_text="Deactivate").click()
+    await expect(page.locator(".team tr", has_text=email)).to_contain_text("deactivated")
+    async with api(server) as http:
+        r = await http.post("/auth/login", json={"email": email, "password": "a long password"})
+        assert r.status_code == 400  # deactivated: no way in
+
+    shortcut = "bye" + cid()[:4]
+    form = page.locator("form.add-reply")
+    await form.locator("input[name=shortcut]").fill(shortcut)
+    await form.locator("textarea[name=text]").fill("Goodbye & thanks <3")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator(".replies tr", has_text=f"/{shortcut}").locator("textarea")).to_have_value("Goodbye & thanks <3")
+    async with api(server, await inbox.token()) as http:
+        items = (await http.get("/saved-replies")).json()["items"]
+    assert {"shortcut": shortcut, "text": "Goodbye & thanks <3"}.items() <= next(
+        i for i in items if i["shortcut"] == shortcut).items()
+    assert inbox.js_errors() == [], inbox.js_errors()
+    await inbox.close()
