@@ -110,7 +110,6 @@ async def test_broken_frames_get_errors_and_the_socket_lives_on(server: ChatServ
     v, welcome = await visitor(server)
     for raw, code in [("{not json", "invalid_frame"), (b"\x00\x01binary", "text_expected"),
                       ('{"type": "message.send", "client_msg_id": "a", "text": 5}', "invalid_frame"),
-                      # Text may be empty when files go with it; without any it is refused.
                       ('{"type": "message.send", "client_msg_id": "a", "text": ""}', "empty_text"),
                       ('{"type": "message.send", "client_msg_id": "a", "text": "x", "extra": 1}', "invalid_frame"),
                       (json.dumps({"type": "message.send", "client_msg_id": "a", "text": "x" * 70_000}),
