@@ -83,6 +83,9 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
     reply = await v.expect("message", text="Hello! How can I help? ")
     assert reply["message"]["direction"] == "outbound"
     await expect(page.locator(".msg.out .text", has_text="How can I help")).to_be_visible()
+    await expect(page.locator(".msg.out .state").last).to_have_text("sent")
+    await v.send(type="receipt", state="read", seq=reply["message"]["seq"])
+    await expect(page.locator(".msg.out .state").last).to_have_text("read")
 
     # Shift+Enter makes a new line, not a send.
     await composer.type("line one")

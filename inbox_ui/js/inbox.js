@@ -38,6 +38,7 @@ export class InboxPage {
       const f = e.detail;
       if (f.conversation_id === this.currentId && f.author.type === "contact") this.thread?.showTyping(null, f.is_typing);
     });
+    sock.addEventListener("receipt", (e) => this.onReceipt(e.detail));
     sock.addEventListener("welcome", () => { if (this.mounted) this.reloadList(); });
     document.addEventListener("keydown", (e) => this.shortcut(e));
   }
@@ -251,13 +252,28 @@ export class InboxPage {
       if (this.actions) this.renderActions();
     }
     if (!this.mounted) return;
-    if (this.matches(conv) && (!this.search || this.conversations.has(conv.id))) {
+    // Search and channel are decided by the server: a newcomer under them means asking again.
+    if (this.matches(conv) && ((!this.search && !this.channel) || this.conversations.has(conv.id))) {
       this.conversations.set(conv.id, conv);
     } else {
       this.conversations.delete(conv.id);
       if (this.matches(conv)) this.debouncedReload();
     }
     this.renderList();
+  }
+
+  onReceipt(frame) {
+    if (frame.reader === "operator") {
+      // Another operator read it: the team's unread state is shared.
+      const c = this.conversations.get(frame.conversation_id);
+      if (c && frame.seq > c.operator_read_seq) {
+        c.operator_read_seq = frame.seq;
+        c.unread = c.last_inbound_seq > frame.seq;
+        if (this.mounted) this.renderList();
+      }
+    } else if (this.thread && frame.conversation_id === this.currentId) {
+      this.thread.contactReached(frame.state, frame.seq);
+    }
   }
 
   onRemoved(frame) {

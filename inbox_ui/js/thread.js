@@ -151,6 +151,17 @@ export class Thread {
     return last ? Number(last.dataset.seq) : 0;
   }
 
+  // The visitor's widget showed or read our messages up to `seq` (receipts cover the widget only).
+  contactReached(state, seq) {
+    const rank = { pending: 0, sent: 0, delivered: 1, read: 2 };
+    for (const m of this.messages.values()) {
+      if (m.seq <= seq && m.direction === "outbound" && m.channel === "widget" && m.kind !== "note"
+          && m.delivery_state in rank && rank[m.delivery_state] < rank[state]) {
+        this.add({ ...m, delivery_state: state, updated_at: new Date().toISOString() });
+      }
+    }
+  }
+
   showTyping(name, isTyping) {
     this.typing.textContent = isTyping ? `${name || "The contact"} is typing…` : "";
     clearTimeout(this.typingTimer);
