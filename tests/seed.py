@@ -16,7 +16,7 @@ async def seed_contacts(database_url: str, people: list[tuple[str | None, int, b
     try:
         async with db.write() as s:
             for email, views, expected in people:
-                contact = Contact(email=email, name=f"Seeded {email or 'anonymous'}")
+                contact = Contact(email=email, name=f"Seeded {email or 'anonymous'}", properties={"plan": f"plan {views}"})
                 s.add(contact)
                 await s.flush()
                 assert contact.id is not None

@@ -270,6 +270,8 @@ async def test_contacts_filter_lists_exactly_the_matching_contacts_and_exports_t
     await page.click("nav a[data-page=contacts]")
     await page.click(".columns summary")
     await page.check(".columns label:has-text('Id') input")
+    await page.fill(".add-column input[name=key]", "plan")
+    await page.click(".add-column button")
     await page.click(".add-condition")  # email is set (the default)
     await page.click(".add-condition")
     second = page.locator(".condition").nth(1)
@@ -285,6 +287,8 @@ async def test_contacts_filter_lists_exactly_the_matching_contacts_and_exports_t
     await expect(rows).to_have_count(len(wanted))
     shown = {int(x) for x in await rows.evaluate_all("rs => rs.map(r => r.dataset.id)")}
     assert shown == set(wanted)
+    await expect(page.locator(".contacts-table thead th").last).to_have_text("plan")
+    assert sorted(await page.locator(".contact-row td:last-child").all_text_contents()) == ["plan 2", "plan 4"]
 
     async with page.expect_download() as download_info:
         await page.click(".export")
@@ -295,6 +299,8 @@ async def test_contacts_filter_lists_exactly_the_matching_contacts_and_exports_t
     header = lines[0].split(",")
     ids = {int(line.split(",")[header.index("id")]) for line in lines[1:]}
     assert ids == set(wanted)
+    assert header[-1] == "property:plan"
+    assert sorted(line.split(",")[-1] for line in lines[1:]) == ["plan 2", "plan 4"]
     assert inbox.js_errors() == [], inbox.js_errors()
     await inbox.close()
 

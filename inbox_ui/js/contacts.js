@@ -12,6 +12,7 @@ const COLUMNS = [
   ["first_landing_page", "Landing page"], ["id", "Id"],
 ];
 const chosen = new Set(["name", "email", "phone", "score", "last_seen_at"]);
+const propertyColumns = []; // keys of properties shown as columns too
 let savedConditions = [];
 let savedSearch = "";
 
@@ -101,8 +102,19 @@ export class ContactsPage {
     this.count = h("span", { class: "muted" });
     const search = h("input", { type: "search", placeholder: "Search name, email, phone", value: savedSearch, "aria-label": "Search contacts" });
     search.addEventListener("input", () => { savedSearch = search.value.trim(); clearTimeout(this.timer); this.timer = setTimeout(() => this.load(), 250); });
+    const addProperty = h("form", { class: "add-column" },
+      h("input", { name: "key", placeholder: "property column", maxlength: 100, "aria-label": "Property column" }),
+      h("button", { type: "submit" }, "Add"));
+    addProperty.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const key = addProperty.elements.key.value.trim();
+      if (key && !propertyColumns.includes(key)) propertyColumns.push(key);
+      addProperty.reset();
+      this.renderTable();
+    });
     const columns = h("details", { class: "columns" }, h("summary", {}, "Columns"), COLUMNS.map(([key, label]) => h("label", {},
-      h("input", { type: "checkbox", checked: chosen.has(key), onchange: (e) => { if (e.target.checked) chosen.add(key); else chosen.delete(key); this.renderTable(); } }), ` ${label}`)));
+      h("input", { type: "checkbox", checked: chosen.has(key), onchange: (e) => { if (e.target.checked) chosen.add(key); else chosen.delete(key); this.renderTable(); } }), ` ${label}`)),
+    addProperty);
     main.append(h("div", { class: "contacts-page" },
       h("div", { class: "toolbar" }, search, columns,
         h("button", { type: "button", class: "export", onclick: () => this.exportCsv() }, "Export CSV"), this.count),
@@ -136,19 +148,30 @@ export class ContactsPage {
     } catch (err) { toast(err.message); }
   }
 
+  columns() {
+    return [...COLUMNS.filter(([key]) => chosen.has(key)), ...propertyColumns.map((k) => [`property:${k}`, k])];
+  }
+
   renderTable() {
-    const cols = COLUMNS.filter(([key]) => chosen.has(key));
+    const cols = this.columns();
+    const cell = (c, key) => {
+      if (key.startsWith("property:")) {
+        const v = c.properties[key.slice(9)];
+        return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
+      }
+      return key.endsWith("_at") ? fmtTime(c[key]) : key === "name" ? contactName(c) : c[key] ?? "";
+    };
     clear(this.table).append(
       h("thead", {}, h("tr", {}, cols.map(([, label]) => h("th", {}, label)))),
       h("tbody", {}, this.rows.map((c) => h("tr", { class: "contact-row", dataset: { id: c.id }, tabindex: 0,
         onclick: () => { location.hash = `#/contacts/${c.id}`; } },
-      cols.map(([key]) => h("td", {}, key.endsWith("_at") ? fmtTime(c[key]) : key === "name" ? contactName(c) : c[key] ?? ""))))));
+      cols.map(([key]) => h("td", {}, cell(c, key)))))));
     this.count.textContent = `${this.rows.length}${this.cursor ? "+" : ""} contacts`;
   }
 
   async exportCsv() {
     try {
-      const columns = COLUMNS.filter(([key]) => chosen.has(key)).map(([key]) => key);
+      const columns = this.columns().map(([key]) => key);
       const response = await request("POST", "/contacts/export", { ...this.body(), columns }, { raw: true });
       const blob = await response.blob();
       const a = h("a", { href: URL.createObjectURL(blob), download: "contacts.csv" });

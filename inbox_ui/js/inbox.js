@@ -92,6 +92,7 @@ export class InboxPage {
     try {
       const page = await get(`/conversations${query(this.params())}`);
       this.conversations = new Map(page.items.map((c) => [c.id, c]));
+      this.nextCursor = page.next_cursor;
       this.renderList();
     } catch (err) { toast(err.message); }
   }
@@ -125,6 +126,18 @@ export class InboxPage {
       c.tags.length ? h("div", { class: "tags" }, c.tags.map((t) => h("span", { class: "tag" }, t))) : null));
     }
     if (!items.length) this.listBox.append(h("li", { class: "muted empty" }, "No conversations here."));
+    if (this.nextCursor) {
+      this.listBox.append(h("li", { class: "more" }, h("button", { type: "button", onclick: () => this.loadMore() }, "Load more")));
+    }
+  }
+
+  async loadMore() {
+    try {
+      const page = await get(`/conversations${query({ ...this.params(), cursor: this.nextCursor })}`);
+      for (const c of page.items) this.conversations.set(c.id, c);
+      this.nextCursor = page.next_cursor;
+      this.renderList();
+    } catch (err) { toast(err.message); }
   }
 
   async open(id) {
