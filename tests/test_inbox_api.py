@@ -308,3 +308,17 @@ async def test_text_the_database_cannot_take_is_refused_not_failed(server: ChatS
         r = await http.patch("/contacts/1", content='{"email": "\\ud800@example.com"}',
                              headers={"content-type": "application/json"})
         assert r.status_code in (400, 404, 422), r.text
+
+
+async def test_the_inbox_page_is_served_with_a_strict_content_policy(server: ChatServer) -> None:
+    async with api(server) as http:
+        r = await http.get(server.http + "/inbox/")
+        assert r.status_code == 200 and '<script type="module" src="js/app.js">' in r.text
+        policy = r.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert r.headers["x-content-type-options"] == "nosniff"
+        r = await http.get(server.http + "/inbox/js/app.js")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert (await http.get(server.http + "/inbox/nope.js")).status_code == 404
+        r = await http.get(server.http + "/inbox", follow_redirects=True)
+        assert r.status_code == 200 and str(r.url).endswith("/inbox/")
