@@ -73,7 +73,9 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
     await expect(card.locator(".event", has_text="Page viewed")).to_have_count(2)
     await expect(card.locator(".event .url").first).to_have_text("https://shop.example/pricing")
 
-    # Reply with Enter; the visitor gets it, and saw us typing first.
+    # Reply with Enter; the visitor gets it, and saw us typing first. A web visitor can only be
+    # answered on the web chat.
+    assert await page.locator(".composer select.channel option").evaluate_all("os => os.map(o => o.value)") == ["widget"]
     composer = page.locator(".composer textarea")
     await composer.fill("Hello! How can I help?")
     await composer.type(" ")
@@ -167,6 +169,10 @@ async def test_assignment_by_one_operator_appears_live_for_another(server: ChatS
     await second.page.click(".thread-head button.close")
     await expect(first.page.locator(".thread-head .status")).to_have_text("closed")
     await expect(first.page.locator(".msg.system").last).to_contain_text("Olga closed the conversation")
+    # Snoozed for an hour by Olga, seen by the first operator.
+    await second.page.click(".thread-head button.reopen")
+    await second.page.click(".thread-head .snooze button:has-text('1h')")
+    await expect(first.page.locator(".thread-head .status")).to_contain_text("snoozed until")
     # Keyboard: "c" reopens, "a" takes it.
     await first.page.locator(".thread-scroll").click()
     await first.page.keyboard.press("c")
