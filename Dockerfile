@@ -7,6 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+# The widget and the demo site are served from the checkout, not the installed package.
+ENV CHAT_WIDGET_DIR=/src/widget
 # The whole context (.dockerignore keeps out the venv, tests and caches), so packages added
 # later (integrations/) are installed without touching this file.
 COPY . .

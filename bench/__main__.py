@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run just these scenarios")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, measures nothing")
     parser.add_argument("--runs", type=int, help="runs per figure (median reported)")
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of our server into this folder")
     parser.add_argument("--out", type=Path, help="write results.json and performance.md here instead")
     args = parser.parse_args(argv)
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
-        env = Env(Path(tmp))
+        env = Env(Path(tmp), profile_dir=args.profile)
         try:
             for name in args.only or list(SCENARIOS):
                 t0 = time.monotonic()

@@ -4,7 +4,10 @@ reference measured in the same run, and the target where the issue sets one."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +51,7 @@ class Env:
     """Throwaway services for one benchmark session."""
 
     tmp: Path
+    profile_dir: Path | None = None  # py-spy profiles of our server, one per server started
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
     _n: int = 0
@@ -81,10 +85,24 @@ def chat_server(env: Env, db: str = "sqlite", redis_url: str = "", database_url:
     server.start(timeout=60)
     assert server.proc is not None
     pin(server.proc.pid, SERVER_CPUS)
+    profiler = _profile(env, server.proc.pid)
     try:
         yield server
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its profile on interrupt
+            profiler.wait(30)
         server.stop()
+
+
+def _profile(env: Env, pid: int) -> subprocess.Popen[bytes] | None:
+    if env.profile_dir is None:
+        return None
+    env.profile_dir.mkdir(parents=True, exist_ok=True)
+    out = env.profile_dir / f"server-{pid}.txt"
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw", "-o", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @contextmanager

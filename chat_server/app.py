@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
@@ -21,8 +22,10 @@ from starlette.types import Scope
 from . import migrate
 from .actions.conversations import do_wake_snoozed
 from .actions.operators import do_ensure_first_admin
-from .api import ops
+from .actions.site import do_ensure_site
+from .api import assets, ops
 from .api import routes as api_routes
+from .api.assets import WidgetCors
 from .bus import make_bus
 from .db import open_database
 from .metrics import Metrics
@@ -79,12 +82,13 @@ class InboxFiles(StaticFiles):
         return response
 
 
-def build_routes() -> list[BaseRoute]:
+def build_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *ops.routes(),
         *api_routes.routes(),
         WebSocketRoute("/ws/widget", widget_endpoint),
         WebSocketRoute("/ws/inbox", inbox_endpoint),
+        *assets.routes(settings.widget_dir, settings.demo_site),
         Mount("/inbox", InboxFiles(directory=static_dir("inbox_ui"), html=True), name="inbox"),
     ]
 
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
         await rt.bus.start(hub.deliver, hub.resync)
+        await do_ensure_site(rt)
         first_admin = await do_ensure_first_admin(rt)
         if first_admin:
             email, password = first_admin
@@ -140,4 +145,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await rt.db.dispose()
 
     exception_handlers: dict[Any, Any] = {HTTPException: _http_error}
-    return Starlette(routes=build_routes(), lifespan=lifespan, exception_handlers=exception_handlers)
+    return Starlette(routes=build_routes(settings), lifespan=lifespan, exception_handlers=exception_handlers,
+                     middleware=[Middleware(WidgetCors)])

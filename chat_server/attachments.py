@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .settings import Settings
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -122,7 +124,7 @@ class AttachmentStorage:
         return path
 
 
-def storage_for(settings: Any) -> AttachmentStorage:
+def storage_for(settings: Settings) -> AttachmentStorage:
     return AttachmentStorage(settings.effective_attachments_dir, settings.max_attachment_bytes)
 
 

@@ -63,6 +63,7 @@ class MessageView(BaseModel):
     delivery_error: str | None
     created_at: datetime
     updated_at: datetime
+    display: Literal["chat", "card"] | None = None
 
 
 class VisitorMessageView(BaseModel):
@@ -79,6 +80,8 @@ class VisitorMessageView(BaseModel):
     client_msg_id: str | None
     delivery_state: DeliveryState
     created_at: datetime
+    # Proactive (automatic) messages: "chat" opens the conversation, "card" shows a popup card.
+    display: Literal["chat", "card"] | None = None
 
 
 class ContactSummary(BaseModel):
@@ -167,12 +170,32 @@ class VisitorTrack(ClientFrame):
     url: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class VisitorIdentify(ClientFrame):
+    """The site says who the visitor is (JS `identify`); `user_hash` when the site has a secret."""
+
+    type: Literal["identify"]
+    user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    phone: Annotated[str, Field(max_length=50)] | None = None
+    properties: Annotated[dict[str, Any], Field(max_length=50)] = {}
+    user_hash: Annotated[str, Field(max_length=128)] | None = None
+
+
+class VisitorLeaveEmail(ClientFrame):
+    """No operator is online: the visitor leaves an address to be answered at (unverified)."""
+
+    type: Literal["contact.email"]
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+
+
 class Ping(ClientFrame):
     type: Literal["ping"]
 
 
 VisitorClientFrame = Annotated[
-    VisitorHello | VisitorSend | VisitorTyping | VisitorReceipt | VisitorTrack | Ping,
+    VisitorHello | VisitorSend | VisitorTyping | VisitorReceipt | VisitorTrack | VisitorIdentify
+    | VisitorLeaveEmail | Ping,
     Field(discriminator="type"),
 ]
 visitor_frame_adapter: TypeAdapter[Any] = TypeAdapter(VisitorClientFrame)
@@ -236,6 +259,21 @@ class VisitorWelcome(ServerFrame):
     visitor_id: str
     conversation: VisitorConversationView
     operators_online: bool
+
+
+class IdentifiedFrame(ServerFrame):
+    """Answer to `identify`: accepted; `merged` when the visitor joined a known contact (a
+    `reset` and that contact's thread follow)."""
+
+    type: Literal["identified"] = "identified"
+    merged: bool
+
+
+class EmailSavedFrame(ServerFrame):
+    """Answer to `contact.email`."""
+
+    type: Literal["contact.email.saved"] = "contact.email.saved"
+    email: str
 
 
 class OperatorWelcome(ServerFrame):
@@ -323,7 +361,7 @@ class PongFrame(ServerFrame):
 
 
 SERVER_FRAMES: tuple[type[ServerFrame], ...] = (
-    VisitorWelcome, OperatorWelcome, MessageFrame, MessageUpdatedFrame, AckFrame,
+    VisitorWelcome, IdentifiedFrame, EmailSavedFrame, OperatorWelcome, MessageFrame, MessageUpdatedFrame, AckFrame,
     ConversationUpdatedFrame, ConversationRemovedFrame, ResetFrame, TypingFrame, ReceiptFrame,
     PresenceFrame, ErrorFrame, PongFrame,
 )

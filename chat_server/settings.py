@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Files sent in chats: stored under data_dir/attachments unless given.
     max_attachment_bytes: int = 10 * 1024 * 1024
     attachments_dir: Path | None = None
+    # The widget's static files (widget.js, widget/*, the demo site); the checkout's by default.
+    widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"
+    # Serve the demo site (home, pricing, product pages with the widget) under /demo/.
+    demo_site: bool = True
 
     @property
     def effective_attachments_dir(self) -> Path:

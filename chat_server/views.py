@@ -27,6 +27,7 @@ def message_view(m: Message) -> MessageView:
         channel=m.channel, direction=m.direction, kind=m.kind, author=author(m), text=m.text,
         attachments=m.attachments, client_msg_id=m.client_msg_id, delivery_state=m.delivery_state,
         delivery_error=m.delivery_error, created_at=m.created_at, updated_at=m.updated_at,
+        display=cast(Literal["chat", "card"] | None, m.display),
     )
 
 
@@ -46,6 +47,7 @@ def visitor_message_view(m: Message) -> VisitorMessageView:
         attachments=m.attachments,
         client_msg_id=m.client_msg_id if m.direction == Direction.inbound else None,
         delivery_state=m.delivery_state, created_at=m.created_at,
+        display=cast(Literal["chat", "card"] | None, m.display),
     )
 
 

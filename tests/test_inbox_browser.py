@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser import browser, open_inbox  # noqa: F401  (the fixture)
 from tests.harness import ChatServer, api, create_operator, login, visitor
+from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -372,5 +372,23 @@ async def test_admin_invites_changes_role_deactivates_and_keeps_saved_replies(
         items = (await http.get("/saved-replies")).json()["items"]
     assert {"shortcut": shortcut, "text": "Goodbye & thanks <3"}.items() <= next(
         i for i in items if i["shortcut"] == shortcut).items()
+
+    # Site and widget settings: origins, identity secret, colour, a text.
+    site = page.locator(".site-settings")
+    await expect(site.locator(".snippet")).to_contain_text("data-site=")
+    key = await site.locator(".site-key").text_content()
+    form = site.locator("form.site-form")
+    await form.locator("textarea[name=allowed_origins]").fill("https://shop.example\nhttps://www.shop.example")
+    await form.locator("input[name=identity_secret]").fill("s3cret-for-hmac-0123456789")
+    await form.locator("input[name=color]").fill("#ff5500")
+    await form.locator("summary").click()
+    await form.locator("input[name='text:en:title']").fill("Talk to <Shop>")
+    await form.locator("button[type=submit]").click()
+    await expect(site.locator("input[name=identity_secret]")).to_have_attribute("placeholder", re.compile("^set"))
+    async with api(server, await inbox.token()) as http:
+        settings = (await http.get("/site")).json()
+    assert settings["allowed_origins"] == ["https://shop.example", "https://www.shop.example"]
+    assert settings["identity_secret_set"] is True and settings["color"].lower() == "#ff5500"
+    assert settings["texts"]["en"]["title"] == "Talk to <Shop>" and settings["site_key"] == key
     assert inbox.js_errors() == [], inbox.js_errors()
     await inbox.close()

@@ -15,6 +15,7 @@ from ..runtime import Runtime
 from .errors import ActionError, NotFound
 
 MAX_PER_MESSAGE = 10
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names nothing (and PostgreSQL would refuse it)
 
 
 def attachment_dict(a: Attachment) -> dict[str, Any]:
@@ -55,6 +56,8 @@ async def resolve_attachments(
     if len(ids) > MAX_PER_MESSAGE:
         raise ActionError("too_many_attachments", f"a message carries at most {MAX_PER_MESSAGE} attachments")
     wanted = list(dict.fromkeys(ids))
+    if any(not 0 < ident <= MAX_ROW_ID for ident in wanted):
+        raise NotFound("attachment_not_found", "no such attachment")
     async with rt.db.read() as s:
         rows = {a.id: a for a in (await s.exec(select(Attachment).where(col(Attachment.id).in_(wanted)))).all()}
     result = []
@@ -84,6 +87,8 @@ async def bind_attachments(s: AsyncSession, conversation_id: int, attachments: l
 async def readable_attachment(rt: Runtime, attachment_id: int, *, staff: bool = False,
                               contact_id: int | None = None) -> Attachment:
     """Staff read every file; a contact reads what they uploaded and what was sent to them."""
+    if not 0 < attachment_id <= MAX_ROW_ID:
+        raise NotFound("attachment_not_found", "no such attachment")
     async with rt.db.read() as s:
         row = await s.get(Attachment, attachment_id)
         allowed = row is not None and staff

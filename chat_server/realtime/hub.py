@@ -75,6 +75,16 @@ class Hub:
             conn.epochs.clear()
             self.visitors[new_contact].add(conn)
 
+    def rekey(self, conn: Connection, new_contact: int) -> None:
+        """Move one socket now (its own identify merged it) without waiting for the bus."""
+        if conn.contact_id == new_contact:
+            return
+        _discard(self.visitors, conn.contact_id, conn)
+        conn.contact_id = new_contact
+        conn.cursors.clear()
+        conn.epochs.clear()
+        self.visitors[new_contact].add(conn)
+
     def resync(self) -> None:
         """After the bus lost news: every socket checks the database for what it missed."""
         for conns in list(self.visitors.values()) + list(self.operators.values()):

@@ -9,19 +9,26 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket
 
 from ..actions.attachments import resolve_attachments
-from ..actions.contacts import conversation_of, do_track_event, do_visitor_arrive
+from ..actions.contacts import conversation_of, do_visitor_arrive
 from ..actions.errors import ActionError
+from ..actions.events import do_record_event
+from ..actions.identify import do_identify, do_leave_email
 from ..actions.messages import do_contact_receipt, do_receive_inbound
 from ..actions.operators import operators_online
 from ..actions.publish import STAFF
+from ..actions.site import origin_allowed_by_site
 from ..bus import Delivery
 from ..events import (
     AckFrame,
     Author,
+    EmailSavedFrame,
+    IdentifiedFrame,
     Ping,
     PongFrame,
     TypingFrame,
     VisitorHello,
+    VisitorIdentify,
+    VisitorLeaveEmail,
     VisitorReceipt,
     VisitorSend,
     VisitorTrack,
@@ -49,7 +56,8 @@ def origin_allowed(ws: WebSocket, allow_list: list[str]) -> bool:
 async def widget_endpoint(ws: WebSocket) -> None:
     sv: SocketServices = ws.state.sockets
     settings = sv.rt.settings
-    if not origin_allowed(ws, settings.origin_allow_list):
+    origin = ws.headers.get("origin", "")
+    if not origin_allowed(ws, settings.origin_allow_list) and not await origin_allowed_by_site(sv.rt, origin):
         await ws.accept()
         await send_and_close(ws, error_frame("origin_not_allowed", "this site may not embed the chat"), 1008)
         return
@@ -127,7 +135,20 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
         case VisitorReceipt():
             await do_contact_receipt(sv.rt, conn.contact_id, frame.state, frame.seq)
         case VisitorTrack():
-            await do_track_event(sv.rt, conn.contact_id, frame.name, frame.properties, frame.url)
+            await do_record_event(sv.rt, conn.contact_id, frame.name, frame.properties, frame.url)
+        case VisitorIdentify():
+            done = await do_identify(
+                sv.rt, conn.contact_id, user_id=frame.user_id, email=frame.email, name=frame.name,
+                phone=frame.phone, properties=frame.properties, hash_given=frame.user_hash,
+            )
+            if done.merged:
+                # The hub moves this socket too when the merge's news arrives; until then the
+                # next message must already go to the surviving contact.
+                sv.hub.rekey(conn, done.contact_id)
+            conn.send(IdentifiedFrame(merged=done.merged).model_dump_json())
+        case VisitorLeaveEmail():
+            await do_leave_email(sv.rt, conn.contact_id, frame.email)
+            conn.send(EmailSavedFrame(email=frame.email.strip().lower()).model_dump_json())
         case Ping():
             conn.send(PongFrame().model_dump_json())
         case VisitorHello():

@@ -1,8 +1,9 @@
-// Admin: the team (invite, role, deactivate) and saved replies.
+// Admin: the team (invite, role, deactivate), saved replies, the site's widget settings.
 
 import { get, post, patch, del } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
+import { SiteSettingsSection } from "./site.js";
 
 export class AdminPage {
   constructor(main) {
@@ -38,7 +39,8 @@ export class AdminPage {
     main.append(h("div", { class: "admin-page" },
       h("h2", {}, "Team"), h("table", { class: "team" }, h("thead", {}, h("tr", {},
         ["Name", "Email", "Role", "Status", ""].map((t) => h("th", {}, t)))), this.team), invite,
-      h("h2", {}, "Saved replies"), h("table", { class: "replies" }, this.replies), addReply));
+      h("h2", {}, "Saved replies"), h("table", { class: "replies" }, this.replies), addReply,
+      new SiteSettingsSection().el));
     this.loadTeam();
     this.loadReplies();
   }

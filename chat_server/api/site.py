@@ -1,0 +1,94 @@
+"""Site settings (admins) and the public widget configuration the widget fetches."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..actions.errors import NotFound
+from ..actions.site import do_update_site, get_site, secret_hint
+from ..models import SiteSettings
+from .framework import Call, Registry
+
+api = Registry()
+
+
+class SiteView(BaseModel):
+    site_key: str
+    name: str
+    allowed_origins: list[str]
+    identity_secret_set: bool
+    identity_secret_hint: str | None
+    texts: dict[str, dict[str, str]]
+    color: str
+    language: str
+    snippet: str
+
+
+class SiteUpdateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=200)] | None = None
+    allowed_origins: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] | None = None
+    # null (or "") switches identity verification off.
+    identity_secret: Annotated[str, Field(max_length=200)] | None = None
+    texts: dict[str, dict[str, Any]] | None = None
+    color: Annotated[str, Field(max_length=20)] | None = None
+    language: Literal["auto", "ru", "en"] | None = None
+    rotate_site_key: bool = False
+
+
+class SiteQuery(BaseModel):
+    site: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class WidgetConfig(BaseModel):
+    site_key: str
+    color: str
+    language: str
+    texts: dict[str, dict[str, str]]
+    identity_verification: bool
+
+
+def site_view(site: SiteSettings, base_url: str) -> SiteView:
+    snippet = f'<script src="{base_url}/widget.js" data-site="{site.site_key}" async></script>'
+    return SiteView(
+        site_key=site.site_key, name=site.name, allowed_origins=site.allowed_origins,
+        identity_secret_set=bool(site.identity_secret), identity_secret_hint=secret_hint(site.identity_secret),
+        texts=site.texts, color=site.color, language=site.language, snippet=snippet,
+    )
+
+
+def _base_url(c: Call) -> str:
+    return str(c.request.base_url).rstrip("/")
+
+
+@api.add("GET", "/site", summary="The site's widget settings (the identity secret only as a hint)",
+         response=SiteView, auth="admin")
+async def read_site(c: Call) -> SiteView:
+    return site_view(await get_site(c.rt), _base_url(c))
+
+
+@api.add("PATCH", "/site", summary="Change the site's widget settings (admins)", body=SiteUpdateBody,
+         response=SiteView, auth="admin")
+async def update_site(c: Call) -> SiteView:
+    body: SiteUpdateBody = c.body
+    changes = {k: getattr(body, k) for k in body.model_fields_set if k != "rotate_site_key"}
+    if changes.get("identity_secret") == "":
+        changes["identity_secret"] = None
+    for key in ("allowed_origins", "texts", "color", "language", "name"):
+        if key in changes and changes[key] is None:
+            del changes[key]  # only the secret can be cleared
+    changes["rotate_site_key"] = body.rotate_site_key
+    return site_view(await do_update_site(c.rt, c.me, changes), _base_url(c))
+
+
+@api.add("GET", "/widget/config", summary="What the widget needs to start (public)", query=SiteQuery,
+         response=WidgetConfig, auth=None)
+async def widget_config(c: Call) -> WidgetConfig:
+    site = await get_site(c.rt)
+    if c.query.site != site.site_key:
+        raise NotFound("site_not_found", "no site with this key")
+    return WidgetConfig(site_key=site.site_key, color=site.color, language=site.language, texts=site.texts,
+                        identity_verification=bool(site.identity_secret))
