@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     operator_session_days: int = 14
     # Files sent in chats: stored under data_dir/attachments unless given.
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # Files one visitor may upload per hour (0: no limit), so nobody fills the disk.
+    visitor_uploads_per_hour: int = 60
     attachments_dir: Path | None = None
     # The widget's static files (widget.js, widget/*, the demo site); the checkout's by default.
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from chat_server import migrate
+from chat_server.actions.contacts import find_or_create_contact
+from chat_server.actions.errors import ActionError
+from chat_server.attachments import store_attachment
+from chat_server.db import Database
+from chat_server.metrics import Metrics
+from chat_server.models import IdentityKind
+from chat_server.runtime import Runtime
+from chat_server.settings import Settings
 from tests.harness import ChatServer, Socket, api, create_operator, login, operator, visitor
+from tests.inprocess import RecordingBus
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +149,23 @@ async def test_sales_cannot_upload_and_names_are_made_safe(server: ChatServer) -
         got = await http.get(info["url"].removeprefix("/api/v1"))
         assert got.headers["content-type"] == "text/plain; charset=utf-8" and got.text == "привет\n"
         assert (await http.get("/attachments/999999/x")).status_code == 404
+
+
+async def test_a_visitor_cannot_fill_the_disk(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
+    await migrate.upgrade_async(url)
+    settings = Settings(database_url=url, secret_key="test", data_dir=tmp_path / "data", visitor_uploads_per_hour=3)
+    rt = Runtime(settings=settings, db=Database(url), bus=RecordingBus(), metrics=Metrics())
+    try:
+        async with rt.db.write() as s:
+            contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "uploader", "first visit")
+        assert contact.id is not None
+        for n in range(3):
+            await store_attachment(rt, f"note {n}".encode(), f"n{n}.txt", "text/plain", contact_id=contact.id)
+        with pytest.raises(ActionError) as refused:
+            await store_attachment(rt, b"one more", "more.txt", "text/plain", contact_id=contact.id)
+        assert refused.value.code == "rate_limited" and refused.value.status == 429
+        files = [p for p in (tmp_path / "data" / "attachments").rglob("*") if p.is_file()]
+        assert len(files) == 3
+    finally:
+        await rt.db.dispose()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..attachments import AttachmentRejected, safe_name, storage_for
 from ..models import Attachment, Conversation
+from ..models.types import utcnow
 from ..runtime import Runtime
-from .errors import ActionError, NotFound
+from .errors import ActionError, NotFound, TooMany
 
 MAX_PER_MESSAGE = 10
 MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names nothing (and PostgreSQL would refuse it)
@@ -36,6 +38,8 @@ async def do_store_attachment(
         kind = storage.check(data, content_type)
     except AttachmentRejected as exc:
         raise ActionError(exc.code, exc.message) from exc
+    if contact_id is not None:
+        await check_upload_rate(rt, contact_id)
     # Hashing and writing megabytes would stall every socket of the process.
     stored = await asyncio.to_thread(storage.save, data)
     async with rt.db.write() as s:
@@ -44,6 +48,18 @@ async def do_store_attachment(
         s.add(row)
         await s.flush()
     return attachment_dict(row)
+
+
+async def check_upload_rate(rt: Runtime, contact_id: int) -> None:
+    """Counted in the database, so the limit holds across replicas and restarts."""
+    limit = rt.settings.visitor_uploads_per_hour
+    if limit <= 0:
+        return
+    async with rt.db.read() as s:
+        recent = (await s.exec(select(func.count()).select_from(Attachment).where(
+            col(Attachment.contact_id) == contact_id, col(Attachment.created_at) > utcnow() - timedelta(hours=1)))).one()
+    if recent >= limit:
+        raise TooMany("rate_limited", f"at most {limit} files an hour; try again later")
 
 
 async def resolve_attachments(

@@ -22,3 +22,7 @@ class Forbidden(ActionError):
 
 class Conflict(ActionError):
     status = 409
+
+
+class TooMany(ActionError):
+    status = 429
