@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, TypedDict
 
 from starlette.applications import Starlette
@@ -13,7 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from integrations.base import AdapterRegistry
 
@@ -51,6 +55,39 @@ class State(TypedDict):
     channels: ChannelService
 
 
+def static_dir(name: str) -> Path:
+    """A front end's folder: beside the package in a checkout or an editable install, or
+    installed as its own top-level folder (pyproject's package-data) by `pip install .`."""
+    beside = Path(__file__).resolve().parent.parent / name
+    if beside.is_dir():
+        return beside
+    spec = importlib.util.find_spec(name)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    raise RuntimeError(f"the {name} folder is missing from this installation")
+
+
+# The inbox shows what strangers typed; should a bug ever put it into the page as markup, the
+# browser still runs only our own scripts and talks only to this server.
+INBOX_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' blob: data: https: http:; media-src 'self' blob:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class InboxFiles(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(INBOX_HEADERS)
+        return response
+
+
 def build_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *ops.routes(),
@@ -59,6 +96,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         WebSocketRoute("/ws/widget", widget_endpoint),
         WebSocketRoute("/ws/inbox", inbox_endpoint),
         *assets.routes(settings.widget_dir, settings.demo_site),
+        Mount("/inbox", InboxFiles(directory=static_dir("inbox_ui"), html=True), name="inbox"),
     ]
 
 

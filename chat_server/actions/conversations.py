@@ -44,7 +44,7 @@ async def do_assign(rt: Runtime, actor: Operator, conversation_id: int, assignee
             conv.assignee_id = assignee_id
             text = (f"{actor.name} assigned the conversation to {assignee.name}" if assignee
                     else f"{actor.name} unassigned the conversation")
-            line = await do_append_system_line(s, conv, text, actor)
+            line = await do_append_system_line(s, conv, text, actor, "assigned" if assignee else "unassigned")
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
@@ -79,7 +79,8 @@ async def do_set_status(
                 Status.closed: "closed the conversation",
                 Status.snoozed: f"snoozed the conversation until {snoozed_until:%Y-%m-%d %H:%M} UTC" if snoozed_until else "snoozed",
             }[status]
-            line = await do_append_system_line(s, conv, f"{who} {verb}", actor)
+            status_event = {Status.open: "reopened", Status.closed: "closed", Status.snoozed: "snoozed"}
+            line = await do_append_system_line(s, conv, f"{who} {verb}", actor, status_event[status])
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None

@@ -160,7 +160,8 @@ async def do_merge_contacts(
         line = None
         if keep is not None:
             who = f"by {operator.name}" if operator else "automatically"
-            line = await do_append_system_line(s, keep, f"Merged contact #{merged_id} into this one {who}: {reason}", operator)
+            line = await do_append_system_line(
+                s, keep, f"Merged contact #{merged_id} into this one {who}: {reason}", operator, "merged")
         record = ContactMerge(
             survivor_id=survivor_id, merged_id=merged_id, reason=reason,
             identity_kind=identity[0] if identity else None, identity_value=identity[1] if identity else None,

@@ -237,19 +237,24 @@ async def _reply_channel(s: AsyncSession, conv: Conversation, requested: str | N
     return Channel(requested)
 
 
-async def do_append_system_line(s: AsyncSession, conv: Conversation, text: str, operator: Operator | None) -> Message:
-    """Assigned, closed, merged ...: a line in the thread that only operators see."""
+async def do_append_system_line(
+    s: AsyncSession, conv: Conversation, text: str, operator: Operator | None, event: str | None = None,
+) -> Message:
+    """Assigned, closed, merged ...: a line in the thread that only operators see. `event`
+    names what happened for programs (reports), `text` tells people."""
     return append(s, conv, Message(
             conversation_id=conv.id or 0, seq=0,  # numbered by append()
         channel=Channel.internal, direction=Direction.internal, kind=Kind.system,
         author_type=AuthorType.operator if operator else AuthorType.system,
         author_id=operator.id if operator else None, author_name=operator.name if operator else None,
-        text=text, delivery_state=DeliveryState.sent,
+        text=text, delivery_state=DeliveryState.sent, system_event=event,
     ))
 
 
 async def do_operator_read(rt: Runtime, operator: Operator, conversation_id: int, seq: int) -> None:
-    """Operators have read the thread up to `seq` (shared by the team, like an inbox)."""
+    """Operators have read the thread up to `seq` (shared by the team, like an inbox).
+    Sales reps read too, but the shared unread state is the answering team's."""
+    check_can_write(operator)
     async with rt.db.write() as s:
         conv = await locked_conversation(s, conversation_id)
         seq = min(seq, conv.last_seq)

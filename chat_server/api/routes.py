@@ -38,7 +38,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
-from . import attachments, site
+from . import attachments, inbox_api, site
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -111,6 +111,13 @@ async def list_conversations(c: Call) -> sc.ConversationPage:
                                            col(Message.channel) == q.channel))
     if q.tag:
         query = query.where(_has_tag(c.rt.db.write_engine.dialect.name, q.tag))
+    if q.q:
+        pattern = "%" + q.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(
+            *(func.lower(col(f)).like(pattern, escape="\\") for f in (Contact.name, Contact.email, Contact.phone)),
+            exists().where(col(Message.conversation_id) == Conversation.id,
+                           func.lower(col(Message.text)).like(pattern, escape="\\")),
+        ))
     if q.unread == "true":
         query = query.where(col(Conversation.last_inbound_seq) > col(Conversation.operator_read_seq))
     elif q.unread == "false":
@@ -290,7 +297,7 @@ async def openapi(c: Call) -> dict[str, Any]:
 
 
 # Each API module keeps its own registry; they are served and documented together.
-REGISTRIES = [api, attachments.api, site.api]
+REGISTRIES = [api, attachments.api, site.api, inbox_api.api]
 
 
 def routes() -> list[Route]:

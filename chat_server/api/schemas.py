@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..behaviour.filters import Storable
 from ..events import AttachmentIds, ClientMsgId, ConversationView, MessageText, MessageView, OperatorView, OptionalText
 
 Limit = Annotated[int, Field(ge=1, le=200)]
@@ -82,8 +83,9 @@ class ConversationQuery(Body):
     status: Literal["open", "snoozed", "closed"] | None = None
     assignee: Annotated[str, Field(pattern=r"^(me|none|[1-9][0-9]{0,9})$")] | None = None
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
-    tag: Annotated[str, Field(max_length=50)] | None = None
+    tag: Annotated[str, Field(max_length=50), Storable] | None = None
     unread: Literal["true", "false"] | None = None
+    q: Annotated[str, Field(max_length=200, description="message text, contact name, email or phone"), Storable] | None = None
     cursor: Annotated[str, Field(max_length=200)] | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 
@@ -94,7 +96,7 @@ class HistoryQuery(Body):
 
 
 class ContactQuery(Body):
-    q: Annotated[str, Field(max_length=200)] | None = None
+    q: Annotated[str, Field(max_length=200), Storable] | None = None
     cursor: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 

@@ -14,11 +14,12 @@ from .conversation import (
     Status,
 )
 from .operator import Availability, Operator, OperatorSession, Role
+from .saved_reply import SavedReply
 from .site import SiteSettings
 
 __all__ = [
     "Attachment", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
-    "Operator", "OperatorSession", "Role", "SiteSettings", "Status",
+    "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
 ]

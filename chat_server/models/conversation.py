@@ -107,6 +107,9 @@ class Message(SQLModel, table=True):
     # Channel details kept for threading and for the record (email subject, Message-IDs,
     # the full original text before quotes were cut, edits).
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False, server_default="{}"))
+    # What a system line records ("closed", "reopened", "assigned", ...), so reports can read
+    # the thread's history without parsing the sentence shown to people.
+    system_event: str | None = Field(default=None, max_length=30)
     # Proactive messages: "chat" pops the conversation open, "card" shows a popup card.
     display: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

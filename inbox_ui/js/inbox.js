@@ -1,0 +1,320 @@
+// The inbox page: the conversation list (filters, search, live), the thread with its
+// composer and actions, and the contact card beside it.
+
+import { get, post, query } from "./api.js";
+import { h, clear, fmtTime, toast, contactName } from "./dom.js";
+import { state, canWrite, operatorName } from "./state.js";
+import { Thread } from "./thread.js";
+import { Composer } from "./composer.js";
+import { ContactCard } from "./card.js";
+import { notify } from "./notify.js";
+
+const TABS = [
+  ["open", "Open", { status: "open" }],
+  ["mine", "Mine", { status: "open", assignee: "me" }],
+  ["unassigned", "Unassigned", { status: "open", assignee: "none" }],
+  ["snoozed", "Snoozed", { status: "snoozed" }],
+  ["closed", "Closed", { status: "closed" }],
+];
+
+export class InboxPage {
+  constructor() {
+    this.conversations = new Map();
+    this.tab = "open";
+    this.channel = "";
+    this.tag = "";
+    this.search = "";
+    this.currentId = null;
+    this.thread = null;
+    this.mounted = false;
+    this.refetchTimer = null;
+    const sock = state.socket;
+    sock.addEventListener("message", (e) => this.onMessage(e.detail.message, false));
+    sock.addEventListener("message.updated", (e) => this.onMessage(e.detail.message, true));
+    sock.addEventListener("conversation.updated", (e) => this.onConversation(e.detail.conversation));
+    sock.addEventListener("conversation.removed", (e) => this.onRemoved(e.detail));
+    sock.addEventListener("reset", (e) => { if (e.detail.conversation_id === this.currentId) this.thread?.load(); });
+    sock.addEventListener("typing", (e) => {
+      const f = e.detail;
+      if (f.conversation_id === this.currentId && f.author.type === "contact") this.thread?.showTyping(null, f.is_typing);
+    });
+    sock.addEventListener("receipt", (e) => this.onReceipt(e.detail));
+    sock.addEventListener("welcome", () => { if (this.mounted) this.reloadList(); });
+    document.addEventListener("keydown", (e) => this.shortcut(e));
+  }
+
+  cursors() {
+    if (!this.thread || !this.thread.epoch) return {};
+    return { [this.thread.id]: { seq: this.thread.lastSeq, epoch: this.thread.epoch } };
+  }
+
+  mount(main, conversationId) {
+    this.mounted = true;
+    this.listBox = h("ul", { class: "conversations", "aria-label": "Conversations" });
+    this.threadPane = h("section", { class: "thread-pane" }, h("p", { class: "muted empty" }, "Pick a conversation."));
+    this.cardPane = h("div", { class: "card-pane" });
+    const tabs = h("div", { class: "tabs", role: "tablist" }, TABS.map(([key, label]) => h("button", {
+      type: "button", role: "tab", class: key === this.tab ? "active" : "", dataset: { tab: key },
+      onclick: (e) => { this.tab = key; for (const b of tabs.children) b.classList.toggle("active", b === e.currentTarget); this.reloadList(); },
+    }, label)));
+    const searchBox = h("input", { type: "search", placeholder: "Search messages, name, email, phone", value: this.search, "aria-label": "Search" });
+    searchBox.addEventListener("input", () => { this.search = searchBox.value.trim(); this.debouncedReload(); });
+    const channel = h("select", { "aria-label": "Channel", onchange: (e) => { this.channel = e.target.value; this.reloadList(); } },
+      [["", "All channels"], ["widget", "Web"], ["telegram", "Telegram"], ["vk", "VK"], ["email", "Email"]]
+        .map(([v, l]) => h("option", { value: v, selected: v === this.channel }, l)));
+    const tag = h("input", { type: "text", placeholder: "tag", value: this.tag, "aria-label": "Tag", size: 8 });
+    tag.addEventListener("change", () => { this.tag = tag.value.trim(); this.reloadList(); });
+    main.append(h("div", { class: "inbox" },
+      h("section", { class: "list-pane" }, tabs, h("div", { class: "filters" }, searchBox, channel, tag), this.listBox),
+      this.threadPane, this.cardPane));
+    this.reloadList();
+    if (conversationId) this.open(conversationId);
+  }
+
+  unmount() {
+    this.mounted = false;
+    this.currentId = null;
+    this.thread = null;
+  }
+
+  debouncedReload() {
+    clearTimeout(this.refetchTimer);
+    this.refetchTimer = setTimeout(() => this.reloadList(), 250);
+  }
+
+  params() {
+    const base = TABS.find(([key]) => key === this.tab)[2];
+    return { ...base, channel: this.channel, tag: this.tag, q: this.search, limit: 100 };
+  }
+
+  async reloadList() {
+    if (!this.mounted) return;
+    try {
+      const page = await get(`/conversations${query(this.params())}`);
+      this.conversations = new Map(page.items.map((c) => [c.id, c]));
+      this.nextCursor = page.next_cursor;
+      this.renderList();
+    } catch (err) { toast(err.message); }
+  }
+
+  matches(c) {
+    const p = this.params();
+    if (p.status && c.status !== p.status) return false;
+    if (p.assignee === "me" && c.assignee_id !== state.me.id) return false;
+    if (p.assignee === "none" && c.assignee_id !== null) return false;
+    if (p.tag && !c.tags.includes(p.tag)) return false;
+    return true;
+  }
+
+  renderList() {
+    const items = [...this.conversations.values()].sort((a, b) =>
+      b.last_activity_at.localeCompare(a.last_activity_at) || b.id - a.id);
+    clear(this.listBox);
+    for (const c of items) {
+      this.listBox.append(h("li", {
+        class: `conversation${c.unread ? " unread" : ""}${c.id === this.currentId ? " current" : ""}`,
+        dataset: { id: c.id }, tabindex: 0,
+        onclick: () => { location.hash = `#/c/${c.id}`; },
+        onkeydown: (e) => { if (e.key === "Enter") location.hash = `#/c/${c.id}`; },
+      },
+      h("div", { class: "who" }, c.unread ? h("span", { class: "dot", title: "Unread" }, "●") : null, " ",
+        h("span", { class: "name" }, contactName(c.contact))),
+      h("div", { class: "muted" },
+        c.last_inbound_channel ? h("span", { class: `badge ch-${c.last_inbound_channel}` }, c.last_inbound_channel) : null,
+        ` ${fmtTime(c.last_activity_at)} · ${c.assignee_id ? operatorName(c.assignee_id) : "unassigned"}`,
+        c.status !== "open" ? ` · ${c.status}` : ""),
+      c.tags.length ? h("div", { class: "tags" }, c.tags.map((t) => h("span", { class: "tag" }, t))) : null));
+    }
+    if (!items.length) this.listBox.append(h("li", { class: "muted empty" }, "No conversations here."));
+    if (this.nextCursor) {
+      this.listBox.append(h("li", { class: "more" }, h("button", { type: "button", onclick: () => this.loadMore() }, "Load more")));
+    }
+  }
+
+  async loadMore() {
+    try {
+      const page = await get(`/conversations${query({ ...this.params(), cursor: this.nextCursor })}`);
+      for (const c of page.items) this.conversations.set(c.id, c);
+      this.nextCursor = page.next_cursor;
+      this.renderList();
+    } catch (err) { toast(err.message); }
+  }
+
+  async open(id) {
+    this.currentId = id;
+    let conv = this.conversations.get(id);
+    try {
+      if (!conv) conv = await get(`/conversations/${id}`);
+    } catch (err) {
+      toast(err.message);
+      return;
+    }
+    this.current = conv;
+    this.renderList();
+    this.thread = new Thread(id, { onLoaded: () => this.markRead() });
+    this.thread.epoch = conv.epoch;
+    this.card = new ContactCard(conv.contact.id, { onChanged: () => this.refreshCurrent() });
+    clear(this.cardPane).append(this.card.el);
+    this.actions = h("div", { class: "actions" });
+    this.composerBox = h("div", { class: "composer-box" });
+    clear(this.threadPane).append(
+      h("header", { class: "thread-head" }, h("h2", {}, contactName(conv.contact)), this.actions),
+      this.thread.el, this.composerBox);
+    this.renderActions();
+    try {
+      await this.thread.load();
+    } catch (err) { toast(err.message); }
+    await this.card.ready;
+    if (this.currentId !== id) return;
+    if (canWrite()) {
+      this.composer = new Composer(conv, this.card.channels(), { onSent: (m) => this.thread.add(m) });
+      this.composerBox.append(this.composer.el);
+    } else {
+      this.composer = null;
+      this.composerBox.append(h("p", { class: "read-only muted" }, "Read-only: sales accounts can read conversations but not reply."));
+    }
+  }
+
+  async refreshCurrent() {
+    if (!this.currentId) return;
+    try {
+      this.onConversation(await get(`/conversations/${this.currentId}`));
+    } catch (err) { toast(err.message); }
+  }
+
+  renderActions() {
+    const c = this.current;
+    clear(this.actions);
+    const status = h("span", { class: `status ${c.status}` }, c.status === "snoozed"
+      ? `snoozed until ${fmtTime(c.snoozed_until)}` : c.status);
+    if (!canWrite()) {
+      this.actions.append(status, ` · ${c.assignee_id ? operatorName(c.assignee_id) : "unassigned"}`);
+      return;
+    }
+    const assignees = [...state.operators.values()].filter((o) => o.is_active && o.role !== "sales");
+    const assign = h("select", { class: "assign", "aria-label": "Assignee", onchange: (e) => this.assign(e.target.value ? Number(e.target.value) : null) },
+      h("option", { value: "" }, "Unassigned"),
+      assignees.map((o) => h("option", { value: o.id, selected: o.id === c.assignee_id }, o.id === state.me.id ? `${o.name} (me)` : o.name)));
+    const snoozeAt = h("input", { type: "datetime-local", "aria-label": "Snooze until" });
+    const tags = h("input", { class: "tags-input", value: c.tags.join(", "), placeholder: "tags, comma separated", "aria-label": "Tags" });
+    tags.addEventListener("change", () => this.act("tags", { tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean) }));
+    this.actions.append(
+      status, assign,
+      c.status === "closed" || c.status === "snoozed"
+        ? h("button", { type: "button", class: "reopen", onclick: () => this.act("status", { status: "open" }) }, "Reopen")
+        : h("button", { type: "button", class: "close", onclick: () => this.act("status", { status: "closed" }) }, "Close"),
+      h("span", { class: "snooze" }, snoozeAt, h("button", { type: "button", onclick: () => {
+        if (!snoozeAt.value) return toast("Pick a time to snooze until.");
+        this.act("status", { status: "snoozed", snoozed_until: new Date(snoozeAt.value).toISOString() });
+      } }, "Snooze"), h("button", { type: "button", onclick: () => {
+        this.act("status", { status: "snoozed", snoozed_until: new Date(Date.now() + 3600e3).toISOString() });
+      } }, "1h")),
+      tags);
+  }
+
+  assign(operatorId) { return this.act("assign", { assignee_id: operatorId }); }
+
+  async act(what, body) {
+    try {
+      const conv = await post(`/conversations/${this.currentId}/${what}`, body);
+      this.onConversation(conv);
+    } catch (err) { toast(err.message); }
+  }
+
+  markRead() {
+    if (!canWrite() || !this.thread || document.hidden) return;
+    const c = this.conversations.get(this.currentId) || this.current;
+    const seq = this.thread.lastSeq;
+    if (c && seq > c.operator_read_seq && c.unread !== false) {
+      state.socket?.send({ type: "read", conversation_id: this.currentId, seq });
+      c.unread = false;
+      c.operator_read_seq = seq;
+      this.renderList();
+    }
+  }
+
+  onMessage(m, updated) {
+    if (this.thread && m.conversation_id === this.currentId) {
+      this.thread.add(m);
+      if (m.direction === "inbound") this.thread.showTyping(null, false);
+    }
+    const c = this.conversations.get(m.conversation_id);
+    if (!updated && m.direction === "inbound") {
+      notify(m, c);
+    }
+    if (!this.mounted) return;
+    if (c) {
+      if (!updated) {
+        c.last_activity_at = m.created_at;
+        if (m.direction === "inbound") {
+          c.unread = true;
+          c.last_inbound_channel = m.channel;
+          c.last_inbound_seq = m.seq;
+        }
+      }
+      this.renderList();
+      if (m.conversation_id === this.currentId && m.direction === "inbound") this.markRead();
+    } else if (!updated) {
+      this.debouncedReload(); // a conversation this list does not hold yet: ask which belong here
+    }
+  }
+
+  onConversation(conv) {
+    if (conv.id === this.currentId) {
+      this.current = conv;
+      if (this.actions) this.renderActions();
+    }
+    if (!this.mounted) return;
+    // Search and channel are decided by the server: a newcomer under them means asking again.
+    if (this.matches(conv) && ((!this.search && !this.channel) || this.conversations.has(conv.id))) {
+      this.conversations.set(conv.id, conv);
+    } else {
+      this.conversations.delete(conv.id);
+      if (this.matches(conv)) this.debouncedReload();
+    }
+    this.renderList();
+  }
+
+  onReceipt(frame) {
+    if (frame.reader === "operator") {
+      // Another operator read it: the team's unread state is shared.
+      const c = this.conversations.get(frame.conversation_id);
+      if (c && frame.seq > c.operator_read_seq) {
+        c.operator_read_seq = frame.seq;
+        c.unread = c.last_inbound_seq > frame.seq;
+        if (this.mounted) this.renderList();
+      }
+    } else if (this.thread && frame.conversation_id === this.currentId) {
+      this.thread.contactReached(frame.state, frame.seq);
+    }
+  }
+
+  onRemoved(frame) {
+    this.conversations.delete(frame.conversation_id);
+    if (this.mounted) this.renderList();
+    if (frame.conversation_id === this.currentId && frame.merged_into_conversation_id) {
+      location.hash = `#/c/${frame.merged_into_conversation_id}`;
+    }
+  }
+
+  shortcut(e) {
+    if (!this.mounted || e.ctrlKey || e.metaKey || e.altKey) return;
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+    if (e.key === "Escape" && typing) { document.activeElement.blur(); return; }
+    if (typing) return;
+    const ids = [...this.listBox.querySelectorAll("li[data-id]")].map((li) => Number(li.dataset.id));
+    const at = ids.indexOf(this.currentId);
+    const go = (id) => { if (id) location.hash = `#/c/${id}`; };
+    const actions = {
+      j: () => go(ids[Math.min(ids.length - 1, at + 1)]),
+      k: () => go(ids[Math.max(0, at - 1)]),
+      r: () => { this.composer?.setNote(false); },
+      n: () => { this.composer?.setNote(true); },
+      a: () => { if (this.currentId && canWrite()) this.assign(state.me.id); },
+      c: () => { if (this.currentId && canWrite()) this.act("status", { status: this.current.status === "open" ? "closed" : "open" }); },
+      "/": () => { document.querySelector(".list-pane input[type=search]")?.focus(); },
+    };
+    const run = actions[e.key];
+    if (run) { e.preventDefault(); run(); }
+  }
+}
