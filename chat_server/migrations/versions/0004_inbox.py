@@ -1,7 +1,7 @@
 """inbox: saved replies; system lines say what they record
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-23
 """
 
