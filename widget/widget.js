@@ -552,7 +552,10 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
     if (announce) { store.del("token"); store.del("seen"); }
     try { sessionStorage.removeItem(KEY + "outbox"); } catch { /* ignore */ }
     if (announce && tabs) tabs.postMessage({ type: "shutdown" });
-    Object.assign(state, { token: announce ? null : store.get("token"), visitorId: null, conversationId: null, epoch: null, outbox: [], typing: null, emailSaved: null });
+    // Never the token this tab held: it may have been written back by this tab's own socket
+    // after the logout, and reusing it would show the logged-out person's thread.
+    const shared = announce ? null : store.get("token");
+    Object.assign(state, { token: shared && shared !== state.token ? shared : null, visitorId: null, conversationId: null, epoch: null, outbox: [], typing: null, emailSaved: null });
     clearThread();
     pending = [];
     lastAutomatic = null;
