@@ -226,18 +226,28 @@ async def storm(ctl: Control, ws_base: str, n: int, tag: str) -> None:
     abort_all([ws for ws, _ in socks])
     await ctl.sync()  # go
 
+    retries = 0
+
     async def resync(token: str, seq: int) -> ClientConnection:
-        ws, welcome = await open_visitor(ws_base, token, 0)
-        last = welcome["conversation"]["last_seq"] if welcome["conversation"] else 0
-        assert last >= seq
-        got = 0
-        while got < last:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == "message":
-                got = frame["message"]["seq"]
-        return ws
+        nonlocal retries
+        delay = 0.5
+        while True:  # as the widget does: a refused or dropped attempt is retried with backoff
+            try:
+                ws, welcome = await open_visitor(ws_base, token, 0)
+                last = welcome["conversation"]["last_seq"] if welcome["conversation"] else 0
+                assert last >= seq
+                got = 0
+                while got < last:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "message":
+                        got = frame["message"]["seq"]
+                return ws
+            except (websockets.ConnectionClosed, OSError, TimeoutError):
+                retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
 
     start = time.monotonic()
     back = await asyncio.gather(*(resync(t, a["seq"]) for t, a in zip(tokens, acks, strict=True)))
-    ctl.report({"reconnected": len(back), "seconds": time.monotonic() - start})
+    ctl.report({"reconnected": len(back), "seconds": time.monotonic() - start, "retries": retries})
     abort_all(back)

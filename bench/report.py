@@ -112,9 +112,11 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
                 "Every visitor has a conversation; all drop at once and reconnect at once with resume. Time until "
                 "every one has its welcome and its thread back; database statements (transaction control "
                 "included) per reconnect, from the server's `chat_db_statements_total`.", ""]
-        out += _table(["clients", "seconds until all resynced", "reconnected", "statements per reconnect"],
+        out += _table(["clients", "seconds until all resynced", "reconnected", "attempts retried (backoff)",
+                       "statements per reconnect"],
                       [[r["clients"], r["ours"]["seconds_until_all_resynced"], r["ours"]["reconnected"],
-                        r["ours"]["db_statements_per_reconnect"]] for r in s["reconnect_storm"]])
+                        r["ours"].get("retries", 0), r["ours"]["db_statements_per_reconnect"]]
+                       for r in s["reconnect_storm"]])
     out += ["## 6. Trigger engine", "",
             "Not measured: the trigger engine is not built yet. This scenario joins the suite with it.", ""]
     notes = results.get("notes")

@@ -309,6 +309,7 @@ def reconnect_storm(env: Env, plan: Plan) -> list[dict[str, Any]]:
                 after = _statements(server.http)
         return {"seconds_until_all_resynced": max(r["seconds"] for r in results),
                 "reconnected": sum(r["reconnected"] for r in results),
+                "retries": sum(r["retries"] for r in results),
                 "db_statements_per_reconnect": (after - before) / plan.storm_clients}
 
     return [{"clients": plan.storm_clients, "ours": repeat(plan, once)}]
