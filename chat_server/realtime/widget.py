@@ -69,9 +69,10 @@ async def widget_endpoint(ws: WebSocket) -> None:
     if hello is None:
         return
     page = hello.page
+    returning = sv.tokens.read(hello.token)
     try:
         visitor_id, contact, conv = await do_visitor_arrive(
-            sv.rt, sv.tokens.read(hello.token), page.url if page else "", page.referrer if page else ""
+            sv.rt, returning, page.url if page else "", page.referrer if page else ""
         )
     except ActionError as exc:
         await send_and_close(ws, error_frame(exc.code, exc.message, "hello"), 1008)
@@ -92,7 +93,9 @@ async def widget_endpoint(ws: WebSocket) -> None:
                 conn.send(error_frame("epoch_changed", "history was renumbered; reloading from the start"))
                 after = 0
             conn.start_fill(conv.id, after, [], sv.backfill)
-        else:
+        elif returning is not None:
+            # Only a known visitor can have another tab that started the conversation just now;
+            # an id minted by this hello is in no other tab yet, so a new visitor costs no read.
             asyncio.create_task(_catch_new_conversation(sv, conn))
         await run_socket(ws, conn, visitor_frame_adapter, settings.max_frame_bytes,
                          lambda frame: _handle(sv, conn, frame), sv.rt.metrics.slow_consumers.inc)
