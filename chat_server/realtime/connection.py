@@ -36,7 +36,9 @@ class Connection:
     queue: asyncio.Queue[str | None] = field(init=False)
     closed: bool = False
     close_code: int | None = None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set by close(): wakes a blocked writer
+    # Set by the socket's writer while it is handing frames to the client: close() (the queue
+    # overflowed, the server is stopping) must not wait behind a client that stopped reading.
+    interrupt: Callable[[], None] | None = None
     _fill_generations: dict[int, int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -57,7 +59,8 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
-        self.ended.set()
+        if self.interrupt is not None:
+            self.interrupt()
         # Wake the writer even when the queue is full: drop what is queued, it will be resumed.
         while not self.queue.empty():
             self.queue.get_nowait()

@@ -83,63 +83,132 @@ async def run_socket(
             writer.cancel()
 
 
+class _Cut:
+    """Ends a task's wait on the client from outside (a callback, not another task per frame),
+    told apart from any other cancellation of that task."""
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.done = False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            self.task.cancel()
+
+    def absorb(self) -> None:
+        """In `except CancelledError`: re-raise unless this cut was the only cancellation."""
+        if not self.done or self.task.uncancel() > 0:
+            raise asyncio.CancelledError
+
+
 async def _read(
     ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler,
     writer: asyncio.Task[None],
 ) -> None:
-    receive: asyncio.Task[Any] | None = None
-    while not conn.closed:
-        receive = asyncio.create_task(ws.receive())
-        done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if receive not in done:
-            receive.cancel()  # the writer ended: the socket is closing
-            return
-        message = receive.result()
-        if message["type"] == "websocket.disconnect":
-            # close(), not just the flag: the writer is waiting for frames and must be woken,
-            # or the gone socket would stay in the hub until SEND_TIMEOUT.
-            conn.close(1000)
-            return
-        raw = message.get("text")
-        if raw is None:
-            conn.send(error_frame("text_expected", "frames are JSON text"))
-            continue
-        if len(raw) > max_bytes:
-            conn.send(error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"))
-            continue
-        try:
-            frame = adapter.validate_json(raw)
-        except ValidationError as exc:
-            conn.send(error_frame("invalid_frame", describe(exc)))
-            continue
-        try:
-            await handle(frame)
-        except ActionError as exc:
-            conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
-        except Exception:
-            log.exception("socket frame failed", extra={"frame_type": frame.type})
-            conn.send(error_frame("internal", "could not process this frame; retry it", getattr(frame, "client_msg_id", None)))
+    # The writer ends when the socket is closing (close(), a slow client, a send error). A read
+    # waiting for the client then stops at once; a frame being handled is let finish.
+    cut = _Cut()
+    receiving = False
+
+    def writer_ended(_: object) -> None:
+        if receiving:
+            cut()
+
+    writer.add_done_callback(writer_ended)
+    try:
+        while not conn.closed and not writer.done():
+            receiving = True
+            try:
+                message = await ws.receive()
+            except asyncio.CancelledError:
+                cut.absorb()
+                return
+            finally:
+                receiving = False
+            if message["type"] == "websocket.disconnect":
+                # close(), not just the flag: the writer is waiting for frames and must be woken,
+                # or the gone socket would stay in the hub until SEND_TIMEOUT.
+                conn.close(1000)
+                return
+            raw = message.get("text")
+            if raw is None:
+                conn.send(error_frame("text_expected", "frames are JSON text"))
+                continue
+            if len(raw) > max_bytes:
+                conn.send(error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"))
+                continue
+            try:
+                frame = adapter.validate_json(raw)
+            except ValidationError as exc:
+                conn.send(error_frame("invalid_frame", describe(exc)))
+                continue
+            try:
+                await handle(frame)
+            except ActionError as exc:
+                conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
+            except Exception:
+                log.exception("socket frame failed", extra={"frame_type": frame.type})
+                conn.send(error_frame("internal", "could not process this frame; retry it", getattr(frame, "client_msg_id", None)))
+    finally:
+        writer.remove_done_callback(writer_ended)
 
 
 async def _write(ws: WebSocket, conn: Connection) -> None:
-    # A send waits while the client is not reading. close() (the queue overflowed, the server
-    # is stopping) must not wait behind it until SEND_TIMEOUT: the socket would stay in the hub,
-    # uncounted, for that long. So each send races the connection's end.
-    ended = asyncio.ensure_future(conn.ended.wait())
+    # A send waits while the client is not reading. The writer takes what is queued in batches;
+    # a client that has not taken a whole batch within SEND_TIMEOUT is gone, and close() (the
+    # queue overflowed, the server is stopping) cuts a blocked batch short at once. One timer
+    # per socket checks the batch's age, re-armed at most once per SEND_TIMEOUT: no future and
+    # no timer per frame.
+    loop = asyncio.get_running_loop()
+    queue = conn.queue
+    cut = _Cut()
+    batch_started: float | None = None
+    timer: asyncio.TimerHandle | None = None
+
+    def check_age() -> None:
+        nonlocal timer
+        timer = None
+        if batch_started is None:
+            return
+        due = batch_started + SEND_TIMEOUT
+        if loop.time() >= due:
+            cut()
+        else:
+            timer = loop.call_at(due, check_age)
+
+    def interrupt() -> None:
+        if batch_started is not None:
+            cut()
+
+    conn.interrupt = interrupt
     try:
-        while (frame := await conn.queue.get()) is not None:
-            send = asyncio.ensure_future(ws.send_text(frame))
-            await asyncio.wait((send, ended), timeout=SEND_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-            if not send.done():
-                send.cancel()  # it was still waiting for room: nothing of it was written
-                conn.close(1013)  # no-op when close() came first; else a client this slow is gone
-                break
-            send.result()
+        while (frame := await queue.get()) is not None:
+            batch_started = loop.time()
+            if timer is None:
+                timer = loop.call_at(batch_started + SEND_TIMEOUT, check_age)
+            await ws.send_text(frame)
+            for _ in range(queue.qsize()):
+                if (frame := queue.get_nowait()) is None:
+                    break
+                await ws.send_text(frame)
+            else:
+                batch_started = None
+                continue
+            break
+    except asyncio.CancelledError:
+        cut.absorb()  # a send was still waiting for room: nothing of it was written
+        conn.interrupt = None
+        conn.close(1013)  # no-op when close() came first; else a client this slow is gone
     except (WebSocketDisconnect, RuntimeError, OSError):
         conn.closed = True
         return
     finally:
-        ended.cancel()
+        conn.interrupt = None
+        if timer is not None:
+            timer.cancel()
     if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
         try:
             # The close frame queues behind whatever the client has not read yet; give it a
