@@ -59,6 +59,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         # an error frame from us (settings.max_frame_bytes).
         ws_max_size=max(settings.max_frame_bytes * 4, 1 << 20), ws_ping_interval=20, ws_ping_timeout=20,
         timeout_graceful_shutdown=10, proxy_headers=True, server_header=False,
+        ws_per_message_deflate=settings.ws_compression,
     )
     GracefulServer(config, app).run()
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # safe to run everywhere.
     channel_workers: bool = True
 
+    # permessage-deflate on the sockets. Chat frames are small JSON that barely shrinks, and each
+    # socket compresses every frame again: off saves CPU per recipient (see bench/notes.md).
+    ws_compression: bool = False
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Any, Literal, cast
+
+from pydantic_core import to_json
 
 from .events import (
     Author,
@@ -49,6 +51,44 @@ def visitor_message_view(m: Message) -> VisitorMessageView:
         delivery_state=m.delivery_state, created_at=m.created_at,
         display=cast(Literal["chat", "card"] | None, m.display),
     )
+
+
+def message_frames(m: Message, frame_type: str = "message") -> tuple[str, str | None]:
+    """The operators' frame and, for a public message, the contact's, as JSON text: exactly what
+    MessageFrame(message=message_view(m)) and MessageFrame(message=visitor_message_view(m))
+    serialise to (tests/test_message_frames.py pins it), without validating a row we wrote
+    ourselves into models first. Every message goes out this way, so it is built once, cheaply."""
+    assert m.id is not None
+    author_type, author_name, direction = m.author_type, m.author_name, m.direction
+    text, attachments, client_msg_id = m.text, m.attachments, m.client_msg_id
+    channel, kind, state, created_at, display = m.channel, m.kind, m.delivery_state, m.created_at, m.display
+    public_seq = m.public_seq
+    staff = {
+        "type": frame_type,
+        "message": {
+            "id": m.id, "conversation_id": m.conversation_id, "seq": m.seq, "public_seq": public_seq,
+            "channel": channel, "direction": direction, "kind": kind,
+            "author": {"type": author_type, "id": m.author_id, "name": author_name},
+            "text": text, "attachments": attachments, "client_msg_id": client_msg_id,
+            "delivery_state": state, "delivery_error": m.delivery_error, "created_at": created_at,
+            "updated_at": m.updated_at, "display": display,
+        },
+    }
+    if public_seq is None:
+        return to_json(staff).decode(), None
+    shown: dict[str, Any] = staff["message"]["author"]  # type: ignore[index]
+    if author_type == "operator":
+        shown = {"type": "operator", "id": None, "name": author_name}  # no internal ids
+    visitor = {
+        "type": frame_type,
+        "message": {
+            "id": m.id, "seq": public_seq, "channel": channel, "direction": direction, "kind": kind,
+            "author": shown, "text": text, "attachments": attachments,
+            "client_msg_id": client_msg_id if direction == Direction.inbound else None,
+            "delivery_state": state, "created_at": created_at, "display": display,
+        },
+    }
+    return to_json(staff).decode(), to_json(visitor).decode()
 
 
 def contact_summary(c: Contact) -> ContactSummary:

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from ..bus import Audience, Delivery
-from ..events import (
-    ConversationUpdatedFrame,
-    MessageFrame,
-    MessageUpdatedFrame,
-    ReceiptFrame,
-)
+from ..events import ConversationUpdatedFrame, ReceiptFrame
 from ..models import Contact, Conversation, Message, Role
-from ..views import conversation_view, is_public, message_view, visitor_message_view
+from ..views import conversation_view, message_frames
 
 # Every active staff member reads every conversation (sales read-only); visitors are never staff.
 STAFF = Audience(roles=(Role.admin.value, Role.operator.value, Role.sales.value))
@@ -23,20 +18,11 @@ def contact_audience(contact_id: int) -> Audience:
 def message_deliveries(m: Message, conv: Conversation, updated: bool = False) -> list[Delivery]:
     """Operators get every message; the contact only public ones, in their own numbering.
     `updated` re-sends a message whose state changed (no new place in the stream)."""
-    frame_type = MessageUpdatedFrame if updated else MessageFrame
-    deliveries = [
-        Delivery(
-            STAFF, frame_type(message=message_view(m)).model_dump_json(), conv.id,
-            None if updated else m.seq, conv.epoch,
-        )
-    ]
-    if is_public(m):
+    staff, visitor = message_frames(m, "message.updated" if updated else "message")
+    deliveries = [Delivery(STAFF, staff, conv.id, None if updated else m.seq, conv.epoch)]
+    if visitor is not None:
         deliveries.append(
-            Delivery(
-                contact_audience(conv.contact_id),
-                frame_type(message=visitor_message_view(m)).model_dump_json(), conv.id,
-                None if updated else m.public_seq, conv.epoch,
-            )
+            Delivery(contact_audience(conv.contact_id), visitor, conv.id, None if updated else m.public_seq, conv.epoch)
         )
     return deliveries
 
