@@ -54,41 +54,47 @@ def visitor_message_view(m: Message) -> VisitorMessageView:
 
 
 def message_frames(m: Message, frame_type: str = "message") -> tuple[str, str | None]:
-    """The operators' frame and, for a public message, the contact's, as JSON text: exactly what
-    MessageFrame(message=message_view(m)) and MessageFrame(message=visitor_message_view(m))
-    serialise to (tests/test_message_frames.py pins it), without validating a row we wrote
-    ourselves into models first. Every message goes out this way, so it is built once, cheaply."""
+    """The operators' frame and, for a public message, the contact's, as JSON text."""
+    staff = staff_message_frame(m, frame_type)
+    return staff, None if m.public_seq is None else visitor_message_frame(m, frame_type)
+
+
+# Every message goes out to every staff socket and its contact, so its frames are built once and
+# cheaply: serialised straight from a row we wrote or read ourselves, without validating it into
+# the view models first. The text is exactly what MessageFrame(message=message_view(m)) and
+# MessageFrame(message=visitor_message_view(m)) give; tests/test_message_frames.py pins that.
+
+
+def staff_message_frame(m: Message, frame_type: str = "message") -> str:
     assert m.id is not None
-    author_type, author_name, direction = m.author_type, m.author_name, m.direction
-    text, attachments, client_msg_id = m.text, m.attachments, m.client_msg_id
-    channel, kind, state, created_at, display = m.channel, m.kind, m.delivery_state, m.created_at, m.display
-    public_seq = m.public_seq
-    staff = {
+    return to_json({
         "type": frame_type,
         "message": {
-            "id": m.id, "conversation_id": m.conversation_id, "seq": m.seq, "public_seq": public_seq,
-            "channel": channel, "direction": direction, "kind": kind,
-            "author": {"type": author_type, "id": m.author_id, "name": author_name},
-            "text": text, "attachments": attachments, "client_msg_id": client_msg_id,
-            "delivery_state": state, "delivery_error": m.delivery_error, "created_at": created_at,
-            "updated_at": m.updated_at, "display": display,
+            "id": m.id, "conversation_id": m.conversation_id, "seq": m.seq, "public_seq": m.public_seq,
+            "channel": m.channel, "direction": m.direction, "kind": m.kind,
+            "author": {"type": m.author_type, "id": m.author_id, "name": m.author_name},
+            "text": m.text, "attachments": m.attachments, "client_msg_id": m.client_msg_id,
+            "delivery_state": m.delivery_state, "delivery_error": m.delivery_error, "created_at": m.created_at,
+            "updated_at": m.updated_at, "display": m.display,
         },
-    }
-    if public_seq is None:
-        return to_json(staff).decode(), None
-    shown: dict[str, Any] = staff["message"]["author"]  # type: ignore[index]
+    }).decode()
+
+
+def visitor_message_frame(m: Message, frame_type: str = "message") -> str:
+    assert m.id is not None and m.public_seq is not None
+    author_type, direction = m.author_type, m.direction
+    shown: dict[str, Any] = {"type": author_type, "id": m.author_id, "name": m.author_name}
     if author_type == "operator":
-        shown = {"type": "operator", "id": None, "name": author_name}  # no internal ids
-    visitor = {
+        shown["id"] = None  # no internal ids
+    return to_json({
         "type": frame_type,
         "message": {
-            "id": m.id, "seq": public_seq, "channel": channel, "direction": direction, "kind": kind,
-            "author": shown, "text": text, "attachments": attachments,
-            "client_msg_id": client_msg_id if direction == Direction.inbound else None,
-            "delivery_state": state, "created_at": created_at, "display": display,
+            "id": m.id, "seq": m.public_seq, "channel": m.channel, "direction": direction, "kind": m.kind,
+            "author": shown, "text": m.text, "attachments": m.attachments,
+            "client_msg_id": m.client_msg_id if direction == Direction.inbound else None,
+            "delivery_state": m.delivery_state, "created_at": m.created_at, "display": m.display,
         },
-    }
-    return to_json(staff).decode(), to_json(visitor).decode()
+    }).decode()
 
 
 def contact_summary(c: Contact) -> ContactSummary:

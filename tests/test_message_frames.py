@@ -11,7 +11,13 @@ import pytest
 from chat_server.actions.publish import STAFF, message_deliveries
 from chat_server.events import MessageFrame, MessageUpdatedFrame
 from chat_server.models import Channel, Conversation, DeliveryState, Direction, Kind, Message
-from chat_server.views import message_frames, message_view, visitor_message_view
+from chat_server.views import (
+    message_frames,
+    message_view,
+    staff_message_frame,
+    visitor_message_frame,
+    visitor_message_view,
+)
 
 CREATED = datetime(2026, 3, 1, 9, 30, 5, 123456, tzinfo=UTC)
 UPDATED = datetime(2026, 3, 1, 9, 31, tzinfo=UTC)
@@ -66,3 +72,9 @@ def test_deliveries_number_the_frames_for_each_audience() -> None:
     assert all(MessageUpdatedFrame.model_validate_json(d.frame) for d in updated)
     note = message_deliveries(message(**VARIANTS["private note"]), conv)
     assert [d.audience for d in note] == [STAFF]
+
+
+@pytest.mark.parametrize("name", [n for n, v in VARIANTS.items() if v["public_seq"] is not None])
+def test_resume_frames_are_the_live_frames(name: str) -> None:
+    m = message(**VARIANTS[name])
+    assert (staff_message_frame(m), visitor_message_frame(m)) == message_frames(m)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from ..events import MessageFrame
 from ..models import Conversation, Message
 from ..runtime import Runtime
-from ..views import message_view, visitor_message_view
+from ..views import staff_message_frame, visitor_message_frame
 from .connection import Backfill, Connection
 
 
@@ -24,11 +23,11 @@ def make_backfill(rt: Runtime) -> Backfill:
                            col(Message.public_seq) > after)
                     .order_by(col(Message.public_seq))
                 )).all()
-                return [(m.public_seq or 0, MessageFrame(message=visitor_message_view(m)).model_dump_json()) for m in rows]
+                return [(m.public_seq or 0, visitor_message_frame(m)) for m in rows]
             rows = (await s.exec(
                 select(Message).where(Message.conversation_id == conversation_id, Message.seq > after)
                 .order_by(col(Message.seq))
             )).all()
-            return [(m.seq, MessageFrame(message=message_view(m)).model_dump_json()) for m in rows]
+            return [(m.seq, staff_message_frame(m)) for m in rows]
 
     return backfill
