@@ -39,7 +39,9 @@ class AppServer:
     async def __aenter__(self) -> AppServer:
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, ws="websockets-sansio",
                                 ws_per_message_deflate=self.settings.ws_compression,
-                                log_config=None, access_log=False, lifespan="on")
+                                log_config=None, access_log=False, lifespan="on",
+                                # A failed test can leave a client that never reads: stop anyway.
+                                timeout_graceful_shutdown=10)
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         for _ in range(300):

@@ -144,3 +144,39 @@ async def test_stalled_operator_is_cut_off_and_the_others_get_everything(tmp_pat
         await reader.close()
     finally:
         server.stop()
+
+
+async def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its queue never fills (the limit is far away), yet frames the client has not taken for
+    SEND_TIMEOUT end it; the reading sockets keep getting everything meanwhile."""
+    from chat_server.realtime import socket as plumbing
+    from tests.appserver import AppServer
+
+    monkeypatch.setattr(plumbing, "SEND_TIMEOUT", 1.0)
+    async with AppServer(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", send_queue_frames=100_000) as app:
+        server: Any = app  # the same .port/.ws/.http as a ChatServer
+        token = await login(server)
+        stalled = await stalled_operator(server, token)
+        reader = await operator(server, token)
+        v, _ = await visitor(server)
+        sent = 0
+        # Loopback's kernel buffers soak up a few megabytes before a send has to wait.
+        with anyio.fail_after(60):
+            while await metric(server, "chat_open_sockets", kind="operator") == 2:
+                sent += 1
+                await v.send(type="message.send", client_msg_id=f"big-{sent}", text=noise(TEXT_SIZE))
+                await v.expect("ack")
+                frame = await reader.expect("message")
+                assert frame["message"]["seq"] == sent
+        assert await metric(server, "chat_slow_consumers_total") == 1
+        with anyio.fail_after(10):
+            try:
+                while True:
+                    await stalled.recv()
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+        assert code in (1013, None)
+        await v.close()
+        await reader.close()
