@@ -1,0 +1,179 @@
+"""A widget's connect: the visitor's contact card and conversation, cheaply.
+
+Thousands of widgets connect at once after a deploy or on a busy landing page. Each brand-new
+visitor needs a contact from the first visit (landing page, referrer, UTM), and a returning one
+refreshes when it was last seen. On SQLite every write waits for the one write connection, so
+writes that arrive together share one transaction (group commit) made of a few Core
+statements: two statements create a whole batch of contacts with their visitor identities, one
+refreshes a whole batch of "last seen" times. Should a batch fail, each of its visitors is
+tried alone, so one bad arrival never costs the others theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import insert, select, update
+from sqlmodel import col
+
+from ..models import Contact, ContactIdentity, Conversation, IdentityKind
+from ..models.types import utcnow
+from ..runtime import Runtime
+from .contacts import LAST_SEEN_RESOLUTION, conversation_of, find_or_create_contact, first_touch
+
+log = logging.getLogger(__name__)
+
+FIRST_VISIT = "first visit"
+# Enough to empty a burst of handshakes in a few transactions, few enough that one
+# transaction never holds the SQLite writer for long.
+MAX_BATCH = 500
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class _Waiting(Generic[T, R]):
+    item: T
+    result: asyncio.Future[R]
+
+
+@dataclass
+class GroupCommit(Generic[T, R]):
+    """Items submitted while a batch is being written wait for the next batch, then are
+    written together; each waiter gets its own result or its own error."""
+
+    write_batch: Callable[[list[T]], Awaitable[list[R]]]
+    write_one: Callable[[T], Awaitable[R]]
+    _queue: list[_Waiting[T, R]] = field(default_factory=list)
+    _worker: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        waiting: _Waiting[T, R] = _Waiting(item, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        # A waiter that gives up (its socket closed) does not cancel the batch the others share.
+        return await asyncio.shield(waiting.result)
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let the handshakes of this loop turn join the batch
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                results = await self.write_batch([w.item for w in batch])
+            except Exception:
+                log.warning("a batch of %d arrivals failed; writing each alone", len(batch), exc_info=True)
+                for waiting in batch:
+                    await self._one(waiting)
+            else:
+                for waiting, result in zip(batch, results, strict=True):
+                    if not waiting.result.done():
+                        waiting.result.set_result(result)
+
+    async def _one(self, waiting: _Waiting[T, R]) -> None:
+        try:
+            result = await self.write_one(waiting.item)
+        except Exception as exc:  # noqa: BLE001 - handed to the one waiter it belongs to
+            if not waiting.result.done():
+                waiting.result.set_exception(exc)
+        else:
+            if not waiting.result.done():
+                waiting.result.set_result(result)
+
+
+@dataclass(frozen=True)
+class NewVisitor:
+    visitor_id: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    visitor_id: str
+    contact_id: int
+    conversation: Conversation | None
+
+
+class Arrivals:
+    """The process's queues of widget arrivals (kept beside the sockets, one per server)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.new_visitors: GroupCommit[NewVisitor, int] = GroupCommit(self._create_batch, self._create_one)
+        self.touches: GroupCommit[int, None] = GroupCommit(self._touch_batch, self._touch_one)
+
+    async def _create_batch(self, batch: list[NewVisitor]) -> list[int]:
+        now = utcnow()
+        rows = [_contact_row(v.fields, now) for v in batch]
+        async with self.rt.db.write() as s:
+            conn = await s.connection()
+            result = await conn.execute(
+                insert(Contact).returning(col(Contact.id), sort_by_parameter_order=True), rows)
+            ids: list[int] = list(result.scalars().all())  # type: ignore[arg-type]
+            await conn.execute(insert(ContactIdentity), [
+                {"kind": IdentityKind.visitor, "value": v.visitor_id, "contact_id": contact_id,
+                 "linked_reason": FIRST_VISIT, "created_at": now}
+                for v, contact_id in zip(batch, ids, strict=True)
+            ])
+        return ids
+
+    async def _create_one(self, visitor: NewVisitor) -> int:
+        async with self.rt.db.write() as s:
+            contact, _ = await find_or_create_contact(
+                s, IdentityKind.visitor, visitor.visitor_id, FIRST_VISIT, sessions=1, **visitor.fields)
+        assert contact.id is not None
+        return contact.id
+
+    async def _touch_batch(self, contact_ids: list[int]) -> list[None]:
+        async with self.rt.db.write() as s:
+            await s.exec(update(Contact).where(col(Contact.id).in_(set(contact_ids))).values(last_seen_at=utcnow()))
+        return [None] * len(contact_ids)
+
+    async def _touch_one(self, contact_id: int) -> None:
+        await self._touch_batch([contact_id])
+
+
+def _contact_row(fields: dict[str, Any], now: Any) -> dict[str, Any]:
+    # Core skips the model's Python-side defaults, so every NOT NULL column is given here.
+    # One batch's rows all name the same columns, so the insert goes out as one statement.
+    return {"properties": {}, "first_utm": {}, "first_landing_page": None, "first_referrer": None, "score": 0,
+            "sessions": 1, "first_seen_at": now, "last_seen_at": now, **fields}
+
+
+async def do_visitor_arrive(
+    rt: Runtime, arrivals: Arrivals, visitor_id: str | None, url: str = "", referrer: str = ""
+) -> Arrival:
+    """A widget connects: its contact (new for an unknown visitor id) and conversation, if any.
+
+    A returning visitor costs one read (and, at most every few minutes, a share of a batched
+    "last seen" write); a new one a share of a batched insert and no read at all: an id minted
+    here is in no other tab yet, so nobody can have started its conversation."""
+    if visitor_id is not None:
+        async with rt.db.read() as s:
+            row = (await s.exec(
+                select(ContactIdentity.contact_id, Contact.last_seen_at, Conversation)  # type: ignore[call-overload]
+                .join(Contact, col(Contact.id) == ContactIdentity.contact_id)
+                .outerjoin(Conversation, col(Conversation.contact_id) == ContactIdentity.contact_id)
+                .where(ContactIdentity.kind == IdentityKind.visitor, ContactIdentity.value == visitor_id)
+            )).first()
+        if row is not None:
+            contact_id, last_seen_at, conv = row
+            if utcnow() - last_seen_at > LAST_SEEN_RESOLUTION:
+                await arrivals.touches.submit(contact_id)
+            return Arrival(visitor_id, contact_id, conv)
+        # A genuine token whose contact is gone (say the database was restored): the same id
+        # again, and perhaps another tab racing to create it, so the careful way.
+        async with rt.db.write() as s:
+            contact, _ = await find_or_create_contact(
+                s, IdentityKind.visitor, visitor_id, FIRST_VISIT, sessions=1, **first_touch(url, referrer))
+            assert contact.id is not None
+            return Arrival(visitor_id, contact.id, await conversation_of(s, contact.id))
+    new_id = secrets.token_urlsafe(16)
+    contact_id = await arrivals.new_visitors.submit(NewVisitor(new_id, first_touch(url, referrer)))
+    return Arrival(new_id, contact_id, None)
