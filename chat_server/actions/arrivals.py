@@ -2,11 +2,12 @@
 
 Thousands of widgets connect at once after a deploy or on a busy landing page. Each brand-new
 visitor needs a contact from the first visit (landing page, referrer, UTM), and a returning one
-refreshes when it was last seen. On SQLite every write waits for the one write connection, so
-writes that arrive together share one transaction (group commit) made of a few Core
-statements: two statements create a whole batch of contacts with their visitor identities, one
-refreshes a whole batch of "last seen" times. Should a batch fail, each of its visitors is
-tried alone, so one bad arrival never costs the others theirs.
+is looked up and refreshes when it was last seen. On SQLite every write waits for the one write
+connection, and every statement costs a hop to the driver's thread, so arrivals that come in
+together are handled together (group commit): two statements create a whole batch of contacts
+with their visitor identities, one looks up a whole batch of returning visitors, one refreshes
+a whole batch of "last seen" times. Should a batch fail, each of its items is tried alone, so
+one bad arrival never costs the others theirs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import insert, select, update
@@ -45,8 +47,8 @@ class _Waiting(Generic[T, R]):
 
 @dataclass
 class GroupCommit(Generic[T, R]):
-    """Items submitted while a batch is being written wait for the next batch, then are
-    written together; each waiter gets its own result or its own error."""
+    """Items submitted while a batch is being handled wait for the next batch, then are
+    handled together; each waiter gets its own result or its own error."""
 
     write_batch: Callable[[list[T]], Awaitable[list[R]]]
     write_one: Callable[[T], Awaitable[R]]
@@ -100,13 +102,32 @@ class Arrival:
     conversation: Conversation | None
 
 
+Known = tuple[int, datetime, Conversation | None]  # contact id, last seen, conversation
+
+
 class Arrivals:
     """The process's queues of widget arrivals (kept beside the sockets, one per server)."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.lookups: GroupCommit[str, Known | None] = GroupCommit(self._lookup_batch, self._lookup_one)
         self.new_visitors: GroupCommit[NewVisitor, int] = GroupCommit(self._create_batch, self._create_one)
         self.touches: GroupCommit[int, None] = GroupCommit(self._touch_batch, self._touch_one)
+
+    async def _lookup_batch(self, visitor_ids: list[str]) -> list[Known | None]:
+        async with self.rt.db.read() as s:
+            rows = (await s.exec(
+                select(ContactIdentity.value, ContactIdentity.contact_id, Contact.last_seen_at,  # type: ignore[call-overload]
+                       Conversation)
+                .join(Contact, col(Contact.id) == ContactIdentity.contact_id)
+                .outerjoin(Conversation, col(Conversation.contact_id) == ContactIdentity.contact_id)
+                .where(ContactIdentity.kind == IdentityKind.visitor, col(ContactIdentity.value).in_(set(visitor_ids)))
+            )).all()
+        found: dict[str, Known] = {value: (contact_id, seen, conv) for value, contact_id, seen, conv in rows}
+        return [found.get(v) for v in visitor_ids]
+
+    async def _lookup_one(self, visitor_id: str) -> Known | None:
+        return (await self._lookup_batch([visitor_id]))[0]
 
     async def _create_batch(self, batch: list[NewVisitor]) -> list[int]:
         now = utcnow()
@@ -151,19 +172,13 @@ async def do_visitor_arrive(
 ) -> Arrival:
     """A widget connects: its contact (new for an unknown visitor id) and conversation, if any.
 
-    A returning visitor costs one read (and, at most every few minutes, a share of a batched
+    A returning visitor costs a share of a batched read (and, at most every few minutes, a share of a batched
     "last seen" write); a new one a share of a batched insert and no read at all: an id minted
     here is in no other tab yet, so nobody can have started its conversation."""
     if visitor_id is not None:
-        async with rt.db.read() as s:
-            row = (await s.exec(
-                select(ContactIdentity.contact_id, Contact.last_seen_at, Conversation)  # type: ignore[call-overload]
-                .join(Contact, col(Contact.id) == ContactIdentity.contact_id)
-                .outerjoin(Conversation, col(Conversation.contact_id) == ContactIdentity.contact_id)
-                .where(ContactIdentity.kind == IdentityKind.visitor, ContactIdentity.value == visitor_id)
-            )).first()
-        if row is not None:
-            contact_id, last_seen_at, conv = row
+        known = await arrivals.lookups.submit(visitor_id)
+        if known is not None:
+            contact_id, last_seen_at, conv = known
             if utcnow() - last_seen_at > LAST_SEEN_RESOLUTION:
                 await arrivals.touches.submit(contact_id)
             return Arrival(visitor_id, contact_id, conv)
