@@ -20,6 +20,7 @@ from chat_server.actions.operators import (
     do_set_availability,
     do_update_operator,
 )
+from chat_server.actions.site import do_update_site
 from chat_server.events import PresenceFrame
 from chat_server.models import Availability, Channel, Contact, ContactIdentity, IdentityKind, Role
 from chat_server.models.types import utcnow
@@ -171,3 +172,16 @@ async def test_one_read_serves_every_widget_connecting_meanwhile(rt: tuple[Runti
     counter = QueryCounter(runtime.db)
     assert await asyncio.gather(*(online.get(runtime) for _ in range(20))) == [False] * 20
     assert len([s for s in counter.statements if "operator" in s.lower()]) == 1
+
+
+async def test_embedding_origins_checked_together_cost_one_read(rt: tuple[Runtime, RecordingBus]) -> None:
+    runtime, _ = rt
+    admin = await do_create_operator(runtime, "Anna", "anna@example.com", "long password", Role.admin)
+    await do_update_site(runtime, admin, {"allowed_origins": ["https://shop.example"]})
+    arrivals = Arrivals(runtime)
+    counter = QueryCounter(runtime.db)
+    origins = ["https://shop.example", "https://shop.example/", "https://evil.example", ""] * 5
+    assert await asyncio.gather(*(arrivals.origins.submit(o) for o in origins)) == [True, True, False, False] * 5
+    assert len([s for s in counter.statements if "site_settings" in s.lower()]) == 1
+    await do_update_site(runtime, admin, {"allowed_origins": ["*"]})
+    assert await arrivals.origins.submit("https://evil.example") is True  # never a stale answer

@@ -27,6 +27,7 @@ from ..models import Contact, ContactIdentity, Conversation, IdentityKind
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import LAST_SEEN_RESOLUTION, conversation_of, find_or_create_contact, first_touch
+from .site import get_site, site_allows
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,17 @@ class Arrivals:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.lookups: GroupCommit[str, Known | None] = GroupCommit(self._lookup_batch, self._lookup_one)
+        # Widgets embedded on a customer's site all ask whether the site allows that origin.
+        self.origins: GroupCommit[str, bool] = GroupCommit(self._origins_batch, self._origin_one)
         self.new_visitors: GroupCommit[NewVisitor, int] = GroupCommit(self._create_batch, self._create_one)
         self.touches: GroupCommit[int, None] = GroupCommit(self._touch_batch, self._touch_one)
+
+    async def _origins_batch(self, origins: list[str]) -> list[bool]:
+        site = await get_site(self.rt)
+        return [site_allows(site, origin) for origin in origins]
+
+    async def _origin_one(self, origin: str) -> bool:
+        return (await self._origins_batch([origin]))[0]
 
     async def _lookup_batch(self, visitor_ids: list[str]) -> list[Known | None]:
         async with self.rt.db.read() as s:

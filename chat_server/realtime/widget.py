@@ -16,7 +16,6 @@ from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
 from ..actions.messages import do_contact_receipt, do_receive_inbound
 from ..actions.publish import STAFF
-from ..actions.site import origin_allowed_by_site
 from ..bus import Delivery
 from ..events import (
     AckFrame,
@@ -57,7 +56,7 @@ async def widget_endpoint(ws: WebSocket) -> None:
     sv: SocketServices = ws.state.sockets
     settings = sv.rt.settings
     origin = ws.headers.get("origin", "")
-    if not origin_allowed(ws, settings.origin_allow_list) and not await origin_allowed_by_site(sv.rt, origin):
+    if not origin_allowed(ws, settings.origin_allow_list) and not await sv.arrivals.origins.submit(origin):
         await ws.accept()
         await send_and_close(ws, error_frame("origin_not_allowed", "this site may not embed the chat"), 1008)
         return
