@@ -177,7 +177,7 @@ def idle_connections(env: Env, plan: Plan) -> list[dict[str, Any]]:
 # --- 2. visitor -> operator latency ------------------------------------------------------------
 
 
-def _latency(ws_base: str, http_base: str, rate: int, plan: Plan, tag: str,
+def _latency(pids: list[int], ws_base: str, http_base: str, rate: int, plan: Plan, tag: str,
              operator_ws: str | None = None, during: Callable[[], None] | None = None) -> dict[str, float]:
     total = int(rate * plan.latency_seconds)
     a, b = split(total)
@@ -188,15 +188,18 @@ def _latency(ws_base: str, http_base: str, rate: int, plan: Plan, tag: str,
                (clients.paced_visitors, (ws_base, plan.latency_visitors, half, b / half, f"{tag}b"))]
     with Generators([listener, *senders]) as gens:
         gens.sync()
+        before = [Usage(pid).read() for pid in pids]
         if during is not None:
             during()
         results = gens.results()
+        after = [Usage(pid).read() for pid in pids]
+    cpu = sum(b.cpu - a.cpu for a, b in zip(before, after, strict=True))
     got = next(r for r in results if "latencies" in r)
     sent = [r for r in results if "sent" in r]
     ms = [x * 1000 for x in got["latencies"]]
     acked = sum(r["acked"] for r in sent)
     return {"p50_ms": pct(ms, 0.5), "p95_ms": pct(ms, 0.95), "p99_ms": pct(ms, 0.99), "sent": sum(r["sent"] for r in sent),
-            "acked": acked, "received": len(ms), "lost": acked - len(ms),
+            "acked": acked, "received": len(ms), "lost": acked - len(ms), "cpu_us_per_message": cpu * 1e6 / max(len(ms), 1),
             "generator_max_behind_ms": max(r["max_behind_s"] for r in sent) * 1000}
 
 
@@ -204,10 +207,11 @@ def latency(env: Env, plan: Plan) -> list[dict[str, Any]]:
     rows = []
     for db in plan.databases:
         with chat_server(env, db) as server:
+            assert server.proc is not None
             for rate in plan.latency_rates:
-                mine = repeat(plan, _latency, server.ws, server.http, rate, plan, f"l{db}{rate}")
-                with bare_relay() as (url, _pid):
-                    theirs = repeat(plan, _latency, url, "", rate, plan, "ref")
+                mine = repeat(plan, _latency, [server.proc.pid], server.ws, server.http, rate, plan, f"l{db}{rate}")
+                with bare_relay() as (url, pid):
+                    theirs = repeat(plan, _latency, [pid], url, "", rate, plan, "ref")
                 rows.append({"database": db, "rate": rate, "ours": mine, "reference": theirs,
                              "target": "p99 <= 25 ms at 500 msg/s" if rate == 500 else "",
                              "met": mine["p99_ms"] <= 25.0 if rate == 500 else None})
@@ -271,16 +275,20 @@ def across_processes(env: Env, plan: Plan) -> list[dict[str, Any]]:
     redis = env.redis_server()
     url = env.database("postgres")
     lat_plan = Plan(**{**plan.__dict__, "latency_seconds": plan.scaleout_seconds})
+    with chat_server(env, database_url=url) as alone:  # the same without Redis: what the hop adds
+        assert alone.proc is not None
+        one = repeat(plan, _latency, [alone.proc.pid], alone.ws, alone.http, plan.scaleout_rate, lat_plan, "x1")
     with chat_server(env, redis_url=redis.url, database_url=url) as a, \
          chat_server(env, redis_url=redis.url, database_url=url) as b:
-        one = repeat(plan, _latency, a.ws, a.http, plan.scaleout_rate, lat_plan, "x1")
-        two = repeat(plan, _latency, a.ws, a.http, plan.scaleout_rate, lat_plan, "x2", operator_ws=b.ws)
+        assert a.proc is not None and b.proc is not None
+        pids = [a.proc.pid, b.proc.pid]
+        two = repeat(plan, _latency, pids, a.ws, a.http, plan.scaleout_rate, lat_plan, "x2", operator_ws=b.ws)
 
         def restart_redis() -> None:
             time.sleep(plan.scaleout_seconds / 2)
             redis.restart()
 
-        restart = _latency(a.ws, a.http, plan.scaleout_rate, lat_plan, "xr", operator_ws=b.ws, during=restart_redis)
+        restart = _latency(pids, a.ws, a.http, plan.scaleout_rate, lat_plan, "xr", operator_ws=b.ws, during=restart_redis)
     return [{"rate": plan.scaleout_rate, "same_process": one, "across_processes": two,
              "redis_hop_p99_ms": two["p99_ms"] - one["p99_ms"], "redis_restart": restart,
              "target": "no loss when Redis restarts mid-run", "met": restart["lost"] == 0}]

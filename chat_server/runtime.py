@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .bus import Bus
 from .db import Database
+from .group_commit import GroupCommit
 from .metrics import Metrics
 from .settings import Settings
 
@@ -16,3 +18,5 @@ class Runtime:
     db: Database
     bus: Bus
     metrics: Metrics
+    # Contacts' messages written in batches; made by actions.inbound_batch on first use.
+    inbound_writes: GroupCommit[Any, Any] | None = None

@@ -28,8 +28,9 @@ from .contacts import find_contact, find_or_create_contact
 from .errors import ActionError
 from .links import do_spend_link_token, read_reply_token
 from .merge import do_merge_contacts
-from .messages import Stored, do_append_system_line, do_receive_inbound
+from .messages import do_append_system_line, do_receive_inbound
 from .publish import message_deliveries
+from .thread import Stored
 from .validation import MAX_TEXT
 
 log = logging.getLogger(__name__)

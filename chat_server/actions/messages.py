@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
@@ -10,11 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Delivery
 from ..models import (
     AuthorType,
     Channel,
-    Contact,
     Conversation,
     DeliveryState,
     Direction,
@@ -22,51 +19,24 @@ from ..models import (
     Message,
     Operator,
     Role,
-    Status,
 )
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .attachments import bind_attachments
-from .contacts import contact_channels, conversation_of, get_or_create_conversation
+from .contacts import contact_channels, conversation_of
 from .errors import ActionError, Forbidden, NotFound
+from .inbound_batch import Inbound, inbound_writes
 from .outbound import enqueue, reply_instance
 from .publish import (
     STAFF,
     contact_audience,
-    conversation_delivery,
     message_deliveries,
     receipt_delivery,
 )
+from .thread import Stored, append
 from .validation import check_storable, check_text
 
 REPLY_CHANNELS = (Channel.widget, Channel.telegram, Channel.vk, Channel.email)
-
-
-@dataclass
-class Stored:
-    message: Message
-    conversation: Conversation
-    duplicate: bool = False
-    deliveries: list[Delivery] = field(default_factory=list)
-
-
-def append(s: AsyncSession, conv: Conversation, message: Message) -> Message:
-    """Give the message the next place in the thread. The caller holds the conversation's lock
-    (row lock on PostgreSQL, the single writer on SQLite), so numbers are gap-free."""
-    assert conv.id is not None
-    conv.last_seq += 1
-    message.conversation_id = conv.id
-    message.seq = conv.last_seq
-    if message.kind in (Kind.text, Kind.automatic):
-        conv.last_public_seq += 1
-        message.public_seq = conv.last_public_seq
-    if message.direction == Direction.inbound:
-        conv.last_inbound_seq = message.seq
-        conv.last_inbound_channel = message.channel
-    conv.last_activity_at = message.created_at
-    s.add(message)
-    s.add(conv)
-    return message
 
 
 async def find_existing(
@@ -97,7 +67,8 @@ async def do_receive_inbound(
     follow_merges: bool = False,
 ) -> Stored:
     """A contact wrote. Stored once (retries are recognised by their ids), numbered, published;
-    a closed or snoozed conversation opens again."""
+    a closed or snoozed conversation opens again. Messages arriving together are written in
+    one transaction (see inbound_batch)."""
     if attachments:
         check_storable(text, "text")  # a photo needs no caption
     else:
@@ -107,48 +78,16 @@ async def do_receive_inbound(
         if existing:
             return existing
     try:
-        async with rt.db.write() as s:
-            if follow_merges:
-                contact_id = await survivor_of(s, contact_id)
-            conv, created = await get_or_create_conversation(s, contact_id)
-            reopened = conv.status != Status.open
-            if reopened:
-                conv.status, conv.snoozed_until = Status.open, None
-            message = append(s, conv, Message(
-            conversation_id=conv.id or 0, seq=0,  # numbered by append()
-                channel=channel, direction=Direction.inbound, kind=Kind.text,
-                author_type=AuthorType.contact, author_id=contact_id, author_name=author_name,
-                text=text, attachments=attachments or [], client_msg_id=client_msg_id,
-                external_id=external_id, delivery_state=DeliveryState.delivered,
-                channel_instance_id=channel_instance_id, meta=meta or {},
-            ))
-            await bind_attachments(s, conv.id or 0, message.attachments)
-            await s.flush()
-            contact = await s.get(Contact, contact_id) if created or reopened else None
+        return await inbound_writes(rt).submit(Inbound(
+            contact_id, channel, text, client_msg_id, external_id, attachments or [], author_name,
+            channel_instance_id, meta or {}, follow_merges,
+        ))
     except IntegrityError:
         # The same message raced in twice: the first one stored wins.
         existing = await find_existing(rt, await _conversation_id(rt, contact_id), client_msg_id, channel, external_id)
         if existing is None:
             raise
         return existing
-    stored = Stored(message, conv)
-    if contact is not None:
-        stored.deliveries.append(conversation_delivery(conv, contact))
-    stored.deliveries += message_deliveries(message, conv)
-    rt.metrics.messages_in.labels(channel.value).inc()
-    await rt.bus.publish(stored.deliveries)
-    return stored
-
-
-async def survivor_of(s: AsyncSession, contact_id: int) -> int:
-    """The contact that absorbed this one, if a merge got there first (a channel message
-    resolved its sender just before the sender was merged into another card)."""
-    for _ in range(10):
-        merged_into = (await s.exec(select(Contact.merged_into_id).where(Contact.id == contact_id))).first()
-        if merged_into is None:
-            return contact_id
-        contact_id = merged_into
-    return contact_id
 
 
 async def _conversation_id(rt: Runtime, contact_id: int) -> int | None:

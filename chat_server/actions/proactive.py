@@ -9,8 +9,8 @@ from sqlmodel import select
 from ..models import AuthorType, Channel, Contact, DeliveryState, Direction, Kind, Message
 from ..runtime import Runtime
 from .contacts import get_or_create_conversation
-from .messages import Stored, append
 from .publish import conversation_delivery, message_deliveries
+from .thread import Stored, append
 from .validation import check_storable, check_text
 
 DISPLAYS = ("chat", "card")
