@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from chat_server.actions.arrivals import Arrivals, GroupCommit, NewVisitor, do_visitor_arrive
+from chat_server.actions.arrivals import Arrivals, NewVisitor, do_visitor_arrive
 from chat_server.actions.contacts import find_contact
 from chat_server.actions.errors import ActionError
 from chat_server.actions.messages import do_receive_inbound
@@ -101,28 +101,6 @@ async def test_bad_first_touch_is_refused_and_stores_nothing(rt: tuple[Runtime, 
         await do_visitor_arrive(runtime, Arrivals(runtime), None, "https://shop.example/\x00")
     async with runtime.db.read() as s:
         assert (await s.exec(select(Contact))).all() == []
-
-
-async def test_a_failing_batch_is_retried_item_by_item() -> None:
-    written: list[list[int]] = []
-
-    async def write_batch(items: list[int]) -> list[int]:
-        written.append(items)
-        if any(i < 0 for i in items):
-            raise ValueError("one bad item spoils the batch")
-        return [i * 10 for i in items]
-
-    async def write_one(item: int) -> int:
-        if item < 0:
-            raise ValueError(f"bad {item}")
-        return item * 10
-
-    group: GroupCommit[int, int] = GroupCommit(write_batch, write_one)
-    results = await asyncio.gather(*(group.submit(i) for i in (1, 2, -3, 4)), return_exceptions=True)
-    assert results[:2] == [10, 20] and results[3] == 40
-    assert isinstance(results[2], ValueError) and str(results[2]) == "bad -3"
-    assert written == [[1, 2, -3, 4]]  # submitted together, tried together first
-    assert await group.submit(5) == 50
 
 
 async def test_a_batch_with_a_duplicate_identity_falls_back_to_find_or_create(

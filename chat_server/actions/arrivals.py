@@ -12,82 +12,26 @@ one bad arrival never costs the others theirs.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from ..group_commit import GroupCommit
 from ..models import Contact, ContactIdentity, Conversation, IdentityKind
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import LAST_SEEN_RESOLUTION, conversation_of, find_or_create_contact, first_touch
 from .site import get_site, site_allows
 
-log = logging.getLogger(__name__)
-
 FIRST_VISIT = "first visit"
 # Enough to empty a burst of handshakes in a few transactions, few enough that one
 # transaction never holds the SQLite writer for long.
 MAX_BATCH = 500
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-@dataclass
-class _Waiting(Generic[T, R]):
-    item: T
-    result: asyncio.Future[R]
-
-
-@dataclass
-class GroupCommit(Generic[T, R]):
-    """Items submitted while a batch is being handled wait for the next batch, then are
-    handled together; each waiter gets its own result or its own error."""
-
-    write_batch: Callable[[list[T]], Awaitable[list[R]]]
-    write_one: Callable[[T], Awaitable[R]]
-    _queue: list[_Waiting[T, R]] = field(default_factory=list)
-    _worker: asyncio.Task[None] | None = None
-
-    async def submit(self, item: T) -> R:
-        waiting: _Waiting[T, R] = _Waiting(item, asyncio.get_running_loop().create_future())
-        self._queue.append(waiting)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
-        # A waiter that gives up (its socket closed) does not cancel the batch the others share.
-        return await asyncio.shield(waiting.result)
-
-    async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let the handshakes of this loop turn join the batch
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                results = await self.write_batch([w.item for w in batch])
-            except Exception:
-                log.warning("a batch of %d arrivals failed; writing each alone", len(batch), exc_info=True)
-                for waiting in batch:
-                    await self._one(waiting)
-            else:
-                for waiting, result in zip(batch, results, strict=True):
-                    if not waiting.result.done():
-                        waiting.result.set_result(result)
-
-    async def _one(self, waiting: _Waiting[T, R]) -> None:
-        try:
-            result = await self.write_one(waiting.item)
-        except Exception as exc:  # noqa: BLE001 - handed to the one waiter it belongs to
-            if not waiting.result.done():
-                waiting.result.set_exception(exc)
-        else:
-            if not waiting.result.done():
-                waiting.result.set_result(result)
 
 
 @dataclass(frozen=True)
@@ -111,18 +55,15 @@ class Arrivals:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.lookups: GroupCommit[str, Known | None] = GroupCommit(self._lookup_batch, self._lookup_one)
+        self.lookups: GroupCommit[str, Known | None] = GroupCommit(self._lookup_batch, MAX_BATCH)
         # Widgets embedded on a customer's site all ask whether the site allows that origin.
-        self.origins: GroupCommit[str, bool] = GroupCommit(self._origins_batch, self._origin_one)
-        self.new_visitors: GroupCommit[NewVisitor, int] = GroupCommit(self._create_batch, self._create_one)
-        self.touches: GroupCommit[int, None] = GroupCommit(self._touch_batch, self._touch_one)
+        self.origins: GroupCommit[str, bool] = GroupCommit(self._origins_batch, MAX_BATCH)
+        self.new_visitors: GroupCommit[NewVisitor, int] = GroupCommit(self._create_batch, MAX_BATCH)
+        self.touches: GroupCommit[int, None] = GroupCommit(self._touch_batch, MAX_BATCH)
 
     async def _origins_batch(self, origins: list[str]) -> list[bool]:
         site = await get_site(self.rt)
         return [site_allows(site, origin) for origin in origins]
-
-    async def _origin_one(self, origin: str) -> bool:
-        return (await self._origins_batch([origin]))[0]
 
     async def _lookup_batch(self, visitor_ids: list[str]) -> list[Known | None]:
         async with self.rt.db.read() as s:
@@ -136,10 +77,15 @@ class Arrivals:
         found: dict[str, Known] = {value: (contact_id, seen, conv) for value, contact_id, seen, conv in rows}
         return [found.get(v) for v in visitor_ids]
 
-    async def _lookup_one(self, visitor_id: str) -> Known | None:
-        return (await self._lookup_batch([visitor_id]))[0]
-
     async def _create_batch(self, batch: list[NewVisitor]) -> list[int]:
+        try:
+            return await self._insert(batch)
+        except IntegrityError:
+            if len(batch) > 1:
+                raise  # the group commit tries each alone next
+            return [await self._create_one(batch[0])]
+
+    async def _insert(self, batch: list[NewVisitor]) -> list[int]:
         now = utcnow()
         rows = [_contact_row(v.fields, now) for v in batch]
         async with self.rt.db.write() as s:
@@ -155,6 +101,7 @@ class Arrivals:
         return ids
 
     async def _create_one(self, visitor: NewVisitor) -> int:
+        # The id is taken (two arrivals under one id): the careful way settles them on one contact.
         async with self.rt.db.write() as s:
             contact, _ = await find_or_create_contact(
                 s, IdentityKind.visitor, visitor.visitor_id, FIRST_VISIT, sessions=1, **visitor.fields)
@@ -165,9 +112,6 @@ class Arrivals:
         async with self.rt.db.write() as s:
             await s.exec(update(Contact).where(col(Contact.id).in_(set(contact_ids))).values(last_seen_at=utcnow()))
         return [None] * len(contact_ids)
-
-    async def _touch_one(self, contact_id: int) -> None:
-        await self._touch_batch([contact_id])
 
 
 def _contact_row(fields: dict[str, Any], now: Any) -> dict[str, Any]:
