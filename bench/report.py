@@ -55,7 +55,8 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
         f"Measured {m['when']} with `{command}` on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
         f"Linux {m['kernel']}. Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
         "",
-        f"Every figure is the median of {runs} runs. The server under test is pinned to core 0 and the load "
+        (f"The whole suite took {results['seconds'] / 60:.1f} minutes. " if "seconds" in results else "")
+        + f"Every figure is the median of {runs} runs. The server under test is pinned to core 0 and the load "
         "generators (separate processes, at least two) to core 1; everything runs on loopback. Each "
         "figure stands beside a reference measured in the same run, because absolute times on a shared "
         "machine drift. How to read each scenario and where the time goes: see the notes below the tables.",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -22,14 +22,15 @@ from starlette.types import Scope
 from integrations.base import AdapterRegistry
 
 from . import migrate
+from .actions.arrivals import Arrivals
 from .actions.conversations import do_wake_snoozed
-from .actions.operators import do_ensure_first_admin
+from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .api import assets, ops
 from .api import channels as api_channels
 from .api import routes as api_routes
 from .api.assets import WidgetCors
-from .bus import make_bus
+from .bus import Deliver, Delivery, Resync, make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
 from .delivery import OutboundWorker
@@ -47,6 +48,26 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 SNOOZE_CHECK_SECONDS = 30
+
+
+def _observing(online: OnlineOperators, deliver: Deliver) -> Deliver:
+    """Presence news passes the process's "anyone online" answer on its way to the sockets."""
+
+    def both(deliveries: Sequence[Delivery]) -> None:
+        online.observe(deliveries)
+        deliver(deliveries)
+
+    return both
+
+
+def _forgetting(online: OnlineOperators, resync: Resync) -> Resync:
+    """News was lost: presence changes may be among it."""
+
+    def both() -> None:
+        online.forget()
+        resync()
+
+    return both
 
 
 class State(TypedDict):
@@ -132,10 +153,10 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         sockets = SocketServices(
             rt=rt, hub=hub, backfill=backfill, tokens=VisitorTokens(settings.effective_secret_key),
             connect_limiter=RateLimiter(settings.ip_connects_per_minute),
-            message_limiter=RateLimiter(settings.visitor_messages_per_minute),
+            message_limiter=RateLimiter(settings.visitor_messages_per_minute), arrivals=Arrivals(rt),
         )
         app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
-        await rt.bus.start(hub.deliver, hub.resync)
+        await rt.bus.start(_observing(sockets.online, hub.deliver), _forgetting(sockets.online, hub.resync))
         await do_ensure_site(rt)
         first_admin = await do_ensure_first_admin(rt)
         if first_admin:

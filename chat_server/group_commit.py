@@ -22,19 +22,24 @@ WriteBatch = Callable[[list[T]], Awaitable[list[R]]]
 
 
 class GroupCommit(Generic[T, R]):
-    def __init__(self, write: WriteBatch[T, R], max_batch: int = 200) -> None:
+    """`workers` batches may be written at once: one on SQLite (it has one writer anyway),
+    a few on PostgreSQL, where batches of different conversations do not wait on each other
+    and a batch's round trips to the database would otherwise leave the CPU idle."""
+
+    def __init__(self, write: WriteBatch[T, R], max_batch: int = 200, workers: int = 1) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._workers = workers
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         """Write `item` (with whatever else is waiting) and return its result. A caller that
         goes away meanwhile does not withdraw the write: it is stored, and a retry finds it."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain())
+        if len(self._runners) < self._workers:
+            self._runners.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
@@ -44,7 +49,11 @@ class GroupCommit(Generic[T, R]):
                 del self._pending[: self._max_batch]
                 await self._write_batch(batch)
         finally:
-            self._runner = None
+            # Here, not in a done-callback: a waiter woken by the last batch may submit again
+            # before such a callback runs, and would find every worker seemingly busy.
+            current = asyncio.current_task()
+            assert current is not None
+            self._runners.discard(current)
 
     async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -131,3 +131,19 @@ async def test_group_commit_writes_what_waits_together_and_isolates_failures() -
     assert isinstance(results[6], ValueError)
     assert batches[0] == [1, 2, 3, 4]  # what waited went together, at most max_batch at a time
     assert [5, 6, 13] in batches and [5] in batches and [6] in batches and [13] in batches  # retried alone
+
+
+async def test_group_commit_runs_up_to_workers_batches_at_once() -> None:
+    running = peak = 0
+
+    async def write(items: list[int]) -> list[int]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(write, max_batch=2, workers=3)
+    assert await asyncio.gather(*(commit.submit(i) for i in range(12))) == list(range(12))
+    assert peak == 3

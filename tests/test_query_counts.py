@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from chat_server.actions.arrivals import Arrivals, do_visitor_arrive
 from chat_server.actions.contacts import find_or_create_contact
 from chat_server.actions.messages import do_receive_inbound, do_send_operator_message
-from chat_server.actions.operators import do_create_operator
+from chat_server.actions.operators import OnlineOperators, do_create_operator
 from chat_server.models import Channel, IdentityKind, Role
 from chat_server.runtime import Runtime
 from tests.inprocess import QueryCounter, RecordingBus, make_runtime
@@ -48,3 +49,21 @@ async def test_visitor_message_and_operator_reply_query_counts(rt: tuple[Runtime
     assert len(statements(counter)) == 4, statements(counter)
     # One frame per audience, serialised once, whatever the number of sockets.
     assert len(bus.published) == 3
+
+
+async def test_widget_connect_query_counts(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, _bus, counter = rt
+    arrivals, online = Arrivals(runtime), OnlineOperators()
+    await online.get(runtime)  # read once per process, then kept until presence news
+
+    counter.reset()
+    new = await do_visitor_arrive(runtime, arrivals, None, "https://shop.example/?utm_source=ads", "")
+    await online.get(runtime)
+    # insert the contact card, insert its visitor identity; no read at all
+    assert len(statements(counter)) == 2, statements(counter)
+
+    counter.reset()
+    await do_visitor_arrive(runtime, arrivals, new.visitor_id, "https://shop.example/", "")
+    await online.get(runtime)
+    # the identity with its contact's last visit and conversation, in one read
+    assert len(statements(counter)) == 1, statements(counter)

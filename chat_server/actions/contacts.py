@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +11,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..models import Contact, ContactIdentity, Conversation, Event, IdentityKind
-from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import NotFound
 from .validation import check_properties, check_storable
@@ -102,35 +100,6 @@ def first_touch(url: str, referrer: str) -> dict[str, Any]:
     if referrer:
         fields["first_referrer"] = check_storable(referrer, "referrer")
     return fields
-
-
-async def do_visitor_arrive(
-    rt: Runtime, visitor_id: str | None, url: str = "", referrer: str = ""
-) -> tuple[str, Contact, Conversation | None]:
-    """A widget connects: its contact (new for an unknown visitor id) and conversation, if any."""
-    if visitor_id is not None:
-        async with rt.db.read() as s:
-            contact = await find_contact(s, IdentityKind.visitor, visitor_id)
-            conv = await conversation_of(s, contact.id) if contact and contact.id else None
-        if contact is not None:
-            if utcnow() - contact.last_seen_at > LAST_SEEN_RESOLUTION:
-                await _touch(rt, contact)
-            return visitor_id, contact, conv
-    visitor_id = visitor_id or secrets.token_urlsafe(16)
-    async with rt.db.write() as s:
-        contact, _ = await find_or_create_contact(
-            s, IdentityKind.visitor, visitor_id, "first visit", sessions=1, **first_touch(url, referrer)
-        )
-        conv = await conversation_of(s, contact.id) if contact.id else None
-    return visitor_id, contact, conv
-
-
-async def _touch(rt: Runtime, contact: Contact) -> None:
-    async with rt.db.write() as s:
-        fresh = await s.get(Contact, contact.id)
-        if fresh is not None:
-            fresh.last_seen_at = utcnow()
-            contact.last_seen_at = fresh.last_seen_at
 
 
 def check_event(name: str, properties: dict[str, Any], url: str | None) -> None:

@@ -47,7 +47,7 @@ class Inbound:
 
 def inbound_writes(rt: Runtime) -> GroupCommit[Inbound, Stored]:
     if rt.inbound_writes is None:
-        rt.inbound_writes = GroupCommit(lambda batch: write_inbound(rt, batch))
+        rt.inbound_writes = GroupCommit(lambda batch: write_inbound(rt, batch), workers=1 if rt.db.is_sqlite else 4)
     writes: GroupCommit[Inbound, Stored] = rt.inbound_writes
     return writes
 

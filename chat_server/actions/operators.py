@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -115,6 +117,61 @@ async def operators_online(rt: Runtime) -> bool:
             col(Operator.role).in_([Role.admin, Role.operator])))).one())
 
 
+# Every frame that may follow a change of "is anyone online" starts like this (tests pin it).
+PRESENCE_PREFIX = '{"type":"presence"'
+
+
+class OnlineOperators:
+    """"Is any operator online?" for every widget that connects, without a query each time.
+
+    The answer is read from the database once and kept until a presence frame passes through
+    this process: every change of an operator's availability, role or active flag publishes
+    one, and the bus brings it to every process. So the kept answer is never older than a
+    presence change takes to travel; when the bus lost news, it is forgotten too.
+    """
+
+    def __init__(self) -> None:
+        self._value: bool | None = None
+        self._generation = 0
+        self._reading: asyncio.Task[bool] | None = None
+
+    def forget(self) -> None:
+        self._generation += 1
+        self._value = None
+        self._reading = None
+
+    def observe(self, deliveries: Sequence[Delivery]) -> None:
+        if any(d.frame.startswith(PRESENCE_PREFIX) for d in deliveries):
+            self.forget()
+
+    async def get(self, rt: Runtime) -> bool:
+        if self._value is not None:
+            return self._value
+        if self._reading is None:  # one read serves every widget that connects meanwhile
+            self._reading = asyncio.create_task(self._read(rt, self._generation))
+        return await asyncio.shield(self._reading)
+
+    async def _read(self, rt: Runtime, generation: int) -> bool:
+        try:
+            value = await operators_online(rt)
+        finally:
+            if generation == self._generation:
+                self._reading = None
+        if generation == self._generation:  # a presence change meanwhile makes this answer stale
+            self._value = value
+        return value
+
+
+async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
+    frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
+    deliveries = [Delivery(STAFF, frame.model_dump_json())]
+    if was_online != now_online:
+        # Widgets only learn whether anyone can answer, not who.
+        public = PresenceFrame(operators_online=now_online).model_dump_json()
+        deliveries.append(Delivery(Audience(all_visitors=True), public))
+    await rt.bus.publish(deliveries)
+
+
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
     was_online = await operators_online(rt)
     async with rt.db.write() as s:
@@ -122,14 +179,7 @@ async def do_set_availability(rt: Runtime, operator: Operator, availability: Ava
         assert fresh is not None
         fresh.availability = availability
     operator.availability = availability
-    now_online = await operators_online(rt)
-    frame = PresenceFrame(operator_id=operator.id, availability=availability, operators_online=now_online)
-    deliveries = [Delivery(STAFF, frame.model_dump_json())]
-    if was_online != now_online:
-        # Widgets only learn whether anyone can answer, not who.
-        public = PresenceFrame(operators_online=now_online).model_dump_json()
-        deliveries.append(Delivery(Audience(all_visitors=True), public))
-    await rt.bus.publish(deliveries)
+    await _publish_presence(rt, operator, was_online, await operators_online(rt))
     return operator
 
 
@@ -141,6 +191,8 @@ async def do_update_operator(
         raise Forbidden("admin_only", "only admins manage operators")
     if actor.id == operator_id and (is_active is False or (role is not None and role != Role.admin)):
         raise ActionError("own_account", "admins cannot demote or deactivate themselves")
+    # Deactivating or re-roling an online operator can change whether anyone can answer.
+    was_online = await operators_online(rt) if role is not None or is_active is not None else None
     async with rt.db.write() as s:
         operator = await s.get(Operator, operator_id)
         if operator is None:
@@ -158,4 +210,8 @@ async def do_update_operator(
             # Lock them out now, not when their token expires.
             await s.exec(delete(OperatorSession).where(col(OperatorSession.operator_id) == operator_id))
         s.add(operator)
+    if was_online is not None and operator.availability == Availability.online:
+        now_online = await operators_online(rt)
+        if now_online != was_online:
+            await _publish_presence(rt, operator, was_online, now_online)
     return operator

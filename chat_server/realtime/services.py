@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..actions.arrivals import Arrivals
+from ..actions.operators import OnlineOperators
 from ..runtime import Runtime
 from .connection import Backfill
 from .hub import Hub
@@ -19,6 +21,9 @@ class SocketServices:
     tokens: VisitorTokens
     connect_limiter: RateLimiter
     message_limiter: RateLimiter
+    arrivals: Arrivals
+    # Kept current by the presence frames the bus brings (see app.py).
+    online: OnlineOperators = field(default_factory=OnlineOperators)
     # Typing news is cosmetic: a few per second is plenty.
     typing_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(120))
     # conversation id -> contact id, for typing news from operators without a database read

@@ -8,15 +8,14 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from ..actions.arrivals import do_visitor_arrive
 from ..actions.attachments import resolve_attachments
-from ..actions.contacts import conversation_of, do_visitor_arrive
+from ..actions.contacts import conversation_of
 from ..actions.errors import ActionError
 from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
 from ..actions.messages import do_contact_receipt, do_receive_inbound
-from ..actions.operators import operators_online
 from ..actions.publish import STAFF
-from ..actions.site import origin_allowed_by_site
 from ..bus import Delivery
 from ..events import (
     AckFrame,
@@ -57,7 +56,7 @@ async def widget_endpoint(ws: WebSocket) -> None:
     sv: SocketServices = ws.state.sockets
     settings = sv.rt.settings
     origin = ws.headers.get("origin", "")
-    if not origin_allowed(ws, settings.origin_allow_list) and not await origin_allowed_by_site(sv.rt, origin):
+    if not origin_allowed(ws, settings.origin_allow_list) and not await sv.arrivals.origins.submit(origin):
         await ws.accept()
         await send_and_close(ws, error_frame("origin_not_allowed", "this site may not embed the chat"), 1008)
         return
@@ -71,14 +70,15 @@ async def widget_endpoint(ws: WebSocket) -> None:
     page = hello.page
     returning = sv.tokens.read(hello.token)
     try:
-        visitor_id, contact, conv = await do_visitor_arrive(
-            sv.rt, returning, page.url if page else "", page.referrer if page else ""
+        arrival = await do_visitor_arrive(
+            sv.rt, sv.arrivals, returning, page.url if page else "", page.referrer if page else ""
         )
     except ActionError as exc:
         await send_and_close(ws, error_frame(exc.code, exc.message, "hello"), 1008)
         return
-    conn = Connection("visitor", settings.send_queue_frames, contact_id=contact.id)
-    online = await operators_online(sv.rt)
+    visitor_id, conv = arrival.visitor_id, arrival.conversation
+    conn = Connection("visitor", settings.send_queue_frames, contact_id=arrival.contact_id)
+    online = await sv.online.get(sv.rt)
     conn.send(VisitorWelcome(
         token=sv.tokens.issue(visitor_id), visitor_id=visitor_id,
         conversation=visitor_conversation_view(conv), operators_online=online,
