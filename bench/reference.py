@@ -48,7 +48,8 @@ def bare_relay_main(port: int) -> None:
             operators.discard(ws)
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, max_size=2**20, ping_interval=None, backlog=4096):
+        # No permessage-deflate, like our server by default (CHAT_WS_COMPRESSION): the same bytes on the wire.
+        async with serve(handler, "127.0.0.1", port, max_size=2**20, ping_interval=None, backlog=4096, compression=None):
             await asyncio.Future()
 
     asyncio.run(main())
