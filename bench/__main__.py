@@ -1,6 +1,6 @@
 """`./dev bench`: run the benchmark suite, write bench/results/latest.json and docs/performance.md.
 
-    ./dev bench                      # everything (about 12 minutes on 2 cores)
+    ./dev bench                      # everything (about 14 minutes on 2 cores)
     ./dev bench --only fanout        # one scenario (the others keep their last results)
     ./dev bench --smoke --out DIR    # tiny sizes, for the test that keeps the harness alive
 """

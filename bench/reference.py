@@ -21,6 +21,7 @@ COMPACT = (",", ":")  # as our server writes frames, so clients can spot frame t
 
 def bare_relay_main(port: int) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.exceptions import ConnectionClosed
 
     operators: set[ServerConnection] = set()
     ids = itertools.count(1)
@@ -44,6 +45,8 @@ def bare_relay_main(port: int) -> None:
                 out = json.dumps({"type": "message", "message": {"id": message_id, "seq": seq, "text": frame["text"]}},
                                  separators=COMPACT)
                 broadcast([*operators, ws], out)
+        except ConnectionClosed:
+            pass  # the load generators drop their sockets without a close frame when a run ends
         finally:
             operators.discard(ws)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from chat_server.runtime import Runtime
 from tests.harness import ChatServer
+from tests.inprocess import QueryCounter, RecordingBus, make_runtime
 from tests.services import PostgresServer, RedisServer
 
 _db_names = itertools.count(1)
@@ -58,3 +60,18 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     chat.start()
     yield chat
     chat.stop()
+
+
+@pytest.fixture
+async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus]]:
+    """The actions on a fresh database in this process, with a bus that records."""
+    runtime, bus = await make_runtime(db_url)
+    yield runtime, bus
+    await runtime.db.dispose()
+
+
+@pytest.fixture
+async def counted_rt(rt: tuple[Runtime, RecordingBus]) -> tuple[Runtime, RecordingBus, QueryCounter]:
+    """The same, counting the SQL statements sent."""
+    runtime, bus = rt
+    return runtime, bus, QueryCounter(runtime.db)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -25,16 +24,9 @@ from chat_server.events import PresenceFrame
 from chat_server.models import Availability, Channel, Contact, ContactIdentity, IdentityKind, Role
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime
-from tests.inprocess import QueryCounter, RecordingBus, make_runtime
+from tests.inprocess import QueryCounter, RecordingBus
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus]]:
-    runtime, bus = await make_runtime(db_url)
-    yield runtime, bus
-    await runtime.db.dispose()
 
 
 async def test_visitors_arriving_together_each_get_their_own_card(rt: tuple[Runtime, RecordingBus]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import col, select
@@ -13,16 +12,9 @@ from chat_server.actions.messages import do_receive_inbound
 from chat_server.group_commit import GroupCommit
 from chat_server.models import Channel, Conversation, IdentityKind, Message
 from chat_server.runtime import Runtime
-from tests.inprocess import QueryCounter, RecordingBus, make_runtime
+from tests.inprocess import QueryCounter, RecordingBus
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus, QueryCounter]]:
-    runtime, bus = await make_runtime(db_url)
-    yield runtime, bus, QueryCounter(runtime.db)
-    await runtime.db.dispose()
 
 
 async def visitors(runtime: Runtime, n: int) -> list[int]:
@@ -39,8 +31,8 @@ def work(counter: QueryCounter) -> list[str]:
     return [s for s in counter.statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))]
 
 
-async def test_messages_arriving_together_cost_one_batch(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
-    runtime, bus, counter = rt
+async def test_messages_arriving_together_cost_one_batch(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, bus, counter = counted_rt
     contacts = await visitors(runtime, 10)
     for c in contacts:  # every contact has a conversation already
         await do_receive_inbound(runtime, c, Channel.widget, "first", client_msg_id="first")
@@ -70,8 +62,8 @@ async def test_messages_arriving_together_cost_one_batch(rt: tuple[Runtime, Reco
         assert [seq for c, seq in staff_seqs if c == conv_id] == [2, 3]
 
 
-async def test_a_retry_in_a_batch_does_not_fail_its_neighbours(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
-    runtime, _bus, _counter = rt
+async def test_a_retry_in_a_batch_does_not_fail_its_neighbours(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, _bus, _counter = counted_rt
     a, b, c = await visitors(runtime, 3)
     first = await do_receive_inbound(runtime, a, Channel.widget, "hello", client_msg_id="same")
 
@@ -88,8 +80,8 @@ async def test_a_retry_in_a_batch_does_not_fail_its_neighbours(rt: tuple[Runtime
     assert texts == ["from b", "from c", "hello"]
 
 
-async def test_new_and_closed_conversations_in_one_batch(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
-    runtime, bus, _counter = rt
+async def test_new_and_closed_conversations_in_one_batch(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, bus, _counter = counted_rt
     old, new = await visitors(runtime, 2)
     await do_receive_inbound(runtime, old, Channel.widget, "earlier", client_msg_id="e")
     async with runtime.db.write() as s:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -28,16 +27,9 @@ from chat_server.models import (
 )
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime
-from tests.inprocess import RecordingBus, make_runtime
+from tests.inprocess import RecordingBus
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus]]:
-    runtime, bus = await make_runtime(db_url)
-    yield runtime, bus
-    await runtime.db.dispose()
 
 
 async def new_contact(rt: Runtime, kind: IdentityKind, value: str, **fields: object) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,16 +12,9 @@ from chat_server.actions.proactive import do_send_proactive
 from chat_server.models import IdentityKind
 from chat_server.runtime import Runtime
 from tests.harness import check_frame
-from tests.inprocess import RecordingBus, make_runtime
+from tests.inprocess import RecordingBus
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus]]:
-    runtime, bus = await make_runtime(db_url)
-    yield runtime, bus
-    await runtime.db.dispose()
 
 
 async def test_proactive_message_opens_a_conversation_reaches_the_visitor_once(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from chat_server.actions.arrivals import Arrivals, do_visitor_arrive
@@ -12,16 +10,9 @@ from chat_server.actions.messages import do_receive_inbound, do_send_operator_me
 from chat_server.actions.operators import OnlineOperators, do_create_operator
 from chat_server.models import Channel, IdentityKind, Role
 from chat_server.runtime import Runtime
-from tests.inprocess import QueryCounter, RecordingBus, make_runtime
+from tests.inprocess import QueryCounter, RecordingBus
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def rt(db_url: str) -> AsyncIterator[tuple[Runtime, RecordingBus, QueryCounter]]:
-    runtime, bus = await make_runtime(db_url)
-    yield runtime, bus, QueryCounter(runtime.db)
-    await runtime.db.dispose()
 
 
 def statements(counter: QueryCounter) -> list[str]:
@@ -29,8 +20,8 @@ def statements(counter: QueryCounter) -> list[str]:
     return [s for s in counter.statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
 
 
-async def test_visitor_message_and_operator_reply_query_counts(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
-    runtime, bus, counter = rt
+async def test_visitor_message_and_operator_reply_query_counts(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, bus, counter = counted_rt
     op = await do_create_operator(runtime, "Ivan", "ivan@example.com", "long password", Role.operator)
     async with runtime.db.write() as s:
         contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "v", "test")
@@ -51,8 +42,8 @@ async def test_visitor_message_and_operator_reply_query_counts(rt: tuple[Runtime
     assert len(bus.published) == 3
 
 
-async def test_widget_connect_query_counts(rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
-    runtime, _bus, counter = rt
+async def test_widget_connect_query_counts(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
+    runtime, _bus, counter = counted_rt
     arrivals, online = Arrivals(runtime), OnlineOperators()
     await online.get(runtime)  # read once per process, then kept until presence news
 
