@@ -30,11 +30,11 @@ from .api import assets, ops
 from .api import channels as api_channels
 from .api import routes as api_routes
 from .api.assets import WidgetCors
-from .bus import Deliver, Delivery, Resync, make_bus
+from .bus import Dispatch, Dispatcher, Resync, make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
-from .delivery import OutboundWorker
 from .metrics import Metrics
+from .outbound import OutboundWorker
 from .realtime.backfill import make_backfill
 from .realtime.hub import Hub
 from .realtime.inbox import inbox_endpoint
@@ -50,12 +50,12 @@ log = logging.getLogger(__name__)
 SNOOZE_CHECK_SECONDS = 30
 
 
-def _observing(online: OnlineOperators, deliver: Deliver) -> Deliver:
+def _observing(online: OnlineOperators, dispatch: Dispatcher) -> Dispatcher:
     """Presence news passes the process's "anyone online" answer on its way to the sockets."""
 
-    def both(deliveries: Sequence[Delivery]) -> None:
-        online.observe(deliveries)
-        deliver(deliveries)
+    def both(dispatches: Sequence[Dispatch]) -> None:
+        online.observe(dispatches)
+        dispatch(dispatches)
 
     return both
 
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             message_limiter=RateLimiter(settings.visitor_messages_per_minute), arrivals=Arrivals(rt),
         )
         app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
-        await rt.bus.start(_observing(sockets.online, hub.deliver), _forgetting(sockets.online, hub.resync))
+        await rt.bus.start(_observing(sockets.online, hub.dispatch), _forgetting(sockets.online, hub.resync))
         await do_ensure_site(rt)
         first_admin = await do_ensure_first_admin(rt)
         if first_admin:

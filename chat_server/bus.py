@@ -1,4 +1,4 @@
-"""Publish/subscribe of deliveries: in-process by default, through Redis across processes.
+"""Publish/subscribe of dispatches: in-process by default, through Redis across processes.
 
 The database is the truth. The bus only carries news of what was committed; a lost bus
 message is recovered by the sockets' resume/gap-fill, never by the bus itself.
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "chat:deliveries"
+CHANNEL = "chat:dispatches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Audience:
 
 
 @dataclass(slots=True)
-class Delivery:
+class Dispatch:
     audience: Audience
     frame: str  # serialised once, sent as is to every recipient
     conversation_id: int | None = None
@@ -58,7 +58,7 @@ class Delivery:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Delivery:
+    def from_json(cls, d: dict[str, Any]) -> Dispatch:
         c, o, r, v = d["a"]
         return cls(
             Audience(tuple(c), tuple(o), tuple(r), bool(v)), d["f"], d["c"], d["s"], d["e"],
@@ -66,13 +66,13 @@ class Delivery:
         )
 
 
-Deliver = Callable[[Sequence[Delivery]], None]
+Dispatcher = Callable[[Sequence[Dispatch]], None]
 Resync = Callable[[], None]
 
 
 class Bus(Protocol):
-    async def start(self, deliver: Deliver, resync: Resync) -> None: ...
-    async def publish(self, deliveries: Sequence[Delivery]) -> None: ...
+    async def start(self, dispatch: Dispatcher, resync: Resync) -> None: ...
+    async def publish(self, dispatches: Sequence[Dispatch]) -> None: ...
     async def ping(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -81,20 +81,20 @@ class LocalBus:
     """One process: deliver straight to this process's sockets."""
 
     def __init__(self) -> None:
-        self._deliver: Deliver | None = None
+        self._dispatch: Dispatcher | None = None
 
-    async def start(self, deliver: Deliver, resync: Resync) -> None:
-        self._deliver = deliver
+    async def start(self, dispatch: Dispatcher, resync: Resync) -> None:
+        self._dispatch = dispatch
 
-    async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        if deliveries and self._deliver is not None:
-            self._deliver(deliveries)
+    async def publish(self, dispatches: Sequence[Dispatch]) -> None:
+        if dispatches and self._dispatch is not None:
+            self._dispatch(dispatches)
 
     async def ping(self) -> None:
         return None
 
     async def stop(self) -> None:
-        self._deliver = None
+        self._dispatch = None
 
 
 class RedisBus:
@@ -112,13 +112,13 @@ class RedisBus:
         self._sub_redis: aioredis.Redis = aioredis.from_url(
             url, socket_connect_timeout=5, health_check_interval=15
         )
-        self._deliver: Deliver | None = None
+        self._dispatch: Dispatcher | None = None
         self._resync: Resync | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def start(self, deliver: Deliver, resync: Resync) -> None:
-        self._deliver, self._resync = deliver, resync
+    async def start(self, dispatch: Dispatcher, resync: Resync) -> None:
+        self._dispatch, self._resync = dispatch, resync
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
         # Wait briefly so the first publications of this process are heard; if Redis is down
         # the server still starts and serves its own sockets.
@@ -127,10 +127,10 @@ class RedisBus:
         except TimeoutError:
             log.warning("redis bus not subscribed yet; serving local sockets only")
 
-    async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
+    async def publish(self, dispatches: Sequence[Dispatch]) -> None:
+        if not dispatches:
             return
-        payload = json.dumps([d.to_json() for d in deliveries], separators=(",", ":"))
+        payload = json.dumps([d.to_json() for d in dispatches], separators=(",", ":"))
         try:
             if not self._subscribed.is_set():
                 raise RedisError("not subscribed")
@@ -144,8 +144,8 @@ class RedisBus:
                 await self._redis.publish(CHANNEL, payload)
         except (RedisError, OSError) as exc:
             log.warning("redis publish failed, delivering locally", extra={"error": str(exc)})
-            if self._deliver is not None:
-                self._deliver(deliveries)
+            if self._dispatch is not None:
+                self._dispatch(dispatches)
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -154,12 +154,12 @@ class RedisBus:
             try:
                 await pubsub.subscribe(CHANNEL)
                 if backoff > 0.1 and self._resync is not None:
-                    self._resync()  # we may have missed deliveries while disconnected
+                    self._resync()  # we may have missed dispatches while disconnected
                 self._subscribed.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
-                    if message.get("type") == "message" and self._deliver is not None:
-                        self._deliver([Delivery.from_json(d) for d in json.loads(message["data"])])
+                    if message.get("type") == "message" and self._dispatch is not None:
+                        self._dispatch([Dispatch.from_json(d) for d in json.loads(message["data"])])
             except asyncio.CancelledError:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise

@@ -16,7 +16,7 @@ from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, R
 
 from .actions.channels import do_save_cursor, get_instance, list_instances
 from .actions.errors import ActionError, NotFound
-from .actions.inbound import Outcome, do_channel_inbound
+from .actions.inbound import Outcome, do_channel_update
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
 from .attachments import store_attachment
@@ -234,7 +234,7 @@ class ChannelService:
                 async def profile(sender: str = sender) -> str | None:
                     return await adapter.profile_name(config, sender)
 
-                outcomes.append(await do_channel_inbound(self.rt, instance, event, self.store_files, profile))
+                outcomes.append(await do_channel_update(self.rt, instance, event, self.store_files, profile))
         return outcomes
 
     async def store_files(self, msg: InboundMessage, contact_id: int) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any, Literal, cast
 
 from pydantic_core import to_json
 
-from .events import (
+from .frames import (
     Author,
     ContactSummary,
     ConversationView,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import websockets
 
-from chat_server.events import SERVER_FRAMES
+from chat_server.frames import SERVER_FRAMES
 from tests.services import free_port
 
 ADMIN_EMAIL = "admin@example.com"

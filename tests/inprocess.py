@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 
 from chat_server import migrate
-from chat_server.bus import Delivery
+from chat_server.bus import Dispatch
 from chat_server.db import Database
 from chat_server.metrics import Metrics
 from chat_server.runtime import Runtime
@@ -17,13 +17,13 @@ from chat_server.settings import Settings
 
 class RecordingBus:
     def __init__(self) -> None:
-        self.published: list[Delivery] = []
+        self.published: list[Dispatch] = []
 
-    async def start(self, deliver: Any, resync: Any) -> None:
+    async def start(self, dispatch: Any, resync: Any) -> None:
         return None
 
-    async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        self.published.extend(deliveries)
+    async def publish(self, dispatches: Sequence[Dispatch]) -> None:
+        self.published.extend(dispatches)
 
     async def ping(self) -> None:
         return None

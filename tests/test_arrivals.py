@@ -11,7 +11,7 @@ from sqlmodel import select
 from chat_server.actions.arrivals import Arrivals, NewVisitor, do_visitor_arrive
 from chat_server.actions.contacts import find_contact
 from chat_server.actions.errors import ActionError
-from chat_server.actions.messages import do_receive_inbound
+from chat_server.actions.messages import do_contact_message
 from chat_server.actions.operators import (
     PRESENCE_PREFIX,
     OnlineOperators,
@@ -20,7 +20,7 @@ from chat_server.actions.operators import (
     do_update_operator,
 )
 from chat_server.actions.site import do_update_site
-from chat_server.events import PresenceFrame
+from chat_server.frames import PresenceFrame
 from chat_server.models import Availability, Channel, Contact, ContactIdentity, IdentityKind, Role
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime
@@ -52,7 +52,7 @@ async def test_a_returning_visitor_finds_their_card_and_thread(rt: tuple[Runtime
     first = await do_visitor_arrive(runtime, arrivals, None, "https://shop.example/", "")
     again = await do_visitor_arrive(runtime, arrivals, first.visitor_id)
     assert (again.visitor_id, again.contact_id, again.conversation) == (first.visitor_id, first.contact_id, None)
-    stored = await do_receive_inbound(runtime, first.contact_id, Channel.widget, "hi", client_msg_id="1")
+    stored = await do_contact_message(runtime, first.contact_id, Channel.widget, "hi", client_msg_id="1")
     again = await do_visitor_arrive(runtime, arrivals, first.visitor_id, "https://elsewhere.example/")
     assert again.conversation is not None and again.conversation.id == stored.conversation.id
     async with runtime.db.read() as s:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chat_server.events import operator_frame_adapter, visitor_frame_adapter
+from chat_server.frames import operator_frame_adapter, visitor_frame_adapter
 from tests.harness import ChatServer, Socket, api, login, operator, visitor
 
 json_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | \

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import col, select
 
 from chat_server.actions.contacts import find_or_create_contact
-from chat_server.actions.messages import do_receive_inbound
+from chat_server.actions.messages import do_contact_message
 from chat_server.group_commit import GroupCommit
 from chat_server.models import Channel, Conversation, IdentityKind, Message
 from chat_server.runtime import Runtime
@@ -35,13 +35,13 @@ async def test_messages_arriving_together_cost_one_batch(counted_rt: tuple[Runti
     runtime, bus, counter = counted_rt
     contacts = await visitors(runtime, 10)
     for c in contacts:  # every contact has a conversation already
-        await do_receive_inbound(runtime, c, Channel.widget, "first", client_msg_id="first")
+        await do_contact_message(runtime, c, Channel.widget, "first", client_msg_id="first")
     counter.reset()
     bus.published.clear()
 
     # Two messages per contact, all at once.
     stored = await asyncio.gather(*(
-        do_receive_inbound(runtime, c, Channel.widget, f"{c}-{k}", client_msg_id=f"m{k}")
+        do_contact_message(runtime, c, Channel.widget, f"{c}-{k}", client_msg_id=f"m{k}")
         for k in (1, 2) for c in contacts
     ))
 
@@ -65,12 +65,12 @@ async def test_messages_arriving_together_cost_one_batch(counted_rt: tuple[Runti
 async def test_a_retry_in_a_batch_does_not_fail_its_neighbours(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
     runtime, _bus, _counter = counted_rt
     a, b, c = await visitors(runtime, 3)
-    first = await do_receive_inbound(runtime, a, Channel.widget, "hello", client_msg_id="same")
+    first = await do_contact_message(runtime, a, Channel.widget, "hello", client_msg_id="same")
 
     results = await asyncio.gather(
-        do_receive_inbound(runtime, b, Channel.widget, "from b", client_msg_id="b1"),
-        do_receive_inbound(runtime, a, Channel.widget, "hello", client_msg_id="same"),  # a resend after reconnect
-        do_receive_inbound(runtime, c, Channel.widget, "from c", client_msg_id="c1"),
+        do_contact_message(runtime, b, Channel.widget, "from b", client_msg_id="b1"),
+        do_contact_message(runtime, a, Channel.widget, "hello", client_msg_id="same"),  # a resend after reconnect
+        do_contact_message(runtime, c, Channel.widget, "from c", client_msg_id="c1"),
     )
 
     assert [r.duplicate for r in results] == [False, True, False]
@@ -83,7 +83,7 @@ async def test_a_retry_in_a_batch_does_not_fail_its_neighbours(counted_rt: tuple
 async def test_new_and_closed_conversations_in_one_batch(counted_rt: tuple[Runtime, RecordingBus, QueryCounter]) -> None:
     runtime, bus, _counter = counted_rt
     old, new = await visitors(runtime, 2)
-    await do_receive_inbound(runtime, old, Channel.widget, "earlier", client_msg_id="e")
+    await do_contact_message(runtime, old, Channel.widget, "earlier", client_msg_id="e")
     async with runtime.db.write() as s:
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == old))).one()
         conv.status = "closed"  # type: ignore[assignment]
@@ -91,9 +91,9 @@ async def test_new_and_closed_conversations_in_one_batch(counted_rt: tuple[Runti
     bus.published.clear()
 
     await asyncio.gather(
-        do_receive_inbound(runtime, old, Channel.widget, "back again", client_msg_id="b"),
-        do_receive_inbound(runtime, new, Channel.widget, "first words", client_msg_id="f"),
-        do_receive_inbound(runtime, new, Channel.widget, "second words", client_msg_id="s"),
+        do_contact_message(runtime, old, Channel.widget, "back again", client_msg_id="b"),
+        do_contact_message(runtime, new, Channel.widget, "first words", client_msg_id="f"),
+        do_contact_message(runtime, new, Channel.widget, "second words", client_msg_id="s"),
     )
 
     async with runtime.db.read() as s:

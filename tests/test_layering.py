@@ -9,16 +9,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chat_server"
 
 # module group -> groups it must never import
 FORBIDDEN = {
-    "models": {"actions", "api", "realtime", "app", "cli", "bus", "db", "events", "views"},
-    "events": {"actions", "api", "realtime", "app", "cli", "db"},
+    "models": {"actions", "api", "realtime", "app", "cli", "bus", "db", "frames", "views"},
+    "frames": {"actions", "api", "realtime", "app", "cli", "db"},
     "views": {"actions", "api", "realtime", "app", "cli", "db"},
     "bus": {"actions", "api", "realtime", "app", "cli", "models", "db"},
     "actions": {"api", "realtime", "app", "cli"},
     "api": {"realtime", "app", "cli"},
     "realtime": {"api", "app", "cli"},
     "settings": {"actions", "api", "realtime", "app", "cli", "models", "db", "bus"},
-    "channels": {"api", "realtime", "app", "cli", "delivery"},
-    "delivery": {"api", "realtime", "app", "cli"},
+    "channels": {"api", "realtime", "app", "cli", "outbound"},
+    "outbound": {"api", "realtime", "app", "cli"},
 }
 INTEGRATIONS = PACKAGE.parent / "integrations"
 

@@ -10,9 +10,9 @@ from sqlmodel import col, select
 from chat_server.actions.contacts import do_track_event, find_or_create_contact
 from chat_server.actions.errors import Conflict
 from chat_server.actions.merge import do_merge_contacts
-from chat_server.actions.messages import do_operator_read, do_receive_inbound, do_send_operator_message
+from chat_server.actions.messages import do_contact_message, do_operator_read, do_send_operator_message
 from chat_server.actions.operators import do_create_operator
-from chat_server.events import ResetFrame
+from chat_server.frames import ResetFrame
 from chat_server.models import (
     Channel,
     Contact,
@@ -62,10 +62,10 @@ async def test_merge_interleaves_threads_by_time_and_moves_everything(rt: tuple[
         assert survivor is not None
         survivor.properties = {"plan": "pro"}
     # Known contact: messages 60 and 20 minutes ago; visitor: 40 and 10 minutes ago.
-    k1 = await do_receive_inbound(runtime, known, Channel.email, "k1 email", external_id="<k1@mail>")
-    a1 = await do_receive_inbound(runtime, anon, Channel.widget, "a1 widget", client_msg_id="a1")
+    k1 = await do_contact_message(runtime, known, Channel.email, "k1 email", external_id="<k1@mail>")
+    a1 = await do_contact_message(runtime, anon, Channel.widget, "a1 widget", client_msg_id="a1")
     k2 = await do_send_operator_message(runtime, op, k1.conversation.id or 0, "k2 reply", channel="email")
-    a2 = await do_receive_inbound(runtime, anon, Channel.widget, "a2 widget", client_msg_id="a2")
+    a2 = await do_contact_message(runtime, anon, Channel.widget, "a2 widget", client_msg_id="a2")
     for stored, minutes in ((k1, 60), (a1, 40), (k2, 20), (a2, 10)):
         await backdate(runtime, stored.message.id or 0, minutes)
     await do_operator_read(runtime, op, k1.conversation.id or 0, 2)  # the known thread was read
@@ -111,7 +111,7 @@ async def test_contacts_with_different_user_ids_are_never_merged(rt: tuple[Runti
     runtime, _ = rt
     a = await new_contact(runtime, IdentityKind.user_id, "site-user-1")
     b = await new_contact(runtime, IdentityKind.user_id, "site-user-2")
-    await do_receive_inbound(runtime, b, Channel.widget, "hello", client_msg_id="x")
+    await do_contact_message(runtime, b, Channel.widget, "hello", client_msg_id="x")
     with pytest.raises(Conflict) as refused:
         await do_merge_contacts(runtime, a, b, "operator thought so")
     assert refused.value.code == "different_users"
@@ -124,7 +124,7 @@ async def test_merge_without_a_survivor_thread_moves_the_conversation(rt: tuple[
     runtime, _ = rt
     known = await new_contact(runtime, IdentityKind.user_id, "u-9")
     anon = await new_contact(runtime, IdentityKind.visitor, "v-9")
-    stored = await do_receive_inbound(runtime, anon, Channel.widget, "hi", client_msg_id="c")
+    stored = await do_contact_message(runtime, anon, Channel.widget, "hi", client_msg_id="c")
     await do_merge_contacts(runtime, known, anon, "identify")
     async with runtime.db.read() as s:
         conv = await s.get(Conversation, stored.conversation.id)

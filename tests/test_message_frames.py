@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chat_server.actions.publish import STAFF, message_deliveries
-from chat_server.events import MessageFrame, MessageUpdatedFrame
+from chat_server.actions.publish import STAFF, message_dispatches
+from chat_server.frames import MessageFrame, MessageUpdatedFrame
 from chat_server.models import Channel, Conversation, DeliveryState, Direction, Kind, Message
 from chat_server.views import (
     message_frames,
@@ -63,14 +63,14 @@ def test_frames_match_the_documented_models(name: str, frame_type: type[MessageF
 def test_deliveries_number_the_frames_for_each_audience() -> None:
     m = message(**VARIANTS["operator reply"])
     conv = Conversation(id=5, contact_id=7, epoch=2)
-    staff, visitor = message_deliveries(m, conv)
+    staff, visitor = message_dispatches(m, conv)
     assert (staff.audience, staff.seq, staff.epoch) == (STAFF, 9, 2)
     assert (visitor.audience.contact_ids, visitor.seq, visitor.epoch) == ((7,), 4, 2)
     assert MessageFrame.model_validate_json(visitor.frame).message.author.id is None  # no internal ids
-    updated = message_deliveries(m, conv, updated=True)
+    updated = message_dispatches(m, conv, updated=True)
     assert [d.seq for d in updated] == [None, None]
     assert all(MessageUpdatedFrame.model_validate_json(d.frame) for d in updated)
-    note = message_deliveries(message(**VARIANTS["private note"]), conv)
+    note = message_dispatches(message(**VARIANTS["private note"]), conv)
     assert [d.audience for d in note] == [STAFF]
 
 

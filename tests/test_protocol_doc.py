@@ -7,15 +7,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from chat_server import events
+from chat_server import frames
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
 
 def frame_models() -> list[type[BaseModel]]:
     found = []
-    for value in vars(events).values():
-        is_frame = isinstance(value, type) and issubclass(value, (events.ClientFrame, events.ServerFrame))
+    for value in vars(frames).values():
+        is_frame = isinstance(value, type) and issubclass(value, (frames.ClientFrame, frames.ServerFrame))
         if is_frame and "type" in value.model_fields:
             found.append(value)
     return found

@@ -6,7 +6,7 @@ import pytest
 
 from chat_server.actions.arrivals import Arrivals, do_visitor_arrive
 from chat_server.actions.contacts import find_or_create_contact
-from chat_server.actions.messages import do_receive_inbound, do_send_operator_message
+from chat_server.actions.messages import do_contact_message, do_send_operator_message
 from chat_server.actions.operators import OnlineOperators, do_create_operator
 from chat_server.models import Channel, IdentityKind, Role
 from chat_server.runtime import Runtime
@@ -26,10 +26,10 @@ async def test_visitor_message_and_operator_reply_query_counts(counted_rt: tuple
     async with runtime.db.write() as s:
         contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "v", "test")
     assert contact.id is not None
-    first = await do_receive_inbound(runtime, contact.id, Channel.widget, "first", client_msg_id="1")
+    first = await do_contact_message(runtime, contact.id, Channel.widget, "first", client_msg_id="1")
 
     counter.reset()
-    await do_receive_inbound(runtime, contact.id, Channel.widget, "second", client_msg_id="2")
+    await do_contact_message(runtime, contact.id, Channel.widget, "second", client_msg_id="2")
     # lock the conversation, insert the message, update the conversation
     assert len(statements(counter)) == 3, statements(counter)
 

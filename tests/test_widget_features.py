@@ -80,7 +80,7 @@ async def test_proactive_chat_message_and_card_report_delivered_read_clicked_rep
                         data_dir=site.tmp / "data")
     rt = Runtime(settings=settings, db=Database(settings.effective_database_url), bus=RedisBus(redis_server.url),
                  metrics=Metrics())
-    await rt.bus.start(lambda deliveries: None, lambda: None)
+    await rt.bus.start(lambda dispatches: None, lambda: None)
     problems: list[str] = []
     try:
         async with chromium() as browser:

@@ -11,7 +11,7 @@ from ..models import ChannelInstance, Conversation, DeliveryState, JobState, Mes
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import NotFound
-from .publish import message_deliveries
+from .publish import message_dispatches
 from .validation import check_storable
 
 CHANNELS = ("telegram", "vk", "email")
@@ -83,9 +83,9 @@ async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
                 assert conv is not None
                 failed.append((message, conv))
         await s.delete(instance)
-    deliveries = [d for m, conv in failed for d in message_deliveries(m, conv, updated=True)]
-    if deliveries:
-        await rt.bus.publish(deliveries)
+    dispatches = [d for m, conv in failed for d in message_dispatches(m, conv, updated=True)]
+    if dispatches:
+        await rt.bus.publish(dispatches)
     return message_ids
 
 

@@ -10,7 +10,7 @@ from .contacts import conversation_of, get_contact
 from .errors import ActionError
 from .messages import check_can_write
 from .operators import EMAIL_RE
-from .publish import conversation_delivery
+from .publish import conversation_dispatch
 from .validation import check_properties, check_storable
 
 _UNSET: Any = object()
@@ -61,5 +61,5 @@ async def do_update_contact(
         conv = await conversation_of(s, contact_id)
     if conv is not None:
         # The inbox list shows name, email and phone: every open inbox gets the new ones.
-        await rt.bus.publish([conversation_delivery(conv, contact)])
+        await rt.bus.publish([conversation_dispatch(conv, contact)])
     return contact

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from ..bus import Delivery
+from ..bus import Dispatch
 from ..models import Contact, Conversation, Message, Operator, Role, Status
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, NotFound
 from .messages import check_can_write, do_append_system_line, locked_conversation
-from .publish import conversation_delivery, message_deliveries
+from .publish import conversation_dispatch, message_dispatches
 from .validation import check_storable
 
 MAX_TAGS = 20
@@ -20,10 +20,10 @@ MAX_TAG_LENGTH = 50
 
 
 async def _commit_change(rt: Runtime, conv: Conversation, contact: Contact, line: Message | None) -> Conversation:
-    deliveries: list[Delivery] = [conversation_delivery(conv, contact)]
+    dispatches: list[Dispatch] = [conversation_dispatch(conv, contact)]
     if line is not None:
-        deliveries += message_deliveries(line, conv)
-    await rt.bus.publish(deliveries)
+        dispatches += message_dispatches(line, conv)
+    await rt.bus.publish(dispatches)
     return conv
 
 
@@ -64,7 +64,7 @@ def check_status(status: Status, snoozed_until: datetime | None) -> None:
 async def do_set_status(
     rt: Runtime, actor: Operator | None, conversation_id: int, status: Status, snoozed_until: datetime | None = None
 ) -> Conversation:
-    """Close, reopen or snooze. A contact's next message reopens (see do_receive_inbound)."""
+    """Close, reopen or snooze. A contact's next message reopens (see do_contact_message)."""
     if actor is not None:
         check_can_write(actor)
         check_status(status, snoozed_until)

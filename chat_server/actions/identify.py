@@ -19,7 +19,7 @@ from .contacts import find_contact, get_contact
 from .errors import ActionError, Conflict, Forbidden
 from .merge import do_merge_contacts
 from .operators import EMAIL_RE
-from .publish import conversation_delivery
+from .publish import conversation_dispatch
 from .site import get_site
 from .validation import check_properties, check_storable
 
@@ -103,7 +103,7 @@ async def do_identify(
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
     if conv is not None:
-        await rt.bus.publish([conversation_delivery(conv, contact)])
+        await rt.bus.publish([conversation_dispatch(conv, contact)])
     return Identified(contact_id, merged)
 
 
@@ -120,4 +120,4 @@ async def do_leave_email(rt: Runtime, contact_id: int, email: str) -> None:
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
     if conv is not None:
-        await rt.bus.publish([conversation_delivery(conv, contact)])
+        await rt.bus.publish([conversation_dispatch(conv, contact)])

@@ -28,8 +28,8 @@ from .contacts import find_contact, find_or_create_contact
 from .errors import ActionError
 from .links import do_spend_link_token, read_reply_token
 from .merge import do_merge_contacts
-from .messages import do_append_system_line, do_receive_inbound
-from .publish import message_deliveries
+from .messages import do_append_system_line, do_contact_message
+from .publish import message_dispatches
 from .thread import Stored
 from .validation import MAX_TEXT
 
@@ -147,12 +147,12 @@ async def _apply_edit(rt: Runtime, channel: Channel, msg: InboundMessage) -> Sto
         s.add(original)
         conv = await s.get(Conversation, original.conversation_id)
         assert conv is not None
-    stored = Stored(original, conv, deliveries=message_deliveries(original, conv, updated=True))
-    await rt.bus.publish(stored.deliveries)
+    stored = Stored(original, conv, dispatches=message_dispatches(original, conv, updated=True))
+    await rt.bus.publish(stored.dispatches)
     return stored
 
 
-async def do_channel_inbound(
+async def do_channel_update(
     rt: Runtime, instance: ChannelInstance, msg: InboundMessage,
     store_files: Callable[[InboundMessage, int], Awaitable[list[dict[str, Any]]]],
     profile_name: Callable[[], Awaitable[str | None]] | None = None,
@@ -194,7 +194,7 @@ async def do_channel_inbound(
         meta["references"] = msg.thread_ids[-20:]
     if msg.original is not None and msg.original.strip() != text.strip():
         meta["original"] = clean_text(msg.original, 100_000)
-    stored = await do_receive_inbound(
+    stored = await do_contact_message(
         rt, contact_id, channel, text, external_id=msg.external_id, attachments=attachments,
         author_name=clean_text(msg.sender_name, 200) if msg.sender_name else name,
         channel_instance_id=instance.id, meta=meta, follow_merges=True,
@@ -211,4 +211,4 @@ async def _note_link(rt: Runtime, contact_id: int, channel: Channel) -> None:
             return
         line = await do_append_system_line(s, conv, f"The contact continued on {LABEL[channel.value]}", None)
         await s.flush()
-    await rt.bus.publish(message_deliveries(line, conv))
+    await rt.bus.publish(message_dispatches(line, conv))

@@ -25,7 +25,7 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
-from .publish import conversation_delivery, message_deliveries
+from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, number
 
 
@@ -47,12 +47,12 @@ class Inbound:
 
 def inbound_writes(rt: Runtime) -> GroupCommit[Inbound, Stored]:
     if rt.inbound_writes is None:
-        rt.inbound_writes = GroupCommit(lambda batch: write_inbound(rt, batch), workers=1 if rt.db.is_sqlite else 4)
+        rt.inbound_writes = GroupCommit(lambda batch: write_contact_messages(rt, batch), workers=1 if rt.db.is_sqlite else 4)
     writes: GroupCommit[Inbound, Stored] = rt.inbound_writes
     return writes
 
 
-async def write_inbound(rt: Runtime, batch: list[Inbound]) -> list[Stored]:
+async def write_contact_messages(rt: Runtime, batch: list[Inbound]) -> list[Stored]:
     """Store a batch of contacts' messages in one transaction, then publish them."""
     async with rt.db.write() as s:
         for item in batch:
@@ -77,10 +77,10 @@ async def write_inbound(rt: Runtime, batch: list[Inbound]) -> list[Stored]:
     for one in stored:
         contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
         if contact is not None:
-            one.deliveries.append(conversation_delivery(one.conversation, contact))
-        one.deliveries += message_deliveries(one.message, one.conversation)
+            one.dispatches.append(conversation_dispatch(one.conversation, contact))
+        one.dispatches += message_dispatches(one.message, one.conversation)
         rt.metrics.messages_in.labels(one.message.channel.value).inc()
-    await rt.bus.publish([d for one in stored for d in one.deliveries])
+    await rt.bus.publish([d for one in stored for d in one.dispatches])
     return stored
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Audience, Delivery
-from ..events import ConversationRemovedFrame, ResetFrame
+from ..bus import Audience, Dispatch
+from ..frames import ConversationRemovedFrame, ResetFrame
 from ..models import (
     Attachment,
     Contact,
@@ -32,7 +32,7 @@ from ..runtime import Runtime
 from .contacts import conversation_of, get_contact
 from .errors import ActionError, Conflict
 from .messages import check_can_write, do_append_system_line
-from .publish import STAFF, contact_audience, conversation_delivery, message_deliveries
+from .publish import STAFF, contact_audience, conversation_dispatch, message_dispatches
 
 FILLED_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
 
@@ -170,30 +170,30 @@ async def do_merge_contacts(
         s.add_all([survivor, merged, record])
         await s.flush()
         await s.refresh(survivor)
-    deliveries = _merge_deliveries(survivor, merged_id, keep, gone_id, renumbered, line)
-    await rt.bus.publish(deliveries)
+    dispatches = _merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line)
+    await rt.bus.publish(dispatches)
     return record
 
 
-def _merge_deliveries(
+def _merge_dispatches(
     survivor: Contact, merged_id: int, keep: Conversation | None, gone_id: int | None,
     renumbered: bool, line: Message | None,
-) -> list[Delivery]:
+) -> list[Dispatch]:
     assert survivor.id is not None
     reset = ResetFrame(conversation_id=keep.id if keep else None, epoch=keep.epoch if keep else 1).model_dump_json()
     # The absorbed contact's open widgets now belong to the survivor and get its thread.
-    deliveries = [Delivery(Audience(), reset, rekey=(merged_id, survivor.id))]
+    dispatches = [Dispatch(Audience(), reset, rekey=(merged_id, survivor.id))]
     if keep is None:
-        return deliveries
+        return dispatches
     if renumbered:
         assert gone_id is not None
-        deliveries.append(Delivery(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
-        deliveries.append(Delivery(STAFF, reset, keep.id, epoch=keep.epoch, reset=True))
+        dispatches.append(Dispatch(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
+        dispatches.append(Dispatch(STAFF, reset, keep.id, epoch=keep.epoch, reset=True))
         removed = ConversationRemovedFrame(conversation_id=gone_id, merged_into_conversation_id=keep.id)
-        deliveries.append(Delivery(STAFF, removed.model_dump_json()))
+        dispatches.append(Dispatch(STAFF, removed.model_dump_json()))
     else:
-        deliveries.append(Delivery(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
-    deliveries.append(conversation_delivery(keep, survivor))
+        dispatches.append(Dispatch(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
+    dispatches.append(conversation_dispatch(keep, survivor))
     if line is not None:
-        deliveries += message_deliveries(line, keep)
-    return deliveries
+        dispatches += message_dispatches(line, keep)
+    return dispatches

@@ -30,8 +30,8 @@ from .outbound import enqueue, reply_instance
 from .publish import (
     STAFF,
     contact_audience,
-    message_deliveries,
-    receipt_delivery,
+    message_dispatches,
+    receipt_dispatch,
 )
 from .thread import Stored, append
 from .validation import check_storable, check_text
@@ -60,7 +60,7 @@ async def find_existing(
         return Stored(message, conv, duplicate=True)
 
 
-async def do_receive_inbound(
+async def do_contact_message(
     rt: Runtime, contact_id: int, channel: Channel, text: str, *, client_msg_id: str | None = None,
     external_id: str | None = None, attachments: list[dict[str, Any]] | None = None,
     author_name: str | None = None, channel_instance_id: int | None = None, meta: dict[str, Any] | None = None,
@@ -155,13 +155,13 @@ async def do_send_operator_message(
             conv.operator_read_public_seq = conv.last_public_seq
         await s.flush()
     stored = Stored(message, conv)
-    stored.deliveries += message_deliveries(message, conv)
+    stored.dispatches += message_dispatches(message, conv)
     if not note:
-        stored.deliveries.append(
-            receipt_delivery(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq)
+        stored.dispatches.append(
+            receipt_dispatch(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq)
         )
     rt.metrics.messages_out.labels(picked.value, kind.value).inc()
-    await rt.bus.publish(stored.deliveries)
+    await rt.bus.publish(stored.dispatches)
     return stored
 
 
@@ -207,8 +207,8 @@ async def do_operator_read(rt: Runtime, operator: Operator, conversation_id: int
         conv.operator_read_public_seq = public or 0
         s.add(conv)
     await rt.bus.publish([
-        receipt_delivery(STAFF, conv.id, "operator", "read", seq),
-        receipt_delivery(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq),
+        receipt_dispatch(STAFF, conv.id, "operator", "read", seq),
+        receipt_dispatch(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq),
     ])
 
 
@@ -244,4 +244,4 @@ async def do_contact_receipt(rt: Runtime, contact_id: int, state: str, public_se
             await s.exec(select(func.max(Message.seq)).where(
                 Message.conversation_id == conv.id, col(Message.public_seq) <= public_seq))
         ).one() or 0
-    await rt.bus.publish([receipt_delivery(STAFF, conv.id, "contact", state, seq)])
+    await rt.bus.publish([receipt_dispatch(STAFF, conv.id, "contact", state, seq)])

@@ -15,8 +15,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from ..bus import Audience, Delivery
-from ..events import PresenceFrame
+from ..bus import Audience, Dispatch
+from ..frames import PresenceFrame
 from ..models import Availability, Operator, OperatorSession, Role
 from ..models.types import utcnow
 from ..runtime import Runtime
@@ -140,8 +140,8 @@ class OnlineOperators:
         self._value = None
         self._reading = None
 
-    def observe(self, deliveries: Sequence[Delivery]) -> None:
-        if any(d.frame.startswith(PRESENCE_PREFIX) for d in deliveries):
+    def observe(self, dispatches: Sequence[Dispatch]) -> None:
+        if any(d.frame.startswith(PRESENCE_PREFIX) for d in dispatches):
             self.forget()
 
     async def get(self, rt: Runtime) -> bool:
@@ -164,12 +164,12 @@ class OnlineOperators:
 
 async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
     frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
-    deliveries = [Delivery(STAFF, frame.model_dump_json())]
+    dispatches = [Dispatch(STAFF, frame.model_dump_json())]
     if was_online != now_online:
         # Widgets only learn whether anyone can answer, not who.
         public = PresenceFrame(operators_online=now_online).model_dump_json()
-        deliveries.append(Delivery(Audience(all_visitors=True), public))
-    await rt.bus.publish(deliveries)
+        dispatches.append(Dispatch(Audience(all_visitors=True), public))
+    await rt.bus.publish(dispatches)
 
 
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:

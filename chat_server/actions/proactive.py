@@ -9,7 +9,7 @@ from sqlmodel import select
 from ..models import AuthorType, Channel, Contact, DeliveryState, Direction, Kind, Message
 from ..runtime import Runtime
 from .contacts import get_or_create_conversation
-from .publish import conversation_delivery, message_deliveries
+from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, append
 from .validation import check_storable, check_text
 
@@ -46,7 +46,7 @@ async def do_send_proactive(
         contact = await s.get(Contact, contact_id) if created else None
     stored = Stored(message, conv)
     if contact is not None:
-        stored.deliveries.append(conversation_delivery(conv, contact))
-    stored.deliveries += message_deliveries(message, conv)
-    await rt.bus.publish(stored.deliveries)
+        stored.dispatches.append(conversation_dispatch(conv, contact))
+    stored.dispatches += message_dispatches(message, conv)
+    await rt.bus.publish(stored.dispatches)
     return stored

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..bus import Audience, Delivery
-from ..events import ConversationUpdatedFrame, ReceiptFrame
+from ..bus import Audience, Dispatch
+from ..frames import ConversationUpdatedFrame, ReceiptFrame
 from ..models import Contact, Conversation, Message, Role
 from ..views import conversation_view, message_frames
 
@@ -15,24 +15,24 @@ def contact_audience(contact_id: int) -> Audience:
     return Audience(contact_ids=(contact_id,))
 
 
-def message_deliveries(m: Message, conv: Conversation, updated: bool = False) -> list[Delivery]:
+def message_dispatches(m: Message, conv: Conversation, updated: bool = False) -> list[Dispatch]:
     """Operators get every message; the contact only public ones, in their own numbering.
     `updated` re-sends a message whose state changed (no new place in the stream)."""
     staff, visitor = message_frames(m, "message.updated" if updated else "message")
-    deliveries = [Delivery(STAFF, staff, conv.id, None if updated else m.seq, conv.epoch)]
+    dispatches = [Dispatch(STAFF, staff, conv.id, None if updated else m.seq, conv.epoch)]
     if visitor is not None:
-        deliveries.append(
-            Delivery(contact_audience(conv.contact_id), visitor, conv.id, None if updated else m.public_seq, conv.epoch)
+        dispatches.append(
+            Dispatch(contact_audience(conv.contact_id), visitor, conv.id, None if updated else m.public_seq, conv.epoch)
         )
-    return deliveries
+    return dispatches
 
 
-def conversation_delivery(conv: Conversation, contact: Contact) -> Delivery:
+def conversation_dispatch(conv: Conversation, contact: Contact) -> Dispatch:
     frame = ConversationUpdatedFrame(conversation=conversation_view(conv, contact))
-    return Delivery(STAFF, frame.model_dump_json())
+    return Dispatch(STAFF, frame.model_dump_json())
 
 
-def receipt_delivery(audience: Audience, conversation_id: int | None, reader: str, state: str, seq: int) -> Delivery:
+def receipt_dispatch(audience: Audience, conversation_id: int | None, reader: str, state: str, seq: int) -> Dispatch:
     frame = ReceiptFrame.model_validate(
         {"conversation_id": conversation_id, "reader": reader, "state": state, "seq": seq})
-    return Delivery(audience, frame.model_dump_json())
+    return Dispatch(audience, frame.model_dump_json())

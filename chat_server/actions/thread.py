@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Delivery
+from ..bus import Dispatch
 from ..models import Conversation, Direction, Kind, Message
 
 
@@ -15,7 +15,7 @@ class Stored:
     message: Message
     conversation: Conversation
     duplicate: bool = False
-    deliveries: list[Delivery] = field(default_factory=list)
+    dispatches: list[Dispatch] = field(default_factory=list)
 
 
 def number(conv: Conversation, message: Message) -> Message:

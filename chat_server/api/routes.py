@@ -24,7 +24,7 @@ from ..actions.operators import (
     do_set_availability,
     do_update_operator,
 )
-from ..events import ConversationView, OperatorView
+from ..frames import ConversationView, OperatorView
 from ..models import (
     Availability,
     Contact,

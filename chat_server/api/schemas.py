@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..behaviour.filters import Storable
-from ..events import AttachmentIds, ClientMsgId, ConversationView, MessageText, MessageView, OperatorView, OptionalText
+from ..frames import AttachmentIds, ClientMsgId, ConversationView, MessageText, MessageView, OperatorView, OptionalText
 
 Limit = Annotated[int, Field(ge=1, le=200)]
 

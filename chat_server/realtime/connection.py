@@ -7,8 +7,8 @@ import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ..bus import Delivery
-from ..events import ResetFrame
+from ..bus import Dispatch
+from ..frames import ResetFrame
 
 # Loads what a connection is missing in one conversation: (seq, frame) pairs after `after`.
 Backfill = Callable[["Connection", int, int], Awaitable[list[tuple[int, str]]]]
@@ -31,8 +31,8 @@ class Connection:
     # conversation id -> last seq this socket has been given (public_seq for visitors)
     cursors: dict[int, int] = field(default_factory=dict)
     epochs: dict[int, int] = field(default_factory=dict)
-    # conversations being back-filled from the database: live deliveries wait here meanwhile
-    filling: dict[int, list[Delivery]] = field(default_factory=dict)
+    # conversations being back-filled from the database: live dispatches wait here meanwhile
+    filling: dict[int, list[Dispatch]] = field(default_factory=dict)
     queue: asyncio.Queue[str | None] = field(init=False)
     closed: bool = False
     close_code: int | None = None
@@ -71,7 +71,7 @@ class Connection:
         # an operator tracks only what the inbox said it holds.
         return 0 if self.kind == "visitor" else None
 
-    def offer(self, delivery: Delivery, backfill: Backfill) -> None:
+    def offer(self, delivery: Dispatch, backfill: Backfill) -> None:
         """Give the socket a delivery: in order, once, holes filled from the database."""
         if self.closed:
             return  # gone or cut off: no fills for it; the client resumes by cursor
@@ -107,7 +107,7 @@ class Connection:
             self.start_fill(conv, cursor, [delivery], backfill)
         # else: already given (a resend after resume, or the same news twice): drop it
 
-    def start_fill(self, conv: int, after: int, waiting: list[Delivery], backfill: Backfill) -> None:
+    def start_fill(self, conv: int, after: int, waiting: list[Dispatch], backfill: Backfill) -> None:
         self.filling[conv] = waiting
         generation = self._fill_generations.get(conv, 0) + 1
         self._fill_generations[conv] = generation

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
-from ..bus import Delivery
+from ..bus import Dispatch
 from ..metrics import Metrics
 from .connection import Backfill, Connection
 
@@ -43,9 +43,9 @@ class Hub:
             _discard(self.by_role, conn.role, conn)
         self._metrics.open_sockets.labels(conn.kind).dec()
 
-    def deliver(self, deliveries: Sequence[Delivery]) -> None:
+    def dispatch(self, dispatches: Sequence[Dispatch]) -> None:
         """Called by the bus for every delivery committed anywhere."""
-        for delivery in deliveries:
+        for delivery in dispatches:
             if delivery.rekey is not None:
                 self._rekey(*delivery.rekey)
             recipients = self._recipients(delivery)
@@ -54,7 +54,7 @@ class Hub:
             if recipients:
                 self._metrics.delivered(len(recipients), delivery.published_at)
 
-    def _recipients(self, delivery: Delivery) -> set[Connection]:
+    def _recipients(self, delivery: Dispatch) -> set[Connection]:
         audience = delivery.audience
         found: set[Connection] = set()
         if audience.all_visitors:

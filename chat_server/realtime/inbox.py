@@ -12,8 +12,8 @@ from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
 from ..actions.operators import authenticate, do_set_availability
 from ..actions.publish import STAFF, contact_audience
-from ..bus import Delivery
-from ..events import (
+from ..bus import Dispatch
+from ..frames import (
     AckFrame,
     Author,
     ConversationRemovedFrame,
@@ -112,8 +112,8 @@ async def _handle(sv: SocketServices, conn: Connection, operator: Operator, fram
                 typing = TypingFrame(conversation_id=frame.conversation_id, author=author, is_typing=frame.is_typing)
                 public = TypingFrame(author=Author(type="operator", name=operator.name), is_typing=frame.is_typing)
                 await sv.rt.bus.publish([
-                    Delivery(STAFF, typing.model_dump_json()),
-                    Delivery(contact_audience(contact_id), public.model_dump_json()),
+                    Dispatch(STAFF, typing.model_dump_json()),
+                    Dispatch(contact_audience(contact_id), public.model_dump_json()),
                 ])
         case OperatorRead():
             await do_operator_read(sv.rt, operator, frame.conversation_id, frame.seq)

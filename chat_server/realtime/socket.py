@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..actions.errors import ActionError
-from ..events import ErrorFrame
+from ..frames import ErrorFrame
 from .connection import Connection
 
 log = logging.getLogger(__name__)

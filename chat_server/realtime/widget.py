@@ -14,10 +14,10 @@ from ..actions.contacts import conversation_of
 from ..actions.errors import ActionError
 from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
-from ..actions.messages import do_contact_receipt, do_receive_inbound
+from ..actions.messages import do_contact_message, do_contact_receipt
 from ..actions.publish import STAFF
-from ..bus import Delivery
-from ..events import (
+from ..bus import Dispatch
+from ..frames import (
     AckFrame,
     Author,
     EmailSavedFrame,
@@ -120,7 +120,7 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
             if not sv.message_limiter.allow(f"contact:{conn.contact_id}"):
                 raise ActionError("rate_limited", "too many messages; wait a moment")
             attachments = await resolve_attachments(sv.rt, frame.attachment_ids, contact_id=conn.contact_id)
-            stored = await do_receive_inbound(
+            stored = await do_contact_message(
                 sv.rt, conn.contact_id, Channel.widget, frame.text, client_msg_id=frame.client_msg_id,
                 attachments=attachments,
             )
@@ -134,7 +134,7 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
             if conversation_id is not None and sv.typing_limiter.allow(f"contact:{conn.contact_id}"):
                 typing = TypingFrame(conversation_id=conversation_id, author=Author(type="contact", id=conn.contact_id),
                                      is_typing=frame.is_typing)
-                await sv.rt.bus.publish([Delivery(STAFF, typing.model_dump_json())])
+                await sv.rt.bus.publish([Dispatch(STAFF, typing.model_dump_json())])
         case VisitorReceipt():
             await do_contact_receipt(sv.rt, conn.contact_id, frame.state, frame.seq)
         case VisitorTrack():
