@@ -1,7 +1,7 @@
 """Attachment storage: files on local disk, addressed by their SHA-256, with the limits on
 what people may send (size, content types). Rows describing them live in `models.attachment`;
-recording an upload is an action (`actions/attachments.py`), re-exported here as
-`store_attachment` for the channel code that receives files."""
+recording an upload is an action (`actions/attachments.py`, `do_store_attachment`), which
+builds on this module; this module knows nothing of the database."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCUMENT_TYPES = {
@@ -127,14 +123,3 @@ class AttachmentStorage:
 def storage_for(settings: Settings) -> AttachmentStorage:
     return AttachmentStorage(settings.effective_attachments_dir, settings.max_attachment_bytes)
 
-
-async def store_attachment(
-    rt: Runtime, data: bytes, filename: str, content_type: str, *,
-    contact_id: int | None = None, operator_id: int | None = None,
-) -> dict[str, Any]:
-    """Check, store and record one file; returns the dict a `Message.attachments` entry holds:
-    {"id", "name", "content_type", "size", "url"}. Raises ActionError (code, message)."""
-    # Imported here because the actions build on this module's storage.
-    from .actions.attachments import do_store_attachment
-
-    return await do_store_attachment(rt, data, filename, content_type, contact_id=contact_id, operator_id=operator_id)

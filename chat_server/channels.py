@@ -14,12 +14,12 @@ from pydantic import BaseModel
 
 from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, ReadReceipt, WebhookAnswer
 
+from .actions.attachments import do_store_attachment
 from .actions.channels import do_save_cursor, get_instance, list_instances
 from .actions.errors import ActionError, NotFound
 from .actions.inbound import Outcome, do_channel_update
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
-from .attachments import store_attachment
 from .models import Channel, ChannelInstance
 from .runtime import Runtime
 
@@ -243,7 +243,7 @@ class ChannelService:
         stored = []
         for a in msg.attachments:
             try:
-                stored.append(await store_attachment(self.rt, a.data, a.name, a.content_type, contact_id=contact_id))
+                stored.append(await do_store_attachment(self.rt, a.data, a.name, a.content_type, contact_id=contact_id))
             except ActionError as exc:
                 msg.text = (msg.text + "\n" if msg.text else "") + f"[{a.name}: not kept: {exc.message}]"
         return stored

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from chat_server import migrate
+from chat_server.actions.attachments import do_store_attachment
 from chat_server.actions.contacts import find_or_create_contact
 from chat_server.actions.errors import ActionError
-from chat_server.attachments import store_attachment
 from chat_server.db import Database
 from chat_server.metrics import Metrics
 from chat_server.models import IdentityKind
@@ -161,9 +161,9 @@ async def test_a_visitor_cannot_fill_the_disk(tmp_path: Path) -> None:
             contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "uploader", "first visit")
         assert contact.id is not None
         for n in range(3):
-            await store_attachment(rt, f"note {n}".encode(), f"n{n}.txt", "text/plain", contact_id=contact.id)
+            await do_store_attachment(rt, f"note {n}".encode(), f"n{n}.txt", "text/plain", contact_id=contact.id)
         with pytest.raises(ActionError) as refused:
-            await store_attachment(rt, b"one more", "more.txt", "text/plain", contact_id=contact.id)
+            await do_store_attachment(rt, b"one more", "more.txt", "text/plain", contact_id=contact.id)
         assert refused.value.code == "rate_limited" and refused.value.status == 429
         files = [p for p in (tmp_path / "data" / "attachments").rglob("*") if p.is_file()]
         assert len(files) == 3
