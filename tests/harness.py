@@ -142,14 +142,17 @@ class Socket:
             if frame["type"] == frame_type and _matches(frame, match):
                 return frame
 
-    async def quiet(self, seconds: float = 0.5) -> list[dict[str, Any]]:
-        """Frames that arrive within `seconds` (for asserting something did NOT arrive)."""
+    async def settled(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The frames that arrive before the server answers a ping sent now. A socket's frames
+        leave in the order they were queued, so whatever was published to this socket before
+        the ping is in the list: a check that something did NOT arrive waits on this instead of
+        a quiet window. (Across processes, news from another replica is ordered by a later
+        frame from that replica instead: see the scale-out tests.)"""
+        await self.send(type="ping")
         got: list[dict[str, Any]] = []
-        try:
-            while True:
-                got.append(await self.recv(seconds))
-        except TimeoutError:
-            return got
+        while (frame := await self.recv(timeout))["type"] != "pong":
+            got.append(frame)
+        return got
 
     async def close(self) -> None:
         await self.ws.close()

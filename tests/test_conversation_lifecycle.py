@@ -38,7 +38,7 @@ async def test_snooze_then_a_new_message_reopens_with_system_lines(server: ChatS
     assert any("snoozed the conversation until" in t for t in system)
     assert any("closed the conversation" in t for t in system) and any("reopened" in t for t in system)
     # The visitor never sees system lines.
-    assert not [f for f in v.seen + await v.quiet(0.3) if f["type"] == "message" and "conversation" in f["message"]["text"]]
+    assert not [f for f in v.seen + await v.settled() if f["type"] == "message" and "conversation" in f["message"]["text"]]
     await v.close()
 
 

@@ -66,7 +66,7 @@ async def test_sales_read_everything_and_write_nothing(server: ChatServer) -> No
     await sock.send(type="message.send", conversation_id=conversation_id, client_msg_id="s-1", text="sneaky")
     err = await sock.expect("error")
     assert err["code"] == "read_only"
-    assert not [f for f in await v.quiet(0.3) if f["type"] == "message"]
+    assert not [f for f in await v.settled() if f["type"] == "message"]
     await sock.close()
     await v.close()
 

@@ -126,7 +126,7 @@ async def test_operator_sees_a_new_conversation_live_replies_and_notes_stay_priv
     assert await preview.evaluate("img => img.complete && img.naturalWidth") == 1
     await expect(page.locator(".pending-files li")).to_have_count(0)
 
-    assert not any("secret" in str(f) for f in v.seen + await v.quiet(0.5))
+    assert not any("secret" in str(f) for f in v.seen + await v.settled())
     assert inbox.js_errors() == [], inbox.js_errors()
     await v.close()
     await inbox.close()
@@ -252,7 +252,7 @@ async def test_sales_reads_any_history_but_cannot_reply(server: ChatServer, brow
             headers: {"content-type": "application/json", authorization: `Bearer ${localStorage.getItem("inbox.token")}`},
             body: JSON.stringify({text: "sneaky"})})).status""", conversation_id)
     assert status == 403
-    assert [f for f in await v.quiet(0.5) if f["type"] == "message" and "sneaky" in f["message"]["text"]] == []
+    assert [f for f in await v.settled() if f["type"] == "message" and "sneaky" in f["message"]["text"]] == []
     # Logging out ends the session: the token no longer works.
     token = await sales.token()
     await page.click("#logout")

@@ -77,7 +77,7 @@ async def test_private_note_never_reaches_the_visitor(server: ChatServer) -> Non
         assert r.status_code == 201
     reply = await v.expect("message", text="public answer")
     assert reply["message"]["seq"] == 2  # the note took no place in the visitor's numbering
-    frames = v.seen + await v.quiet(0.3)
+    frames = v.seen + await v.settled()
     assert not any("secret" in str(f) for f in frames)
     # Nor on resume from the start.
     v2, _ = await visitor(server, token=(v.seen[0] if v.seen[0]["type"] == "welcome" else {}).get("token"))
@@ -116,7 +116,7 @@ async def test_resume_after_dropped_connection_has_no_gap_and_no_duplicate(serve
     got = [await v2.expect("message") for _ in range(4)]
     assert [m["message"]["seq"] for m in got] == [3, 4, 5, 6]
     assert [m["message"]["text"] for m in got] == ["reply 2", "reply 3", "reply 4", "reply 5"]
-    assert not [f for f in await v2.quiet(0.3) if f["type"] == "message"]
+    assert not [f for f in await v2.settled() if f["type"] == "message"]
     await v2.close()
 
 
@@ -145,9 +145,9 @@ async def test_visitor_cannot_read_another_visitors_conversation(server: ChatSer
     assert b_welcome["conversation"]["last_seq"] == 0
     await b.send(type="message.send", client_msg_id=cid(), text="B writes")
     await b.expect("ack")
-    frames = b.seen + await b.quiet(0.3)
+    frames = b.seen + await b.settled()
     assert not any("A's secret" in str(f) for f in frames)
-    a_frames = await a.quiet(0.3)
+    a_frames = await a.settled()
     assert not any("B writes" in str(f) for f in a_frames)
     await a.close()
     await b.close()
@@ -183,7 +183,7 @@ async def test_assignment_is_live_for_other_operators(server: ChatServer) -> Non
     assert update["conversation"]["assignee_id"] == me["id"]
     line = await watcher.expect("message", conversation_id=conversation_id)
     assert line["message"]["kind"] == "system" and "assigned" in line["message"]["text"]
-    assert not [f for f in await v.quiet(0.3) if f["type"] == "message"]  # system lines stay internal
+    assert not [f for f in await v.settled() if f["type"] == "message"]  # system lines stay internal
     await watcher.close()
     await v.close()
 

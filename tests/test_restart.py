@@ -48,7 +48,7 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
 
 
 async def no_more_messages(sock: Socket) -> None:
-    extra = [f for f in await sock.quiet(0.5) if f["type"] == "message"]
+    extra = [f for f in await sock.settled() if f["type"] == "message"]
     assert not extra, f"resent after resume: {extra}"
 
 

@@ -94,7 +94,7 @@ async def test_visitor_on_one_replica_and_operator_on_the_other(pair: tuple[Chat
                   text="anything else?")
     after_note = await v.expect("message", text="anything else?")
     assert after_note["message"]["seq"] == 3  # the note took no place in the visitor's numbering
-    frames = v.seen + await v.quiet(0.3)
+    frames = v.seen + await v.settled()
     assert not any("VIP" in str(f) for f in frames)
     await v.close()
     await op.close()
@@ -201,5 +201,5 @@ async def test_redis_restart_mid_conversation_loses_and_doubles_nothing(
     for sock, after in ((v2, 10), (op2, 20)):
         got = [(await sock.expect("message"))["message"]["text"] for _ in range(total - after)]
         assert got == stored[after:]
-        assert not [f for f in await sock.quiet(0.3) if f["type"] == "message"]
+        assert not [f for f in await sock.settled() if f["type"] == "message"]
         await sock.close()

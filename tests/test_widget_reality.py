@@ -128,7 +128,7 @@ async def test_server_restart_while_typing_delivers_the_queue_once_in_order(tmp_
             await expect(widget(page, ".msg.mine .meta")).not_to_contain_text(["Sending"] * 4, timeout=15_000)
             await expect(widget(page, ".log .text")).to_have_text(
                 ["before the restart", "typed while the server", "is away, then this", "and this last"])
-            extra = [f for f in await op2.quiet(1.0) if f["type"] == "message"]
+            extra = [f for f in await op2.settled() if f["type"] == "message"]
             assert extra == []
             async with api(server, token) as http:
                 history = (await http.get(f"/conversations/{conversation_id}/messages")).json()["items"]
