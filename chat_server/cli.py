@@ -7,11 +7,12 @@ import asyncio
 import getpass
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 
-from . import migrate
+from . import backup, migrate
 from .actions.errors import ActionError
 from .actions.operators import do_create_operator
 from .app import create_app
@@ -72,6 +73,24 @@ async def _create_operator(settings: Settings, name: str, email: str, password: 
         await rt.db.dispose()
 
 
+def _backup_or_restore(settings: Settings, command: str, file: Path) -> int:
+    try:
+        if command == "backup":
+            done = backup.backup(settings.effective_database_url, file)
+            kept = None
+        else:
+            done, kept = backup.restore(settings.effective_database_url, file)
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{done.tables.get(t, 0)} {t.replace('_', ' ')}s" for t in ("contact", "conversation", "message"))
+    verb = "backed up to" if command == "backup" else "restored into"
+    print(f"{verb} {done.path}: {done.bytes / 1_048_576:.1f} MiB in {done.seconds:.1f} s ({counts}); integrity checked")
+    if kept is not None:
+        print(f"the database it replaced is kept as {kept}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat-server", description="Live chat and unified inbox server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,11 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.operator.value)
     create.add_argument("--password", help="prompted for when not given")
+    backup_cmd = commands.add_parser("backup", help="copy the SQLite database to FILE while the server runs")
+    backup_cmd.add_argument("file", type=Path)
+    restore_cmd = commands.add_parser("restore", help="put a backup in place of the SQLite database (server stopped)")
+    restore_cmd.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     settings = Settings()
 
     if args.command == "serve":
         serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
+    elif args.command in ("backup", "restore"):
+        return _backup_or_restore(settings, args.command, args.file)
     elif args.command == "migrate":
         migrate.upgrade(settings.effective_database_url)
         print("database is up to date")

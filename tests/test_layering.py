@@ -16,7 +16,7 @@ LEAVES: set[str] = set()
 ALLOWED: dict[str, set[str]] = {
     # Foundations: no knowledge of the product's other parts.
     "settings": LEAVES, "logs": LEAVES, "metrics": LEAVES, "tokens": LEAVES, "bus": LEAVES,
-    "group_commit": LEAVES, "models": LEAVES,
+    "group_commit": LEAVES, "models": LEAVES, "backup": LEAVES,
     "db": {"settings"},
     "migrate": {"db"},
     "attachments": {"settings"},  # the file store: bytes on disk, no rows
@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"actions", "attachments", "behaviour", "channels", "frames", "models", "reporting", "runtime", "tokens", "views"},
     # Composition.
     "app": {"actions", "api", "bus", "channels", "db", "metrics", "migrate", "outbound", "realtime", "runtime", "settings"},
-    "cli": {"actions", "app", "bus", "db", "logs", "metrics", "migrate", "models", "runtime", "settings"},
+    "cli": {"actions", "app", "backup", "bus", "db", "logs", "metrics", "migrate", "models", "runtime", "settings"},
     "__main__": {"cli"},
     "__init__": LEAVES,
 }
