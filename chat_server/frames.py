@@ -310,7 +310,8 @@ class ConversationUpdatedFrame(ServerFrame):
 
 
 class ConversationRemovedFrame(ServerFrame):
-    """The conversation was folded into another by a contact merge."""
+    """The conversation was folded into another by a contact merge, or deleted with its contact
+    (`merged_into_conversation_id` null)."""
 
     type: Literal["conversation.removed"] = "conversation.removed"
     conversation_id: int

@@ -25,13 +25,16 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"frames", "models"},
     "behaviour": {"models"},  # pure: snapshots in, decisions out
     "reporting": {"models"},
+    # Every read query.
+    "reads": {"behaviour", "db", "frames", "models", "runtime", "views"},
     # Every write.
-    "actions": {"attachments", "behaviour", "bus", "frames", "group_commit", "models", "runtime", "settings", "views"},
+    "actions": {"attachments", "behaviour", "bus", "frames", "group_commit", "models", "reads", "runtime", "settings", "views"},
     # The edges: sockets, HTTP, channel loops, the outbound worker.
-    "channels": {"actions", "attachments", "models", "runtime"},
-    "outbound": {"actions", "attachments", "channels", "models", "runtime"},
-    "realtime": {"actions", "bus", "frames", "metrics", "models", "runtime", "tokens", "views"},
-    "api": {"actions", "attachments", "behaviour", "channels", "frames", "models", "reporting", "runtime", "tokens", "views"},
+    "channels": {"actions", "attachments", "models", "reads", "runtime"},
+    "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime"},
+    "realtime": {"actions", "bus", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
+    "api": {"actions", "attachments", "behaviour", "channels", "frames", "models", "reads", "reporting", "runtime", "tokens",
+            "views"},
     # Composition.
     "app": {"actions", "api", "bus", "channels", "db", "metrics", "migrate", "outbound", "realtime", "runtime", "settings"},
     "cli": {"actions", "app", "backup", "bus", "db", "logs", "metrics", "migrate", "models", "runtime", "settings"},

@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this registers them all."""
 
 from .attachment import Attachment
+from .audit import AuditRecord
 from .channel import ChannelInstance, JobState, OutboundJob, UsedLinkToken
 from .contact import Contact, ContactIdentity, ContactMerge, Event, IdentityKind
 from .conversation import (
@@ -18,7 +19,7 @@ from .saved_reply import SavedReply
 from .site import SiteSettings
 
 __all__ = [
-    "Attachment", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
+    "Attachment", "AuditRecord", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
