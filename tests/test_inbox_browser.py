@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.harness import ChatServer, api, create_operator, login, visitor
-from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
+from tests.inbox_browser import Inbox, browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -416,7 +416,6 @@ async def test_the_inbox_in_russian_end_to_end_and_back_to_english(server: ChatS
     context = await browser.new_context(locale="en-US")
     page = await context.new_page()
     page.set_default_timeout(10_000)
-    from tests.inbox_browser import Inbox
     inbox = Inbox(context, page, server)
     await page.goto(server.http + "/inbox/")
     await expect(page.locator("#login-form button[type=submit]")).to_have_text("Log in")
