@@ -13,6 +13,26 @@ function identityName(kind) {
   }[kind] || kind;
 }
 
+// How an identity was linked is stored as an English phrase; the ones the server writes are
+// told in the operator's language, anything else as stored.
+const LINKED = [
+  [/^first visit$/, () => t("linked.first_visit")],
+  [/^identify$/, () => t("linked.identify")],
+  [/^first message on (Telegram|VK|email)$/, (m) => t("linked.first_message", { channel: channelName(m[1].toLowerCase()) })],
+  [/^email reply in the contact's thread$/, () => t("linked.email_thread")],
+  [/^email from the contact's address$/, () => t("linked.email_address")],
+  [/^merge: (.*)$/s, (m) => t("linked.merge", { reason: m[1] })],
+];
+
+function linkedReason(text) {
+  if (!text) return t("card.unknown");
+  for (const [pattern, say] of LINKED) {
+    const match = pattern.exec(text);
+    if (match) return say(match);
+  }
+  return text;
+}
+
 function row(label, value) {
   if (value === null || value === undefined || value === "") return null;
   return h("tr", {}, h("th", {}, label), h("td", {}, value));
@@ -72,7 +92,7 @@ export class ContactCard {
       h("h3", {}, t("card.identities")),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},
         h("b", {}, identityName(i.kind)), " ", h("span", { class: "value" }, i.value),
-        h("div", { class: "muted" }, t("card.linked", { reason: i.linked_reason || t("card.unknown"), time: fmtTime(i.created_at) }))))),
+        h("div", { class: "muted" }, t("card.linked", { reason: linkedReason(i.linked_reason), time: fmtTime(i.created_at) }))))),
       h("h3", {}, t("card.origin")),
       h("table", { class: "facts system" },
         utm.length ? h("tr", {}, h("th", {}, t("card.first_utm")), h("td", { class: "utm" },
