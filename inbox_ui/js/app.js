@@ -56,7 +56,9 @@ async function start() {
     return showLogin(err.message);
   }
   state.me = me;
-  await setLanguage(me.language);
+  try {
+    await setLanguage(me.language);
+  } catch (err) { console.warn("inbox: the texts could not be loaded", err); }
   state.savedReplies = null;
   if (inboxPage) inboxPage.unmount();
   inboxPage = null; // bound to the previous login's socket
@@ -88,7 +90,9 @@ async function changeLanguage(choice) {
     $("language").value = state.me.language || "";
     return;
   }
-  await setLanguage(state.me.language);
+  try {
+    await setLanguage(state.me.language);
+  } catch (err) { toast(err.message); }
   showMe();
   showConnection();
   route();
@@ -154,5 +158,7 @@ $("notify").addEventListener("click", async () => {
 window.addEventListener("hashchange", () => { if (state.me) route(); });
 auth.onLoggedOut = () => showLogin(t("login.session_ended"));
 // Before we know who logs in: their last choice on this browser, else the browser's language.
-await setLanguage(storedLanguage(), { remember: false });
+try {
+  await setLanguage(storedLanguage(), { remember: false });
+} catch (err) { console.warn("inbox: the texts could not be loaded", err); } // the page's English stays
 if (auth.token) start(); else showLogin();

@@ -9,7 +9,19 @@ let lang = "en";
 let texts = {};
 let english = {}; // what a key missing from a catalogue falls back to (a test keeps them whole)
 const catalogues = new Map();
-let formats = {};
+
+function formatsFor(code) {
+  return {
+    plural: new Intl.PluralRules(code),
+    number: new Intl.NumberFormat(code),
+    time: new Intl.DateTimeFormat(code, { hour: "2-digit", minute: "2-digit" }),
+    dateTime: new Intl.DateTimeFormat(code, { dateStyle: "short", timeStyle: "short" }),
+    day: new Intl.DateTimeFormat(code, { day: "numeric", month: "long", timeZone: "UTC" }),
+    dayShort: new Intl.DateTimeFormat(code, { day: "2-digit", month: "2-digit", timeZone: "UTC" }),
+    relative: new Intl.RelativeTimeFormat(code, { numeric: "auto" }),
+  };
+}
+let formats = formatsFor(lang);
 
 export function browserLanguage() {
   for (const wanted of navigator.languages || [navigator.language || "en"]) {
@@ -38,15 +50,7 @@ export async function setLanguage(choice, { remember = true } = {}) {
   const code = LANGUAGES.includes(choice) ? choice : browserLanguage();
   [english, texts] = await Promise.all([catalogue("en"), catalogue(code)]);
   lang = code;
-  formats = {
-    plural: new Intl.PluralRules(code),
-    number: new Intl.NumberFormat(code),
-    time: new Intl.DateTimeFormat(code, { hour: "2-digit", minute: "2-digit" }),
-    dateTime: new Intl.DateTimeFormat(code, { dateStyle: "short", timeStyle: "short" }),
-    day: new Intl.DateTimeFormat(code, { day: "numeric", month: "long", timeZone: "UTC" }),
-    dayShort: new Intl.DateTimeFormat(code, { day: "2-digit", month: "2-digit", timeZone: "UTC" }),
-    relative: new Intl.RelativeTimeFormat(code, { numeric: "auto" }),
-  };
+  formats = formatsFor(code);
   document.documentElement.lang = code;
   translatePage(document);
 }
