@@ -322,3 +322,43 @@ async def test_the_inbox_page_is_served_with_a_strict_content_policy(server: Cha
         assert (await http.get(server.http + "/inbox/nope.js")).status_code == 404
         r = await http.get(server.http + "/inbox", follow_redirects=True)
         assert r.status_code == 200 and str(r.url).endswith("/inbox/")
+
+
+async def test_each_operator_chooses_the_inbox_language_for_themself(server: ChatServer) -> None:
+    admin = await login(server)
+    sales = await create_operator(server, admin, f"lang-{cid()[:8]}@example.com", role="sales")
+    async with api(server, sales) as http:
+        me = (await http.get("/me")).json()
+        assert me["language"] is None  # follows the browser until chosen
+        r = await http.patch("/me", json={"language": "ru"})
+        assert r.status_code == 200, r.text
+        assert r.json()["language"] == "ru" and r.json()["id"] == me["id"]
+        assert (await http.get("/me")).json()["language"] == "ru"
+        # Refused with a clear error, and nothing changes.
+        for body in ({"language": "fr"}, {"language": "RU"}, {"language": 1}, {"language": "ru", "role": "admin"}):
+            r = await http.patch("/me", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["error"]["code"] == "invalid_body"
+        assert (await http.get("/me")).json()["language"] == "ru"
+        assert (await http.get("/me")).json()["role"] == "sales"
+        # A body without the field leaves it; null goes back to following the browser.
+        assert (await http.patch("/me", json={})).json()["language"] == "ru"
+        assert (await http.patch("/me", json={"language": None})).json()["language"] is None
+        assert (await http.get("/me")).json()["language"] is None
+        await http.patch("/me", json={"language": "en"})
+    async with api(server, admin) as http:
+        # One operator's choice is theirs alone.
+        assert (await http.get("/me")).json()["language"] is None
+        assert "language" not in (await http.get("/operators")).json()["items"][0]
+    async with api(server) as http:
+        assert (await http.patch("/me", json={"language": "ru"})).status_code == 401
+
+
+def test_the_language_check_refuses_what_the_inbox_has_no_catalogue_for() -> None:
+    from chat_server.actions.errors import ActionError
+    from chat_server.actions.operators import check_language
+
+    assert [check_language(v) for v in ("en", "ru", None)] == ["en", "ru", None]
+    with pytest.raises(ActionError) as refused:
+        check_language("de")
+    assert refused.value.code == "invalid_language"

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.harness import ChatServer, api, create_operator, login, visitor
-from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
+from tests.inbox_browser import Inbox, browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -392,3 +392,128 @@ async def test_admin_invites_changes_role_deactivates_and_keeps_saved_replies(
     assert settings["texts"]["en"]["title"] == "Talk to <Shop>" and settings["site_key"] == key
     assert inbox.js_errors() == [], inbox.js_errors()
     await inbox.close()
+
+
+async def test_the_inbox_in_russian_end_to_end_and_back_to_english(server: ChatServer, browser: Browser) -> None:  # noqa: F811
+    from tests.seed import seed_report
+
+    admin_token = await login(server)
+    email = f"olga-{cid()[:6]}@example.com"
+    token = await create_operator(server, admin_token, email, name="Ольга")
+    async with api(server, token) as http:
+        olga = (await http.patch("/me", json={"language": "ru"})).json()
+    assert olga["language"] == "ru"
+    await seed_report(server.database_url, "2021-03-02", [(0, 2), (10, 13)], olga["id"])
+    word = "i18n" + cid()[:8]
+    visitors = []
+    for text in (f"Здравствуйте, {word}x", f"Hello {word}"):
+        v, _ = await visitor(server)
+        await v.send(type="message.send", client_msg_id=cid(), text=text)
+        await v.expect("ack")
+        visitors.append(v)
+
+    # The browser asks for English; Olga's profile says Russian, and the profile wins.
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    inbox = Inbox(context, page, server)
+    await page.goto(server.http + "/inbox/")
+    await expect(page.locator("#login-form button[type=submit]")).to_have_text("Log in")
+    await inbox.login(email, "password-" + email)
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+    await expect(page.locator("nav a[data-page=inbox]")).to_have_text("Входящие")
+    await expect(page.locator("nav a[data-page=reports]")).to_have_text("Отчёты")
+    await expect(page.locator("#logout")).to_have_text("Выйти")
+    await expect(page.locator("#connection")).to_have_text("● на связи")
+    await expect(page.locator("#me")).to_have_text("Ольга (оператор)")
+    await expect(page.locator("#language")).to_have_value("ru")
+
+    # The list: tabs, search, plural count, a visitor's name.
+    await expect(page.locator(".tabs button[data-tab=unassigned]")).to_have_text("Без исполнителя")
+    await expect(page.locator(".thread-pane")).to_have_text("Выберите диалог.")
+    await page.fill(".list-pane input[type=search]", word)
+    await expect(page.locator(".conversation")).to_have_count(2)
+    await expect(page.locator(".list-count")).to_have_text("2 диалога")
+    first = page.locator(".conversation").first
+    await expect(first).to_contain_text("Посетитель №")
+    await expect(first).to_contain_text("без исполнителя")
+    await expect(first.locator(".badge")).to_have_text("Сайт")
+    await page.fill(".list-pane input[type=search]", word + "x")
+    await expect(page.locator(".list-count")).to_have_text("1 диалог")
+
+    # The thread: actions, assignment and its system line, composer, a reply's delivery state.
+    await page.locator(".conversation").first.click()
+    await expect(page.locator(".msg.in .text")).to_have_text(f"Здравствуйте, {word}x")
+    await expect(page.locator(".thread-head .status")).to_have_text("открыт")
+    await expect(page.locator(".thread-head button.close")).to_have_text("Закрыть")
+    await page.locator(".thread-head select.assign").select_option(label="Ольга (я)")
+    await expect(page.locator(".msg.system .text")).to_have_text("Ольга назначил(а) диалог на Ольга")
+    await expect(page.locator(".composer .mode").first).to_have_text("Ответ")
+    await expect(page.locator(".composer textarea")).to_have_attribute("placeholder", "Напишите ответ… (/ — шаблоны ответов)")
+    await expect(page.locator(".composer select.channel option")).to_have_text(["Чат на сайте"])
+    await page.fill(".composer textarea", "Добрый день!")
+    await page.press(".composer textarea", "Enter")
+    await expect(page.locator(".msg.out .state").last).to_have_text("отправлено")
+
+    # The card.
+    card = page.locator(".card")
+    await expect(card.locator("h3").first).to_have_text("Идентификаторы")
+    await expect(card.locator(".identities b").first).to_have_text("Посетитель сайта")
+    await expect(card.locator("h3", has_text="Откуда пришёл")).to_be_visible()
+    await expect(card.locator(".facts th", has_text="Визиты")).to_be_visible()
+    await expect(card.locator(".events")).to_have_text("Событий нет.")
+
+    # The reports: a Russian date, plural forms, durations.
+    await page.click("nav a[data-page=reports]")
+    await expect(page.locator(".reports-page h2")).to_have_text("Отчёты")
+    await page.fill(".reports-page input[name=start]", "2021-03-02")
+    await page.fill(".reports-page input[name=end]", "2021-03-02")
+    await page.click(".reports-page button[type=submit]")
+    await expect(page.locator(".volume th")).to_have_text("2 марта")
+    await expect(page.locator(".volume td")).to_have_text("Сайт: 2")
+    await expect(page.locator(".report .summary")).to_have_text("2 диалого-дня · 2 цикла начато · 0 ещё без ответа")
+    everyone = page.locator(".times").first.locator("tr[data-row=all]")
+    await expect(everyone.locator("th")).to_have_text("Все")
+    await expect(everyone.locator("td.median")).to_have_text("2 мин 30 с")
+    await expect(page.locator(".report h3").nth(1)).to_have_text("Время первого ответа")
+
+    # Back to English: at once, kept on the profile, and after a reload.
+    await page.select_option("#language", "en")
+    await expect(page.locator(".reports-page h2")).to_have_text("Reports")
+    await expect(page.locator("nav a[data-page=inbox]")).to_have_text("Inbox")
+    await expect(page.locator("#me")).to_have_text("Ольга (operator)")
+    async with api(server, token) as http:
+        assert (await http.get("/me")).json()["language"] == "en"
+    await page.click("nav a[data-page=inbox]")
+    await expect(page.locator(".list-count")).to_have_text("1 conversation")
+    await expect(page.locator(".conversation .muted").first).to_contain_text("Ольга")
+    await page.fill(".list-pane input[type=search]", word)
+    await expect(page.locator(".list-count")).to_have_text("2 conversations")
+    await page.reload()
+    await expect(page.locator("nav a[data-page=contacts]")).to_have_text("Contacts")
+    assert inbox.js_errors() == [], inbox.js_errors()
+    for v in visitors:
+        await v.close()
+    await inbox.close()
+
+
+async def test_an_operator_without_a_choice_gets_the_browsers_language(server: ChatServer, browser: Browser) -> None:  # noqa: F811
+    admin_token = await login(server)
+    email = f"ivan-{cid()[:6]}@example.com"
+    await create_operator(server, admin_token, email, name="Иван", role="sales")
+    context = await browser.new_context(locale="ru-RU")
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    await page.goto(server.http + "/inbox/")
+    await expect(page.locator("#login-form button[type=submit]")).to_have_text("Войти")
+    await page.fill("#login-form input[name=email]", email)
+    await page.fill("#login-form input[name=password]", "wrong password")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text("Неверный email или пароль.")
+    await page.fill("#login-form input[name=password]", "password-" + email)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#me")).to_have_text("Иван (продажи)")
+    await expect(page.locator("#language")).to_have_value("")
+    await page.click("nav a[data-page=contacts]")
+    await expect(page.locator(".contacts-page .export")).to_have_text("Выгрузить CSV")
+    await context.close()

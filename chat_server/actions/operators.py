@@ -29,6 +29,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+# The languages the inbox has a catalogue for (inbox_ui/i18n/*.json); None follows the browser.
+LANGUAGES = ("en", "ru")
 
 
 def token_hash(token: str) -> str:
@@ -214,4 +216,21 @@ async def do_update_operator(
         now_online = await operators_online(rt)
         if now_online != was_online:
             await _publish_presence(rt, operator, was_online, now_online)
+    return operator
+
+
+def check_language(language: str | None) -> str | None:
+    if language is not None and language not in LANGUAGES:
+        raise ActionError("invalid_language", "language is 'en', 'ru' or null (follow the browser)")
+    return language
+
+
+async def do_set_language(rt: Runtime, operator: Operator, language: str | None) -> Operator:
+    """An operator's own choice of inbox language; it is theirs alone, so nobody is told."""
+    language = check_language(language)
+    async with rt.db.write() as s:
+        fresh = await s.get(Operator, operator.id)
+        assert fresh is not None
+        fresh.language = language
+    operator.language = language
     return operator

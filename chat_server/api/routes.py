@@ -22,9 +22,10 @@ from ..actions.operators import (
     do_login,
     do_logout,
     do_set_availability,
+    do_set_language,
     do_update_operator,
 )
-from ..frames import ConversationView, OperatorView
+from ..frames import ConversationView
 from ..models import (
     Availability,
     Contact,
@@ -62,9 +63,22 @@ async def logout(c: Call) -> dict[str, bool]:
     return {"ok": True}
 
 
-@api.add("GET", "/me", summary="The logged-in operator", response=OperatorView)
+def me_view(operator: Operator) -> sc.MeView:
+    return sc.MeView(**operator_view(operator).model_dump(), language=operator.language)
+
+
+@api.add("GET", "/me", summary="The logged-in operator and their own settings", response=sc.MeView)
 async def me(c: Call) -> Any:
-    return operator_view(c.me)
+    return me_view(c.me)
+
+
+@api.add("PATCH", "/me", summary="Change your own settings (the inbox language)", body=sc.MeBody,
+         response=sc.MeView)
+async def update_me(c: Call) -> Any:
+    b: sc.MeBody = c.body
+    if "language" in b.model_fields_set:
+        await do_set_language(c.rt, c.me, b.language)
+    return me_view(c.me)
 
 
 @api.add("POST", "/me/availability", summary="Go online or away", body=sc.AvailabilityBody)

@@ -31,6 +31,24 @@ class AvailabilityBody(Body):
     availability: Literal["online", "away"]
 
 
+InboxLanguage = Annotated[
+    Literal["en", "ru"] | None,
+    Field(description="the inbox's language for this operator; null follows their browser"),
+]
+
+
+class MeView(OperatorView):
+    """The logged-in operator, with what only they need: their own settings."""
+
+    language: InboxLanguage = None
+
+
+class MeBody(Body):
+    """The operator's own profile settings; a field left out stays as it is."""
+
+    language: InboxLanguage = None
+
+
 class ReplyBody(Body):
     text: OptionalText = ""
     attachment_ids: AttachmentIds = []

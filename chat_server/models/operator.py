@@ -30,6 +30,8 @@ class Operator(SQLModel, table=True):
     password_hash: str = Field(max_length=300)
     availability: Availability = Field(default=Availability.away, sa_type=String(20))
     is_active: bool = True
+    # The inbox's language for this operator: "en", "ru", or None to follow their browser.
+    language: str | None = Field(default=None, max_length=5)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -4,17 +4,20 @@ import { get, post, patch, del } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
 import { SiteSettingsSection } from "./site.js";
+import { availabilityName, roleName, t } from "./i18n.js";
+
+const ROLES = ["operator", "sales", "admin"];
 
 export class AdminPage {
   constructor(main) {
     this.team = h("tbody");
     this.replies = h("tbody");
     const invite = h("form", { class: "invite" },
-      h("input", { name: "name", placeholder: "Name", required: true, maxlength: 200 }),
-      h("input", { name: "email", type: "email", placeholder: "Email", required: true }),
-      h("input", { name: "password", type: "password", placeholder: "Initial password (8+)", required: true, minlength: 8 }),
-      h("select", { name: "role", "aria-label": "Role" }, ["operator", "sales", "admin"].map((r) => h("option", { value: r }, r))),
-      h("button", { type: "submit" }, "Invite"));
+      h("input", { name: "name", placeholder: t("field.name"), "aria-label": t("field.name"), required: true, maxlength: 200 }),
+      h("input", { name: "email", type: "email", placeholder: t("field.email"), "aria-label": t("field.email"), required: true }),
+      h("input", { name: "password", type: "password", placeholder: t("admin.password"), "aria-label": t("admin.password"), required: true, minlength: 8 }),
+      h("select", { name: "role", "aria-label": t("admin.role") }, ROLES.map((r) => h("option", { value: r }, roleName(r)))),
+      h("button", { type: "submit" }, t("admin.invite")));
     invite.addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = invite.elements;
@@ -25,9 +28,9 @@ export class AdminPage {
       } catch (err) { toast(err.message); }
     });
     const addReply = h("form", { class: "add-reply" },
-      h("input", { name: "shortcut", placeholder: "shortcut", required: true, maxlength: 50 }),
-      h("textarea", { name: "text", placeholder: "Reply text", required: true, rows: 2 }),
-      h("button", { type: "submit" }, "Add saved reply"));
+      h("input", { name: "shortcut", placeholder: t("admin.shortcut"), "aria-label": t("admin.shortcut"), required: true, maxlength: 50 }),
+      h("textarea", { name: "text", placeholder: t("admin.reply_text"), "aria-label": t("admin.reply_text"), required: true, rows: 2 }),
+      h("button", { type: "submit" }, t("admin.add_reply")));
     addReply.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
@@ -37,9 +40,9 @@ export class AdminPage {
       } catch (err) { toast(err.message); }
     });
     main.append(h("div", { class: "admin-page" },
-      h("h2", {}, "Team"), h("table", { class: "team" }, h("thead", {}, h("tr", {},
-        ["Name", "Email", "Role", "Status", ""].map((t) => h("th", {}, t)))), this.team), invite,
-      h("h2", {}, "Saved replies"), h("table", { class: "replies" }, this.replies), addReply,
+      h("h2", {}, t("admin.team")), h("table", { class: "team" }, h("thead", {}, h("tr", {},
+        [t("field.name"), t("field.email"), t("admin.role"), t("admin.status"), ""].map((label) => h("th", {}, label)))), this.team), invite,
+      h("h2", {}, t("admin.saved_replies")), h("table", { class: "replies" }, this.replies), addReply,
       new SiteSettingsSection().el));
     this.loadTeam();
     this.loadReplies();
@@ -51,14 +54,14 @@ export class AdminPage {
       for (const o of team) state.operators.set(o.id, o);
       clear(this.team);
       for (const o of team) {
-        const role = h("select", { "aria-label": `Role of ${o.name}`, disabled: o.id === state.me.id,
+        const role = h("select", { "aria-label": t("admin.role_of", { name: o.name }), disabled: o.id === state.me.id,
           onchange: (e) => this.update(o.id, { role: e.target.value }) },
-        ["operator", "sales", "admin"].map((r) => h("option", { value: r, selected: r === o.role }, r)));
+        ROLES.map((r) => h("option", { value: r, selected: r === o.role }, roleName(r))));
         this.team.append(h("tr", { class: o.is_active ? "" : "inactive" },
           h("td", {}, o.name), h("td", {}, o.email), h("td", {}, role),
-          h("td", {}, o.is_active ? o.availability : "deactivated"),
+          h("td", {}, o.is_active ? availabilityName(o.availability) : t("admin.deactivated")),
           h("td", {}, o.id === state.me.id ? "" : h("button", { type: "button",
-            onclick: () => this.update(o.id, { is_active: !o.is_active }) }, o.is_active ? "Deactivate" : "Reactivate"))));
+            onclick: () => this.update(o.id, { is_active: !o.is_active }) }, o.is_active ? t("admin.deactivate") : t("admin.reactivate")))));
       }
     } catch (err) { toast(err.message); }
   }
@@ -76,14 +79,14 @@ export class AdminPage {
       state.savedReplies = items;
       clear(this.replies);
       for (const r of items) {
-        const text = h("textarea", { rows: 2, "aria-label": `Text of /${r.shortcut}` });
+        const text = h("textarea", { rows: 2, "aria-label": t("admin.text_of", { shortcut: r.shortcut }) });
         text.value = r.text;
         this.replies.append(h("tr", {}, h("th", {}, `/${r.shortcut}`), h("td", {}, text),
           h("td", {}, h("button", { type: "button", onclick: async () => {
             try { await patch(`/saved-replies/${r.id}`, { text: text.value }); this.loadReplies(); } catch (err) { toast(err.message); }
-          } }, "Save"), h("button", { type: "button", onclick: async () => {
+          } }, t("common.save")), h("button", { type: "button", onclick: async () => {
             try { await del(`/saved-replies/${r.id}`); this.loadReplies(); } catch (err) { toast(err.message); }
-          } }, "Delete"))));
+          } }, t("common.delete")))));
       }
     } catch (err) { toast(err.message); }
   }

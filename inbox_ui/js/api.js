@@ -1,4 +1,7 @@
-// The REST client: bearer token from the login, JSON in and out, errors as ApiError.
+// The REST client: bearer token from the login, JSON in and out, errors as ApiError whose
+// message is in the operator's language when the catalogue knows the error's code.
+
+import { hasText, t } from "./i18n.js";
 
 const TOKEN_KEY = "inbox.token";
 
@@ -29,7 +32,7 @@ export async function request(method, path, body, { raw = false } = {}) {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new ApiError(0, "network", "The server cannot be reached. Check the connection and try again.");
+    throw new ApiError(0, "network", t("error.network"));
   }
   if (response.status === 401 && path !== "/auth/login") {
     auth.token = null;
@@ -37,7 +40,7 @@ export async function request(method, path, body, { raw = false } = {}) {
   }
   if (!response.ok) {
     let code = "http_error";
-    let message = `The server answered ${response.status}.`;
+    let message = t("error.http", { status: response.status });
     try {
       const data = await response.json();
       code = data.error?.code || code;
@@ -45,10 +48,20 @@ export async function request(method, path, body, { raw = false } = {}) {
       const detail = data.error?.details?.[0];
       if (detail) message += `: ${detail.loc.join(".")} ${detail.msg}`;
     } catch { /* not JSON */ }
-    throw new ApiError(response.status, code, message);
+    throw new ApiError(response.status, code, errorText(code, message));
   }
   if (raw) return response;
   return response.status === 204 ? null : response.json();
+}
+
+// The server explains in English; the operator reads their own language where we know the code.
+// Validation details (which field, why) stay as the server wrote them.
+function errorText(code, serverMessage) {
+  if (!hasText(`error.${code}`)) return serverMessage;
+  const detail = serverMessage.indexOf(": ");
+  const text = t(`error.${code}`);
+  return code.startsWith("invalid_body") || code.startsWith("invalid_query")
+    ? text + (detail >= 0 ? serverMessage.slice(detail) : "") : text;
 }
 
 export const get = (path) => request("GET", path);
@@ -72,9 +85,14 @@ export async function upload(file) {
     body: file,
   });
   if (!response.ok) {
-    let message = `The upload failed (${response.status}).`;
-    try { message = (await response.json()).error?.message || message; } catch { /* not JSON */ }
-    throw new ApiError(response.status, "upload_failed", message);
+    let code = "upload_failed";
+    let message = t("error.upload_failed", { status: response.status });
+    try {
+      const error = (await response.json()).error;
+      code = error?.code || code;
+      message = error?.message || message;
+    } catch { /* not JSON */ }
+    throw new ApiError(response.status, code, errorText(code, message));
   }
   return response.json();
 }
@@ -86,7 +104,7 @@ export async function authorizedUrl(url) {
   if (!blobUrls.has(url)) {
     blobUrls.set(url, (async () => {
       const response = await fetch(url, { headers: { authorization: `Bearer ${auth.token}` } });
-      if (!response.ok) throw new ApiError(response.status, "download_failed", `The file could not be loaded (${response.status}).`);
+      if (!response.ok) throw new ApiError(response.status, "download_failed", t("error.download_failed", { status: response.status }));
       return URL.createObjectURL(await response.blob());
     })());
   }

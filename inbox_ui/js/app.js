@@ -1,6 +1,7 @@
-// The inbox application: login, the top bar (presence, notifications), and the page router.
+// The inbox application: login, the top bar (presence, notifications, language), and the
+// page router.
 
-import { auth, get, post, ApiError } from "./api.js";
+import { auth, get, patch, post, ApiError } from "./api.js";
 import { clear, toast } from "./dom.js";
 import { InboxSocket } from "./socket.js";
 import { state, canWrite, isAdmin } from "./state.js";
@@ -8,6 +9,7 @@ import { InboxPage } from "./inbox.js";
 import { ContactsPage } from "./contacts.js";
 import { ReportsPage } from "./reports.js";
 import { AdminPage } from "./admin.js";
+import { roleName, setLanguage, storedLanguage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 let page = null;
@@ -54,13 +56,16 @@ async function start() {
     return showLogin(err.message);
   }
   state.me = me;
+  try {
+    await setLanguage(me.language);
+  } catch (err) { console.warn("inbox: the texts could not be loaded", err); }
   state.savedReplies = null;
   if (inboxPage) inboxPage.unmount();
   inboxPage = null; // bound to the previous login's socket
   const team = await get("/operators");
   state.operators = new Map(team.items.map((o) => [o.id, o]));
   document.body.dataset.role = me.role;
-  $("me").textContent = `${me.name} (${me.role})`;
+  showMe();
   $("availability").value = me.availability;
   for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = !isAdmin();
   for (const el of document.querySelectorAll("[data-writer-only]")) el.hidden = !canWrite();
@@ -71,14 +76,42 @@ async function start() {
   route();
 }
 
+function showMe() {
+  $("me").textContent = t("top.me", { name: state.me.name, role: roleName(state.me.role) });
+  $("language").value = state.me.language || "";
+}
+
+// The operator's own choice: saved on their profile, applied at once to every page.
+async function changeLanguage(choice) {
+  try {
+    state.me = await patch("/me", { language: choice || null });
+  } catch (err) {
+    toast(err.message);
+    $("language").value = state.me.language || "";
+    return;
+  }
+  try {
+    await setLanguage(state.me.language);
+  } catch (err) { toast(err.message); }
+  showMe();
+  showConnection();
+  route();
+}
+
+let connection = "offline";
+function showConnection() {
+  $("connection").textContent = connection === "online" ? t("connection.live") : t("connection.reconnecting");
+  $("connection").className = `connection ${connection}`;
+}
+
 function connect() {
   const socket = new InboxSocket(auth.token, () => (inboxPage ? inboxPage.cursors() : {}));
   state.socket = socket;
   socket.addEventListener("status", (e) => {
-    $("connection").textContent = e.detail === "online" ? "● live" : "○ reconnecting";
-    $("connection").className = `connection ${e.detail}`;
+    connection = e.detail;
+    showConnection();
   });
-  socket.addEventListener("unauthorized", () => { auth.token = null; showLogin("Your session ended. Log in again."); });
+  socket.addEventListener("unauthorized", () => { auth.token = null; showLogin(t("login.session_ended")); });
   socket.addEventListener("welcome", (e) => {
     for (const o of e.detail.operators) state.operators.set(o.id, o);
   });
@@ -117,10 +150,15 @@ $("availability").addEventListener("change", async (e) => {
     await post("/me/availability", { availability: e.target.value });
   } catch (err) { toast(err.message); }
 });
+$("language").addEventListener("change", (e) => changeLanguage(e.target.value));
 $("notify").addEventListener("click", async () => {
   await Notification.requestPermission();
   $("notify").hidden = Notification.permission !== "default";
 });
 window.addEventListener("hashchange", () => { if (state.me) route(); });
-auth.onLoggedOut = () => showLogin("Your session ended. Log in again.");
+auth.onLoggedOut = () => showLogin(t("login.session_ended"));
+// Before we know who logs in: their last choice on this browser, else the browser's language.
+try {
+  await setLanguage(storedLanguage(), { remember: false });
+} catch (err) { console.warn("inbox: the texts could not be loaded", err); } // the page's English stays
 if (auth.token) start(); else showLogin();

@@ -4,8 +4,34 @@
 import { get, patch, post, query } from "./api.js";
 import { h, clear, fmtTime, safeUrl, toast, contactName } from "./dom.js";
 import { canWrite } from "./state.js";
+import { channelName, deliveryName, fmtAgo, fmtNumber, t } from "./i18n.js";
 
-const IDENTITY_LABEL = { visitor: "Web visitor", user_id: "Site user id", email: "Email", phone: "Phone", telegram: "Telegram", vk: "VK" };
+function identityName(kind) {
+  return {
+    visitor: t("identity.visitor"), user_id: t("identity.user_id"), email: t("field.email"), phone: t("field.phone"),
+    telegram: t("channel.telegram"), vk: t("channel.vk"),
+  }[kind] || kind;
+}
+
+// How an identity was linked is stored as an English phrase; the ones the server writes are
+// told in the operator's language, anything else as stored.
+const LINKED = [
+  [/^first visit$/, () => t("linked.first_visit")],
+  [/^identify$/, () => t("linked.identify")],
+  [/^first message on (Telegram|VK|email)$/, (m) => t("linked.first_message", { channel: channelName(m[1].toLowerCase()) })],
+  [/^email reply in the contact's thread$/, () => t("linked.email_thread")],
+  [/^email from the contact's address$/, () => t("linked.email_address")],
+  [/^merge: (.*)$/s, (m) => t("linked.merge", { reason: m[1] })],
+];
+
+function linkedReason(text) {
+  if (!text) return t("card.unknown");
+  for (const [pattern, say] of LINKED) {
+    const match = pattern.exec(text);
+    if (match) return say(match);
+  }
+  return text;
+}
 
 function row(label, value) {
   if (value === null || value === undefined || value === "") return null;
@@ -32,7 +58,7 @@ export class ContactCard {
   constructor(contactId, { onChanged } = {}) {
     this.contactId = contactId;
     this.onChanged = onChanged || (() => {});
-    this.el = h("aside", { class: "card", "aria-label": "Contact card" }, h("p", { class: "muted" }, "Loading…"));
+    this.el = h("aside", { class: "card", "aria-label": t("card.label") }, h("p", { class: "muted" }, t("common.loading")));
     this.eventFilter = "";
     this.ready = this.load();
   }
@@ -52,72 +78,72 @@ export class ContactCard {
   render() {
     const c = this.card.contact;
     this.eventsBox = h("ol", { class: "events" });
-    this.eventsMore = h("button", { type: "button", hidden: true, onclick: () => this.loadEvents(true) }, "More events");
-    this.eventNames = h("select", { "aria-label": "Filter events", onchange: (e) => { this.eventFilter = e.target.value; this.loadEvents(); } },
-      h("option", { value: "" }, "All events"));
+    this.eventsMore = h("button", { type: "button", hidden: true, onclick: () => this.loadEvents(true) }, t("card.more_events"));
+    this.eventNames = h("select", { "aria-label": t("card.filter_events"), onchange: (e) => { this.eventFilter = e.target.value; this.loadEvents(); } },
+      h("option", { value: "" }, t("card.all_events")));
     this.proactiveBox = h("ul", { class: "proactive" });
     const utm = Object.entries(c.first_utm || {});
     clear(this.el).append(
       h("h2", { class: "contact-name" }, contactName(c)),
       h("table", { class: "facts" },
-        row("Email", c.email), row("Phone", c.phone), row("Contact", `#${c.id}`),
-        row("Lead score", String(c.score))),
+        row(t("field.email"), c.email), row(t("field.phone"), c.phone), row(t("card.contact"), `#${c.id}`),
+        row(t("field.lead_score"), fmtNumber(c.score))),
       canWrite() ? this.editForm(c) : null,
-      h("h3", {}, "Identities"),
+      h("h3", {}, t("card.identities")),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},
-        h("b", {}, IDENTITY_LABEL[i.kind] || i.kind), " ", h("span", { class: "value" }, i.value),
-        h("div", { class: "muted" }, `linked by ${i.linked_reason || "unknown"} · ${fmtTime(i.created_at)}`)))),
-      h("h3", {}, "Where they came from"),
+        h("b", {}, identityName(i.kind)), " ", h("span", { class: "value" }, i.value),
+        h("div", { class: "muted" }, t("card.linked", { reason: linkedReason(i.linked_reason), time: fmtTime(i.created_at) }))))),
+      h("h3", {}, t("card.origin")),
       h("table", { class: "facts system" },
-        utm.length ? h("tr", {}, h("th", {}, "First UTM"), h("td", { class: "utm" },
+        utm.length ? h("tr", {}, h("th", {}, t("card.first_utm")), h("td", { class: "utm" },
           utm.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`)))) : null,
-        row("First referrer", c.first_referrer ? link(c.first_referrer) : null),
-        row("Landing page", c.first_landing_page ? link(c.first_landing_page) : null),
-        row("Sessions", String(c.sessions)),
-        row("First seen", fmtTime(c.first_seen_at)),
-        row("Last seen", fmtTime(c.last_seen_at)),
-        row("Language", c.properties.language ? valueText(c.properties.language) : null),
-        row("Browser", c.properties.browser ? valueText(c.properties.browser) : null)),
-      h("h3", {}, "Properties"),
+        row(t("field.first_referrer"), c.first_referrer ? link(c.first_referrer) : null),
+        row(t("field.landing_page"), c.first_landing_page ? link(c.first_landing_page) : null),
+        row(t("field.sessions"), fmtNumber(c.sessions)),
+        row(t("field.first_seen"), fmtTime(c.first_seen_at)),
+        row(t("field.last_seen"), c.last_seen_at ? h("time", { datetime: c.last_seen_at, title: fmtTime(c.last_seen_at) }, fmtAgo(c.last_seen_at)) : null),
+        row(t("card.language"), c.properties.language ? valueText(c.properties.language) : null),
+        row(t("card.browser"), c.properties.browser ? valueText(c.properties.browser) : null)),
+      h("h3", {}, t("card.properties")),
       this.propertiesView(c),
-      h("h3", {}, "Events"),
+      h("h3", {}, t("card.events")),
       this.eventNames, this.eventsBox, this.eventsMore,
-      h("h3", {}, "Proactive messages"), this.proactiveBox,
-      h("h3", {}, "Merges"),
+      h("h3", {}, t("card.proactive")), this.proactiveBox,
+      h("h3", {}, t("card.merges")),
       this.card.merges.length
         ? h("ul", { class: "merges" }, this.card.merges.map((m) => h("li", {},
-          `#${m.merged_id} merged in ${fmtTime(m.created_at)}: ${m.reason}`,
-          m.identity_kind ? ` (through ${m.identity_kind} ${m.identity_value})` : "")))
-        : h("p", { class: "muted" }, "No merges."),
+          t("card.merged", { id: m.merged_id, time: fmtTime(m.created_at), reason: m.reason }),
+          m.identity_kind ? t("card.merged_through", { kind: identityName(m.identity_kind), value: m.identity_value }) : "")))
+        : h("p", { class: "muted" }, t("card.no_merges")),
       canWrite() ? this.mergeForm() : null,
     );
   }
 
   editForm(c) {
     const form = h("form", { class: "edit-contact" },
-      h("label", {}, "Name ", h("input", { name: "name", value: c.name || "", maxlength: 200 })),
-      h("label", {}, "Email ", h("input", { name: "email", type: "email", value: c.email || "", maxlength: 320 })),
-      h("label", {}, "Phone ", h("input", { name: "phone", value: c.phone || "", maxlength: 50 })),
-      h("button", { type: "submit" }, "Save"));
+      h("label", {}, t("field.name"), " ", h("input", { name: "name", value: c.name || "", maxlength: 200 })),
+      h("label", {}, t("field.email"), " ", h("input", { name: "email", type: "email", value: c.email || "", maxlength: 320 })),
+      h("label", {}, t("field.phone"), " ", h("input", { name: "phone", value: c.phone || "", maxlength: 50 })),
+      h("button", { type: "submit" }, t("common.save")));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = form.elements;
       await this.save({ name: f.name.value, email: f.email.value, phone: f.phone.value });
     });
-    return h("details", { class: "edit" }, h("summary", {}, "Edit contact"), form);
+    return h("details", { class: "edit" }, h("summary", {}, t("card.edit")), form);
   }
 
   propertiesView(c) {
     const entries = Object.entries(c.properties || {});
     const table = h("table", { class: "facts properties" }, entries.map(([k, v]) => h("tr", {},
       h("th", {}, k), h("td", {}, valueText(v)),
-      canWrite() ? h("td", {}, h("button", { type: "button", class: "link", title: `Remove ${k}`,
+      canWrite() ? h("td", {}, h("button", { type: "button", class: "link", title: t("common.remove", { name: k }),
         onclick: () => this.save({ properties: { [k]: null } }) }, "×")) : null)));
-    if (!canWrite()) return entries.length ? table : h("p", { class: "muted" }, "No properties.");
+    if (!canWrite()) return entries.length ? table : h("p", { class: "muted" }, t("card.no_properties"));
     const form = h("form", { class: "add-property" },
-      h("input", { name: "key", placeholder: "property", required: true, maxlength: 100 }),
-      h("input", { name: "value", placeholder: "value", required: true }),
-      h("button", { type: "submit" }, "Set"));
+      h("input", { name: "key", placeholder: t("card.property"), "aria-label": t("card.property"), required: true, maxlength: 100 }),
+      h("input", { name: "value", placeholder: t("card.value"), "aria-label": t("card.value"), required: true }),
+      h("button", { type: "submit" }, t("card.set")));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.save({ properties: { [form.elements.key.value.trim()]: parseValue(form.elements.value.value) } });
@@ -127,20 +153,20 @@ export class ContactCard {
 
   mergeForm() {
     const form = h("form", { class: "merge-form" },
-      h("input", { name: "other", type: "number", min: 1, placeholder: "contact #", required: true }),
-      h("input", { name: "reason", placeholder: "why (same person…)", required: true, maxlength: 200 }),
-      h("button", { type: "submit" }, "Merge into this contact"));
+      h("input", { name: "other", type: "number", min: 1, placeholder: t("card.merge_other"), "aria-label": t("card.merge_other"), required: true }),
+      h("input", { name: "reason", placeholder: t("card.merge_reason"), "aria-label": t("card.merge_reason"), required: true, maxlength: 200 }),
+      h("button", { type: "submit" }, t("card.merge_submit")));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const other = Number(form.elements.other.value);
-      if (!confirm(`Merge contact #${other} into #${this.contactId}? Their messages and events move here.`)) return;
+      if (!confirm(t("card.merge_confirm", { other, id: this.contactId }))) return;
       try {
         await post(`/contacts/${this.contactId}/merge`, { other_contact_id: other, reason: form.elements.reason.value });
         await this.load();
         this.onChanged();
       } catch (err) { toast(err.message); }
     });
-    return h("details", { class: "edit" }, h("summary", {}, "Merge another contact"), form);
+    return h("details", { class: "edit" }, h("summary", {}, t("card.merge_title")), form);
   }
 
   async save(fields) {
@@ -170,7 +196,7 @@ export class ContactCard {
           h("b", {}, e.name), e.url ? h("div", { class: "url" }, link(e.url)) : null,
           props ? h("div", { class: "muted" }, props) : null));
       }
-      if (!this.eventsBox.children.length) this.eventsBox.append(h("li", { class: "muted" }, "No events."));
+      if (!this.eventsBox.children.length) this.eventsBox.append(h("li", { class: "muted" }, t("card.no_events")));
       this.eventsBefore = page.next_before_id;
       this.eventsMore.hidden = !page.next_before_id;
     } catch (err) { toast(err.message); }
@@ -183,10 +209,10 @@ export class ContactCard {
       for (const p of list.items) {
         this.proactiveBox.append(h("li", {},
           h("time", { datetime: p.sent_at }, fmtTime(p.sent_at)), " ", h("span", {}, p.text),
-          h("div", { class: "muted" }, `${p.channel}, ${p.delivery_state}`,
-            p.replied_at ? ` · replied ${fmtTime(p.replied_at)}: ${p.reply_text}` : " · no reply")));
+          h("div", { class: "muted" }, `${channelName(p.channel)}, ${deliveryName(p.delivery_state)}`,
+            p.replied_at ? t("card.replied", { time: fmtTime(p.replied_at), text: p.reply_text }) : t("card.no_reply"))));
       }
-      if (!list.items.length) this.proactiveBox.append(h("li", { class: "muted" }, "None sent."));
+      if (!list.items.length) this.proactiveBox.append(h("li", { class: "muted" }, t("card.none_sent")));
     } catch (err) { toast(err.message); }
   }
 

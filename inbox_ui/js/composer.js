@@ -5,8 +5,9 @@
 import { get, post, upload } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
+import { channelName, t } from "./i18n.js";
 
-const CHANNEL_LABEL = { widget: "Web chat", telegram: "Telegram", vk: "VK", email: "Email" };
+const channelLabel = (c) => (c === "widget" ? t("channel.web_chat") : channelName(c));
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 
@@ -32,23 +33,23 @@ export class Composer {
 
     const available = ["widget", "telegram", "vk", "email"].filter((c) => channels.has(c));
     const preferred = available.includes(conversation.last_inbound_channel) ? conversation.last_inbound_channel : available[0];
-    this.channel = h("select", { class: "channel", "aria-label": "Reply channel" },
-      available.map((c) => h("option", { value: c, selected: c === preferred }, CHANNEL_LABEL[c])));
-    if (!available.length) this.channel.append(h("option", { value: "" }, "No channel"));
-    this.modeReply = h("button", { type: "button", class: "mode active", onclick: () => this.setNote(false) }, "Reply");
-    this.modeNote = h("button", { type: "button", class: "mode", onclick: () => this.setNote(true) }, "Private note");
-    this.input = h("textarea", { rows: 3, placeholder: "Write a reply… (/ for saved replies)", "aria-label": "Message" });
+    this.channel = h("select", { class: "channel", "aria-label": t("composer.channel") },
+      available.map((c) => h("option", { value: c, selected: c === preferred }, channelLabel(c))));
+    if (!available.length) this.channel.append(h("option", { value: "" }, t("composer.no_channel")));
+    this.modeReply = h("button", { type: "button", class: "mode active", onclick: () => this.setNote(false) }, t("composer.reply"));
+    this.modeNote = h("button", { type: "button", class: "mode", onclick: () => this.setNote(true) }, t("composer.note"));
+    this.input = h("textarea", { rows: 3, placeholder: t("composer.placeholder_reply"), "aria-label": t("composer.message") });
     this.popup = h("ul", { class: "suggestions", role: "listbox", hidden: true });
-    this.sendButton = h("button", { type: "button", class: "send", onclick: () => this.send() }, "Send");
+    this.sendButton = h("button", { type: "button", class: "send", onclick: () => this.send() }, t("composer.send"));
     this.files = [];
     this.fileInput = h("input", { type: "file", multiple: true, hidden: true, class: "file-input",
       onchange: () => this.attach([...this.fileInput.files]) });
-    this.attachButton = h("button", { type: "button", class: "attach", title: "Attach files",
-      onclick: () => this.fileInput.click() }, "Attach");
+    this.attachButton = h("button", { type: "button", class: "attach", title: t("composer.attach_files"),
+      onclick: () => this.fileInput.click() }, t("composer.attach"));
     this.fileList = h("ul", { class: "pending-files" });
     this.el = h("div", { class: "composer" },
       h("div", { class: "composer-bar" }, this.modeReply, this.modeNote, h("span", { class: "spacer" }),
-        h("label", {}, "via ", this.channel)),
+        h("label", {}, t("composer.via"), " ", this.channel)),
       this.popup, this.input, this.fileList,
       h("div", { class: "composer-actions" }, this.fileInput, this.attachButton, h("span", { class: "spacer" }), this.sendButton));
     this.input.addEventListener("keydown", (e) => this.keydown(e));
@@ -62,7 +63,7 @@ export class Composer {
     this.modeReply.classList.toggle("active", !note);
     this.channel.disabled = note;
     this.attachButton.disabled = note; // notes carry text only
-    this.input.placeholder = note ? "Write a private note (only the team sees it)…" : "Write a reply… (/ for saved replies)";
+    this.input.placeholder = note ? t("composer.placeholder_note") : t("composer.placeholder_reply");
     this.input.focus();
   }
 
@@ -71,7 +72,7 @@ export class Composer {
   async attach(files) {
     this.fileInput.value = "";
     for (const file of files) {
-      const item = h("li", { class: "uploading" }, `${file.name} …`);
+      const item = h("li", { class: "uploading" }, t("composer.uploading", { name: file.name }));
       this.fileList.append(item);
       try {
         const stored = await upload(file);
@@ -88,7 +89,7 @@ export class Composer {
   renderFiles() {
     for (const li of [...this.fileList.querySelectorAll("li:not(.uploading)")]) li.remove();
     this.files.forEach((f, i) => this.fileList.append(h("li", { class: "file" }, f.name,
-      h("button", { type: "button", class: "link", title: `Remove ${f.name}`, onclick: () => {
+      h("button", { type: "button", class: "link", title: t("common.remove", { name: f.name }), onclick: () => {
         this.files.splice(i, 1);
         this.renderFiles();
       } }, "×"))));

@@ -5,11 +5,12 @@ import { post, request } from "./api.js";
 import { h, clear, fmtTime, toast, contactName } from "./dom.js";
 import { ContactCard } from "./card.js";
 import { Thread } from "./thread.js";
+import { fmtNumber, t } from "./i18n.js";
 
-const COLUMNS = [
-  ["name", "Name"], ["email", "Email"], ["phone", "Phone"], ["score", "Score"], ["sessions", "Sessions"],
-  ["last_seen_at", "Last seen"], ["first_seen_at", "First seen"], ["first_referrer", "First referrer"],
-  ["first_landing_page", "Landing page"], ["id", "Id"],
+const COLUMNS = () => [
+  ["name", t("field.name")], ["email", t("field.email")], ["phone", t("field.phone")], ["score", t("field.score")],
+  ["sessions", t("field.sessions")], ["last_seen_at", t("field.last_seen")], ["first_seen_at", t("field.first_seen")],
+  ["first_referrer", t("field.first_referrer")], ["first_landing_page", t("field.landing_page")], ["id", t("field.id")],
 ];
 const chosen = new Set(["name", "email", "phone", "score", "last_seen_at"]);
 const propertyColumns = []; // keys of properties shown as columns too
@@ -17,16 +18,19 @@ let savedConditions = [];
 let savedSearch = "";
 
 const KINDS = {
-  field: { label: "Field", ops: ["is_set", "not_set", "eq", "ne", "contains"] },
-  number: { label: "Number", ops: ["gt", "gte", "lt", "lte", "eq", "ne"] },
-  time: { label: "Seen", ops: ["within_days", "older_than_days"] },
-  property: { label: "Property", ops: ["is_set", "not_set", "eq", "ne", "contains", "gt", "gte", "lt", "lte"] },
-  event: { label: "Event", ops: ["at_least", "never"] },
+  field: { label: () => t("cond.field"), ops: ["is_set", "not_set", "eq", "ne", "contains"] },
+  number: { label: () => t("cond.number"), ops: ["gt", "gte", "lt", "lte", "eq", "ne"] },
+  time: { label: () => t("cond.time"), ops: ["within_days", "older_than_days"] },
+  property: { label: () => t("cond.property"), ops: ["is_set", "not_set", "eq", "ne", "contains", "gt", "gte", "lt", "lte"] },
+  event: { label: () => t("cond.event"), ops: ["at_least", "never"] },
 };
-const OP_LABEL = {
-  is_set: "is set", not_set: "is not set", eq: "=", ne: "≠", contains: "contains", gt: ">", gte: "≥", lt: "<", lte: "≤",
-  within_days: "within the last N days", older_than_days: "more than N days ago", at_least: "happened at least", never: "never happened",
-};
+const OP_SYMBOL = { eq: "=", ne: "≠", gt: ">", gte: "≥", lt: "<", lte: "≤" };
+function opLabel(op) {
+  return OP_SYMBOL[op] || {
+    is_set: t("op.is_set"), not_set: t("op.not_set"), contains: t("op.contains"), within_days: t("op.within_days"),
+    older_than_days: t("op.older_than_days"), at_least: t("op.at_least"), never: t("op.never"),
+  }[op] || op;
+}
 
 function select(name, options, value, label) {
   return h("select", { name, "aria-label": label || name },
@@ -37,7 +41,7 @@ function conditionRow(cond, onChange, onRemove) {
   const row = h("div", { class: "condition" });
   const render = () => {
     clear(row);
-    const kind = select("kind", Object.entries(KINDS).map(([k, v]) => [k, v.label]), cond.kind, "Condition kind");
+    const kind = select("kind", Object.entries(KINDS).map(([k, v]) => [k, v.label()]), cond.kind, t("cond.kind"));
     kind.addEventListener("change", () => { Object.keys(cond).forEach((k) => delete cond[k]); Object.assign(cond, defaults(kind.value)); render(); onChange(); });
     row.append(kind);
     const bind = (el, key, parse = (v) => v) => {
@@ -51,33 +55,37 @@ function conditionRow(cond, onChange, onRemove) {
       });
       return el;
     };
-    const op = bind(select("op", KINDS[cond.kind].ops.map((o) => [o, OP_LABEL[o]]), cond.op, "Operator"), "op");
+    const op = bind(select("op", KINDS[cond.kind].ops.map((o) => [o, opLabel(o)]), cond.op, t("cond.operator")), "op");
     if (cond.kind === "field") {
-      row.append(bind(select("field", [["email", "Email"], ["name", "Name"], ["phone", "Phone"], ["first_referrer", "First referrer"], ["first_landing_page", "Landing page"]], cond.field, "Field"), "field"), op);
-      if (["eq", "ne", "contains"].includes(cond.op)) row.append(bind(h("input", { name: "value", value: cond.value || "", placeholder: "value", "aria-label": "Value" }), "value"));
+      row.append(bind(select("field", ["email", "name", "phone", "first_referrer", "first_landing_page"].map((f) => [f, fieldName(f)]), cond.field, t("cond.field")), "field"), op);
+      if (["eq", "ne", "contains"].includes(cond.op)) row.append(bind(h("input", { name: "value", value: cond.value || "", placeholder: t("card.value"), "aria-label": t("card.value") }), "value"));
     } else if (cond.kind === "number") {
-      row.append(bind(select("field", [["score", "Lead score"], ["sessions", "Sessions"]], cond.field, "Field"), "field"), op,
-        bind(h("input", { name: "value", type: "number", value: cond.value ?? 0, "aria-label": "Value" }), "value", Number));
+      row.append(bind(select("field", [["score", t("field.lead_score")], ["sessions", t("field.sessions")]], cond.field, t("cond.field")), "field"), op,
+        bind(h("input", { name: "value", type: "number", value: cond.value ?? 0, "aria-label": t("card.value") }), "value", Number));
     } else if (cond.kind === "time") {
-      row.append(bind(select("field", [["last_seen_at", "Last seen"], ["first_seen_at", "First seen"]], cond.field, "Field"), "field"), op,
-        bind(h("input", { name: "days", type: "number", min: 1, value: cond.days ?? 30, "aria-label": "Days" }), "days", Number));
+      row.append(bind(select("field", [["last_seen_at", t("field.last_seen")], ["first_seen_at", t("field.first_seen")]], cond.field, t("cond.field")), "field"), op,
+        bind(h("input", { name: "days", type: "number", min: 1, value: cond.days ?? 30, "aria-label": t("cond.days") }), "days", Number));
     } else if (cond.kind === "property") {
-      row.append(bind(h("input", { name: "key", value: cond.key || "", placeholder: "property", "aria-label": "Property" }), "key"), op);
+      row.append(bind(h("input", { name: "key", value: cond.key || "", placeholder: t("card.property"), "aria-label": t("cond.property") }), "key"), op);
       if (!["is_set", "not_set"].includes(cond.op)) {
         const numeric = ["gt", "gte", "lt", "lte"].includes(cond.op);
-        row.append(bind(h("input", { name: "value", type: numeric ? "number" : "text", value: cond.value ?? "", "aria-label": "Value" }), "value",
+        row.append(bind(h("input", { name: "value", type: numeric ? "number" : "text", value: cond.value ?? "", "aria-label": t("card.value") }), "value",
           (v) => (numeric || /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v)));
       }
     } else {
-      row.append(bind(h("input", { name: "name", value: cond.name || "", placeholder: "event, e.g. Page viewed", "aria-label": "Event" }), "name"), op);
-      if (cond.op === "at_least") row.append(bind(h("input", { name: "count", type: "number", min: 1, value: cond.count ?? 1, "aria-label": "Times", size: 3 }), "count", Number), " times");
-      row.append(" URL contains ", bind(h("input", { name: "url_contains", value: cond.url_contains || "", placeholder: "/pricing", "aria-label": "URL contains" }), "url_contains"),
-        " within ", bind(h("input", { name: "within_days", type: "number", min: 1, value: cond.within_days ?? "", placeholder: "any", "aria-label": "Within days", size: 4 }), "within_days", Number), " days");
+      row.append(bind(h("input", { name: "name", value: cond.name || "", placeholder: t("cond.event_placeholder"), "aria-label": t("cond.event") }), "name"), op);
+      if (cond.op === "at_least") row.append(bind(h("input", { name: "count", type: "number", min: 1, value: cond.count ?? 1, "aria-label": t("cond.times_label"), size: 3 }), "count", Number), " ", t("cond.times"));
+      row.append(" ", t("cond.url_contains"), " ", bind(h("input", { name: "url_contains", value: cond.url_contains || "", placeholder: "/pricing", "aria-label": t("cond.url_contains") }), "url_contains"),
+        " ", t("cond.within"), " ", bind(h("input", { name: "within_days", type: "number", min: 1, value: cond.within_days ?? "", placeholder: t("cond.any"), "aria-label": t("cond.within_label"), size: 4 }), "within_days", Number), " ", t("cond.days_suffix"));
     }
-    row.append(h("button", { type: "button", class: "link", title: "Remove condition", onclick: onRemove }, "×"));
+    row.append(h("button", { type: "button", class: "link", title: t("cond.remove"), onclick: onRemove }, "×"));
   };
   render();
   return row;
+}
+
+function fieldName(field) {
+  return Object.fromEntries(COLUMNS())[field] || field;
 }
 
 function defaults(kind) {
@@ -98,13 +106,13 @@ export class ContactsPage {
     this.rows = [];
     this.conditionsBox = h("div", { class: "conditions" });
     this.table = h("table", { class: "contacts-table" });
-    this.more = h("button", { type: "button", hidden: true, onclick: () => this.load(true) }, "Load more");
+    this.more = h("button", { type: "button", hidden: true, onclick: () => this.load(true) }, t("common.load_more"));
     this.count = h("span", { class: "muted" });
-    const search = h("input", { type: "search", placeholder: "Search name, email, phone", value: savedSearch, "aria-label": "Search contacts" });
+    const search = h("input", { type: "search", placeholder: t("contacts.search_placeholder"), value: savedSearch, "aria-label": t("contacts.search") });
     search.addEventListener("input", () => { savedSearch = search.value.trim(); clearTimeout(this.timer); this.timer = setTimeout(() => this.load(), 250); });
     const addProperty = h("form", { class: "add-column" },
-      h("input", { name: "key", placeholder: "property column", maxlength: 100, "aria-label": "Property column" }),
-      h("button", { type: "submit" }, "Add"));
+      h("input", { name: "key", placeholder: t("contacts.property_column"), maxlength: 100, "aria-label": t("contacts.property_column") }),
+      h("button", { type: "submit" }, t("contacts.add")));
     addProperty.addEventListener("submit", (e) => {
       e.preventDefault();
       const key = addProperty.elements.key.value.trim();
@@ -112,15 +120,15 @@ export class ContactsPage {
       addProperty.reset();
       this.renderTable();
     });
-    const columns = h("details", { class: "columns" }, h("summary", {}, "Columns"), COLUMNS.map(([key, label]) => h("label", {},
+    const columns = h("details", { class: "columns" }, h("summary", {}, t("contacts.columns")), COLUMNS().map(([key, label]) => h("label", {},
       h("input", { type: "checkbox", checked: chosen.has(key), onchange: (e) => { if (e.target.checked) chosen.add(key); else chosen.delete(key); this.renderTable(); } }), ` ${label}`)),
     addProperty);
     main.append(h("div", { class: "contacts-page" },
       h("div", { class: "toolbar" }, search, columns,
-        h("button", { type: "button", class: "export", onclick: () => this.exportCsv() }, "Export CSV"), this.count),
-      h("div", { class: "filter" }, h("b", {}, "Filter (all must hold)"), this.conditionsBox,
-        h("button", { type: "button", class: "add-condition", onclick: () => { this.conditions.push(defaults("field")); this.renderConditions(); } }, "+ Condition"),
-        h("button", { type: "button", class: "apply", onclick: () => this.load() }, "Apply")),
+        h("button", { type: "button", class: "export", onclick: () => this.exportCsv() }, t("contacts.export")), this.count),
+      h("div", { class: "filter" }, h("b", {}, t("contacts.filter")), this.conditionsBox,
+        h("button", { type: "button", class: "add-condition", onclick: () => { this.conditions.push(defaults("field")); this.renderConditions(); } }, t("contacts.add_condition")),
+        h("button", { type: "button", class: "apply", onclick: () => this.load() }, t("contacts.apply"))),
       this.table, this.more));
     this.renderConditions();
     this.load();
@@ -149,7 +157,7 @@ export class ContactsPage {
   }
 
   columns() {
-    return [...COLUMNS.filter(([key]) => chosen.has(key)), ...propertyColumns.map((k) => [`property:${k}`, k])];
+    return [...COLUMNS().filter(([key]) => chosen.has(key)), ...propertyColumns.map((k) => [`property:${k}`, k])];
   }
 
   renderTable() {
@@ -159,6 +167,7 @@ export class ContactsPage {
         const v = c.properties[key.slice(9)];
         return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
       }
+      if (key === "score" || key === "sessions") return fmtNumber(c[key]);
       return key.endsWith("_at") ? fmtTime(c[key]) : key === "name" ? contactName(c) : c[key] ?? "";
     };
     clear(this.table).append(
@@ -166,7 +175,8 @@ export class ContactsPage {
       h("tbody", {}, this.rows.map((c) => h("tr", { class: "contact-row", dataset: { id: c.id }, tabindex: 0,
         onclick: () => { location.hash = `#/contacts/${c.id}`; } },
       cols.map(([key]) => h("td", {}, cell(c, key)))))));
-    this.count.textContent = `${this.rows.length}${this.cursor ? "+" : ""} contacts`;
+    const count = { count: this.rows.length };
+    this.count.textContent = this.cursor ? t("contacts.count_more", count) : t("contacts.count", count);
   }
 
   async exportCsv() {
@@ -187,17 +197,17 @@ export class ContactsPage {
 
   async showContact(id) {
     const card = new ContactCard(id);
-    const back = h("a", { href: "#/contacts" }, "← All contacts");
-    const history = h("section", { class: "thread-pane" }, h("p", { class: "muted" }, "Loading the conversation…"));
+    const back = h("a", { href: "#/contacts" }, t("contacts.back"));
+    const history = h("section", { class: "thread-pane" }, h("p", { class: "muted" }, t("contacts.loading_conversation")));
     this.main.append(h("div", { class: "contact-page" }, h("div", {}, back, history), card.el));
     await card.ready;
     const conv = card.card?.conversation;
     if (!conv) {
-      clear(history).append(back, h("p", { class: "muted" }, "No conversation with this contact yet."));
+      clear(history).append(back, h("p", { class: "muted" }, t("contacts.no_conversation")));
       return;
     }
     const thread = new Thread(conv.id);
-    clear(history).append(back, h("h2", {}, `Conversation with ${contactName(conv.contact)}`), thread.el);
+    clear(history).append(back, h("h2", {}, t("contacts.conversation_with", { name: contactName(conv.contact) })), thread.el);
     try { await thread.load(); } catch (err) { toast(err.message); }
   }
 }

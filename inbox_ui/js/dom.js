@@ -1,5 +1,7 @@
 // Building DOM without innerHTML: every piece of data becomes a text node or an attribute.
 
+import { t } from "./i18n.js";
+
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
@@ -40,22 +42,8 @@ export function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-export function fmtTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const today = new Date();
-  return d.toDateString() === today.toDateString()
-    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-}
-
-export function fmtDuration(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${Math.round(seconds % 60)}s`;
-  const hours = Math.floor(seconds / 3600);
-  return `${hours}h ${Math.round((seconds % 3600) / 60)}m`;
-}
+// Dates, numbers and durations are written in the operator's language (i18n.js).
+export { fmtDuration, fmtTime } from "./i18n.js";
 
 // Links in messages and cards only ever point at http(s) or our own server.
 export function safeUrl(url) {
@@ -70,7 +58,7 @@ export function safeUrl(url) {
 }
 
 export function contactName(contact) {
-  return contact.name || contact.email || contact.phone || `Visitor #${contact.id}`;
+  return contact.name || contact.email || contact.phone || t("contact.visitor", { id: contact.id });
 }
 
 export function toast(message, kind = "error") {

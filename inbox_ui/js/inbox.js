@@ -8,13 +8,14 @@ import { Thread } from "./thread.js";
 import { Composer } from "./composer.js";
 import { ContactCard } from "./card.js";
 import { notify } from "./notify.js";
+import { channelName, statusName, t } from "./i18n.js";
 
 const TABS = [
-  ["open", "Open", { status: "open" }],
-  ["mine", "Mine", { status: "open", assignee: "me" }],
-  ["unassigned", "Unassigned", { status: "open", assignee: "none" }],
-  ["snoozed", "Snoozed", { status: "snoozed" }],
-  ["closed", "Closed", { status: "closed" }],
+  ["open", () => t("tab.open"), { status: "open" }],
+  ["mine", () => t("tab.mine"), { status: "open", assignee: "me" }],
+  ["unassigned", () => t("tab.unassigned"), { status: "open", assignee: "none" }],
+  ["snoozed", () => t("tab.snoozed"), { status: "snoozed" }],
+  ["closed", () => t("tab.closed"), { status: "closed" }],
 ];
 
 export class InboxPage {
@@ -50,22 +51,23 @@ export class InboxPage {
 
   mount(main, conversationId) {
     this.mounted = true;
-    this.listBox = h("ul", { class: "conversations", "aria-label": "Conversations" });
-    this.threadPane = h("section", { class: "thread-pane" }, h("p", { class: "muted empty" }, "Pick a conversation."));
+    this.listBox = h("ul", { class: "conversations", "aria-label": t("inbox.conversations") });
+    this.listCount = h("p", { class: "list-count muted", "aria-live": "polite" });
+    this.threadPane = h("section", { class: "thread-pane" }, h("p", { class: "muted empty" }, t("inbox.pick")));
     this.cardPane = h("div", { class: "card-pane" });
     const tabs = h("div", { class: "tabs", role: "tablist" }, TABS.map(([key, label]) => h("button", {
       type: "button", role: "tab", class: key === this.tab ? "active" : "", dataset: { tab: key },
       onclick: (e) => { this.tab = key; for (const b of tabs.children) b.classList.toggle("active", b === e.currentTarget); this.reloadList(); },
-    }, label)));
-    const searchBox = h("input", { type: "search", placeholder: "Search messages, name, email, phone", value: this.search, "aria-label": "Search" });
+    }, label())));
+    const searchBox = h("input", { type: "search", placeholder: t("inbox.search_placeholder"), value: this.search, "aria-label": t("inbox.search") });
     searchBox.addEventListener("input", () => { this.search = searchBox.value.trim(); this.debouncedReload(); });
-    const channel = h("select", { "aria-label": "Channel", onchange: (e) => { this.channel = e.target.value; this.reloadList(); } },
-      [["", "All channels"], ["widget", "Web"], ["telegram", "Telegram"], ["vk", "VK"], ["email", "Email"]]
+    const channel = h("select", { "aria-label": t("inbox.channel"), onchange: (e) => { this.channel = e.target.value; this.reloadList(); } },
+      [["", t("inbox.all_channels")], ...["widget", "telegram", "vk", "email"].map((c) => [c, channelName(c)])]
         .map(([v, l]) => h("option", { value: v, selected: v === this.channel }, l)));
-    const tag = h("input", { type: "text", placeholder: "tag", value: this.tag, "aria-label": "Tag", size: 8 });
+    const tag = h("input", { type: "text", placeholder: t("inbox.tag_placeholder"), value: this.tag, "aria-label": t("inbox.tag"), size: 8 });
     tag.addEventListener("change", () => { this.tag = tag.value.trim(); this.reloadList(); });
     main.append(h("div", { class: "inbox" },
-      h("section", { class: "list-pane" }, tabs, h("div", { class: "filters" }, searchBox, channel, tag), this.listBox),
+      h("section", { class: "list-pane" }, tabs, h("div", { class: "filters" }, searchBox, channel, tag), this.listCount, this.listBox),
       this.threadPane, this.cardPane));
     this.reloadList();
     if (conversationId) this.open(conversationId);
@@ -117,17 +119,20 @@ export class InboxPage {
         onclick: () => { location.hash = `#/c/${c.id}`; },
         onkeydown: (e) => { if (e.key === "Enter") location.hash = `#/c/${c.id}`; },
       },
-      h("div", { class: "who" }, c.unread ? h("span", { class: "dot", title: "Unread" }, "●") : null, " ",
+      h("div", { class: "who" }, c.unread ? h("span", { class: "dot", title: t("inbox.unread") }, "●") : null, " ",
         h("span", { class: "name" }, contactName(c.contact))),
       h("div", { class: "muted" },
-        c.last_inbound_channel ? h("span", { class: `badge ch-${c.last_inbound_channel}` }, c.last_inbound_channel) : null,
-        ` ${fmtTime(c.last_activity_at)} · ${c.assignee_id ? operatorName(c.assignee_id) : "unassigned"}`,
-        c.status !== "open" ? ` · ${c.status}` : ""),
+        c.last_inbound_channel ? h("span", { class: `badge ch-${c.last_inbound_channel}` }, channelName(c.last_inbound_channel)) : null,
+        " ", h("time", { datetime: c.last_activity_at }, fmtTime(c.last_activity_at)),
+        ` · ${c.assignee_id ? operatorName(c.assignee_id) : t("inbox.unassigned")}`,
+        c.status !== "open" ? ` · ${statusName(c.status)}` : ""),
       c.tags.length ? h("div", { class: "tags" }, c.tags.map((t) => h("span", { class: "tag" }, t))) : null));
     }
-    if (!items.length) this.listBox.append(h("li", { class: "muted empty" }, "No conversations here."));
+    if (!items.length) this.listBox.append(h("li", { class: "muted empty" }, t("inbox.empty")));
+    const count = { count: items.length };
+    this.listCount.textContent = this.nextCursor ? t("inbox.count_more", count) : t("inbox.count", count);
     if (this.nextCursor) {
-      this.listBox.append(h("li", { class: "more" }, h("button", { type: "button", onclick: () => this.loadMore() }, "Load more")));
+      this.listBox.append(h("li", { class: "more" }, h("button", { type: "button", onclick: () => this.loadMore() }, t("common.load_more"))));
     }
   }
 
@@ -171,7 +176,7 @@ export class InboxPage {
       this.composerBox.append(this.composer.el);
     } else {
       this.composer = null;
-      this.composerBox.append(h("p", { class: "read-only muted" }, "Read-only: sales accounts can read conversations but not reply."));
+      this.composerBox.append(h("p", { class: "read-only muted" }, t("inbox.read_only")));
     }
   }
 
@@ -186,29 +191,29 @@ export class InboxPage {
     const c = this.current;
     clear(this.actions);
     const status = h("span", { class: `status ${c.status}` }, c.status === "snoozed"
-      ? `snoozed until ${fmtTime(c.snoozed_until)}` : c.status);
+      ? t("inbox.snoozed_until", { time: fmtTime(c.snoozed_until) }) : statusName(c.status));
     if (!canWrite()) {
-      this.actions.append(status, ` · ${c.assignee_id ? operatorName(c.assignee_id) : "unassigned"}`);
+      this.actions.append(status, ` · ${c.assignee_id ? operatorName(c.assignee_id) : t("inbox.unassigned")}`);
       return;
     }
     const assignees = [...state.operators.values()].filter((o) => o.is_active && o.role !== "sales");
-    const assign = h("select", { class: "assign", "aria-label": "Assignee", onchange: (e) => this.assign(e.target.value ? Number(e.target.value) : null) },
-      h("option", { value: "" }, "Unassigned"),
-      assignees.map((o) => h("option", { value: o.id, selected: o.id === c.assignee_id }, o.id === state.me.id ? `${o.name} (me)` : o.name)));
-    const snoozeAt = h("input", { type: "datetime-local", "aria-label": "Snooze until" });
-    const tags = h("input", { class: "tags-input", value: c.tags.join(", "), placeholder: "tags, comma separated", "aria-label": "Tags" });
+    const assign = h("select", { class: "assign", "aria-label": t("inbox.assignee"), onchange: (e) => this.assign(e.target.value ? Number(e.target.value) : null) },
+      h("option", { value: "" }, t("tab.unassigned")),
+      assignees.map((o) => h("option", { value: o.id, selected: o.id === c.assignee_id }, o.id === state.me.id ? t("inbox.me", { name: o.name }) : o.name)));
+    const snoozeAt = h("input", { type: "datetime-local", "aria-label": t("inbox.snooze_until") });
+    const tags = h("input", { class: "tags-input", value: c.tags.join(", "), placeholder: t("inbox.tags_placeholder"), "aria-label": t("inbox.tags") });
     tags.addEventListener("change", () => this.act("tags", { tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean) }));
     this.actions.append(
       status, assign,
       c.status === "closed" || c.status === "snoozed"
-        ? h("button", { type: "button", class: "reopen", onclick: () => this.act("status", { status: "open" }) }, "Reopen")
-        : h("button", { type: "button", class: "close", onclick: () => this.act("status", { status: "closed" }) }, "Close"),
+        ? h("button", { type: "button", class: "reopen", onclick: () => this.act("status", { status: "open" }) }, t("inbox.reopen"))
+        : h("button", { type: "button", class: "close", onclick: () => this.act("status", { status: "closed" }) }, t("inbox.close")),
       h("span", { class: "snooze" }, snoozeAt, h("button", { type: "button", onclick: () => {
-        if (!snoozeAt.value) return toast("Pick a time to snooze until.");
+        if (!snoozeAt.value) return toast(t("inbox.pick_snooze_time"));
         this.act("status", { status: "snoozed", snoozed_until: new Date(snoozeAt.value).toISOString() });
-      } }, "Snooze"), h("button", { type: "button", onclick: () => {
+      } }, t("inbox.snooze")), h("button", { type: "button", onclick: () => {
         this.act("status", { status: "snoozed", snoozed_until: new Date(Date.now() + 3600e3).toISOString() });
-      } }, "1h")),
+      } }, t("inbox.snooze_hour"))),
       tags);
   }
 

@@ -2,6 +2,7 @@
 // already looking at that thread.
 
 import { contactName } from "./dom.js";
+import { t } from "./i18n.js";
 
 let audio = null;
 
@@ -24,7 +25,7 @@ export function notify(message, conversation) {
   if (looking) return;
   beep();
   if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-    const title = conversation ? contactName(conversation.contact) : "New message";
+    const title = conversation ? contactName(conversation.contact) : t("notify.new_message");
     const n = new Notification(title, { body: message.text.slice(0, 200), tag: `conversation-${message.conversation_id}` });
     n.onclick = () => { window.focus(); location.hash = `#/c/${message.conversation_id}`; };
   }

@@ -3,6 +3,7 @@
 
 import { get, query } from "./api.js";
 import { h, s, clear, fmtDuration, toast } from "./dom.js";
+import { channelName, fmtDay, fmtNumber, t } from "./i18n.js";
 
 const CHANNEL_COLOUR = { widget: "#3b82f6", telegram: "#0ea5e9", vk: "#6366f1", email: "#f59e0b" };
 
@@ -15,7 +16,7 @@ function volumeChart(volume) {
   const gap = 6;
   const height = 160;
   const width = volume.length * (bar + gap) + 40;
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height + 30}`, class: "chart", role: "img", "aria-label": "Conversations per day by channel" });
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height + 30}`, class: "chart", role: "img", "aria-label": t("reports.chart") });
   volume.forEach((d, i) => {
     let y = height;
     const x = 30 + i * (bar + gap);
@@ -24,21 +25,22 @@ function volumeChart(volume) {
       if (!n) continue;
       const hgt = (n / max) * (height - 10);
       y -= hgt;
-      svg.append(s("rect", { x, y, width: bar, height: hgt, fill: CHANNEL_COLOUR[ch] || "#888" }, s("title", {}, `${d.day} ${ch}: ${n}`)));
+      svg.append(s("rect", { x, y, width: bar, height: hgt, fill: CHANNEL_COLOUR[ch] || "#888" }, s("title", {}, `${fmtDay(d.day)} ${channelName(ch)}: ${fmtNumber(n)}`)));
     }
-    svg.append(s("text", { x: x + bar / 2, y: height + 14, "text-anchor": "middle", "font-size": 9 }, d.day.slice(5)));
+    svg.append(s("text", { x: x + bar / 2, y: height + 14, "text-anchor": "middle", "font-size": 9 }, fmtDay(d.day, { short: true })));
   });
-  svg.append(s("text", { x: 0, y: 10, "font-size": 10 }, String(max)));
-  const legend = h("div", { class: "legend" }, channels.map((ch) => h("span", {}, h("i", { style: `background:${CHANNEL_COLOUR[ch] || "#888"}` }), ` ${ch}`)));
+  svg.append(s("text", { x: 0, y: 10, "font-size": 10 }, fmtNumber(max)));
+  const legend = h("div", { class: "legend" }, channels.map((ch) => h("span", {}, h("i", { style: `background:${CHANNEL_COLOUR[ch] || "#888"}` }), ` ${channelName(ch)}`)));
   return h("div", {}, svg, legend);
 }
 
 function timeBars(rows) {
   const max = Math.max(1, ...rows.flatMap((r) => [r.stats.median_seconds || 0, r.stats.p90_seconds || 0]));
   return h("table", { class: "times" },
-    h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "count"), h("th", {}, "median"), h("th", {}, "p90"), h("th", {}, ""))),
+    h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, t("reports.count")), h("th", {}, t("reports.median")),
+      h("th", {}, t("reports.p90")), h("th", {}, ""))),
     h("tbody", {}, rows.map((r) => h("tr", { dataset: { row: r.key } },
-      h("th", {}, r.label), h("td", { class: "count" }, String(r.stats.count)),
+      h("th", {}, r.label), h("td", { class: "count" }, fmtNumber(r.stats.count)),
       h("td", { class: "median", dataset: { seconds: r.stats.median_seconds ?? "" } }, fmtDuration(r.stats.median_seconds)),
       h("td", { class: "p90", dataset: { seconds: r.stats.p90_seconds ?? "" } }, fmtDuration(r.stats.p90_seconds)),
       h("td", { class: "bars" },
@@ -50,12 +52,13 @@ export class ReportsPage {
   constructor(main) {
     const end = new Date();
     const start = new Date(end.getTime() - 13 * 86400e3);
-    this.start = h("input", { type: "date", name: "start", value: isoDay(start), "aria-label": "From" });
-    this.end = h("input", { type: "date", name: "end", value: isoDay(end), "aria-label": "To" });
+    this.start = h("input", { type: "date", name: "start", value: isoDay(start), "aria-label": t("reports.from_label") });
+    this.end = h("input", { type: "date", name: "end", value: isoDay(end), "aria-label": t("reports.to_label") });
     this.body = h("div", { class: "report" });
-    const form = h("form", { class: "toolbar" }, "From ", this.start, " to ", this.end, " (UTC) ", h("button", { type: "submit" }, "Show"));
+    const form = h("form", { class: "toolbar" }, t("reports.from"), " ", this.start, " ", t("reports.to"), " ", this.end, " ",
+      t("reports.utc"), " ", h("button", { type: "submit" }, t("reports.show")));
     form.addEventListener("submit", (e) => { e.preventDefault(); this.load(); });
-    main.append(h("div", { class: "reports-page" }, h("h2", {}, "Reports"), form, this.body));
+    main.append(h("div", { class: "reports-page" }, h("h2", {}, t("reports.title")), form, this.body));
     this.load();
   }
 
@@ -64,17 +67,20 @@ export class ReportsPage {
       const r = await get(`/reports${query({ start: this.start.value, end: this.end.value })}`);
       const volumeTotal = r.volume.reduce((a, d) => a + Object.values(d.channels).reduce((x, y) => x + y, 0), 0);
       clear(this.body).append(
-        h("h3", {}, "Conversations by channel and day"), volumeChart(r.volume),
+        h("h3", {}, t("reports.volume")), volumeChart(r.volume),
         h("table", { class: "volume" }, h("tbody", {}, r.volume.filter((d) => Object.keys(d.channels).length).map((d) =>
-          h("tr", {}, h("th", {}, d.day), h("td", {}, Object.entries(d.channels).map(([c, n]) => `${c}: ${n}`).join(", ")))))),
-        h("p", { class: "muted" }, `${volumeTotal} conversation-days · ${r.cycles} cycles started · ${r.unanswered} not answered yet`),
-        h("h3", {}, "First response time"),
-        timeBars([{ key: "all", label: "Everyone", stats: r.first_response },
+          h("tr", {}, h("th", {}, h("time", { datetime: d.day }, fmtDay(d.day))),
+            h("td", {}, Object.entries(d.channels).map(([c, n]) => `${channelName(c)}: ${fmtNumber(n)}`).join(", ")))))),
+        h("p", { class: "muted summary" }, [
+          t("reports.conversation_days", { count: volumeTotal }), t("reports.cycles", { count: r.cycles }),
+          t("reports.unanswered", { count: r.unanswered })].join(" · ")),
+        h("h3", {}, t("reports.first_response")),
+        timeBars([{ key: "all", label: t("reports.everyone"), stats: r.first_response },
           ...r.operators.map((o) => ({ key: `op-${o.operator_id}`, label: o.name, stats: o.first_response }))]),
-        h("h3", {}, "Resolution time"),
-        timeBars([{ key: "all", label: "Everyone", stats: r.resolution },
+        h("h3", {}, t("reports.resolution")),
+        timeBars([{ key: "all", label: t("reports.everyone"), stats: r.resolution },
           ...r.operators.map((o) => ({ key: `op-${o.operator_id}`, label: o.name, stats: o.resolution }))]),
-        h("p", { class: "muted" }, "A cycle starts with the contact's first message (or the first after a close); first response is the first operator reply in it; resolution is the close. p90: 90% of cycles were at or under this."));
+        h("p", { class: "muted" }, t("reports.definitions")));
     } catch (err) { toast(err.message); }
   }
 }

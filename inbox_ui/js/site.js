@@ -3,6 +3,7 @@
 
 import { get, patch } from "./api.js";
 import { h, clear, toast } from "./dom.js";
+import { t } from "./i18n.js";
 
 // The widget texts a site may override (the server checks the same list).
 const TEXT_KEYS = [
@@ -13,7 +14,7 @@ const TEXT_LANGUAGES = ["en", "ru"];
 
 export class SiteSettingsSection {
   constructor() {
-    this.el = h("section", { class: "site-settings" }, h("h2", {}, "Site and widget"), h("p", { class: "muted" }, "Loading…"));
+    this.el = h("section", { class: "site-settings" }, h("h2", {}, t("site.title")), h("p", { class: "muted" }, t("common.loading")));
     this.load();
   }
 
@@ -21,28 +22,29 @@ export class SiteSettingsSection {
     try {
       this.render(await get("/site"));
     } catch (err) {
-      clear(this.el).append(h("h2", {}, "Site and widget"), h("p", { class: "error" }, err.message));
+      clear(this.el).append(h("h2", {}, t("site.title")), h("p", { class: "error" }, err.message));
     }
   }
 
   render(site) {
     const form = h("form", { class: "site-form" },
-      h("label", {}, "Site name ", h("input", { name: "name", value: site.name, maxlength: 200 })),
-      h("label", {}, "Allowed origins (one per line) ",
+      h("label", {}, t("site.name"), " ", h("input", { name: "name", value: site.name, maxlength: 200 })),
+      h("label", {}, t("site.origins"), " ",
         h("textarea", { name: "allowed_origins", rows: 3, value: site.allowed_origins.join("\n") })),
-      h("label", {}, "Identity verification secret ",
+      h("label", {}, t("site.secret"), " ",
         h("input", { name: "identity_secret", type: "password", autocomplete: "off",
-          placeholder: site.identity_secret_set ? `set (${site.identity_secret_hint || "hidden"}); type to replace` : "off" })),
-      site.identity_secret_set ? h("label", {}, h("input", { type: "checkbox", name: "clear_secret" }), " switch identity verification off") : null,
-      h("label", {}, "Colour ", h("input", { name: "color", type: "color", value: site.color })),
-      h("label", {}, "Language ", h("select", { name: "language" },
-        ["auto", "en", "ru"].map((l) => h("option", { value: l, selected: l === site.language }, l)))),
-      h("details", {}, h("summary", {}, "Widget texts"),
+          placeholder: site.identity_secret_set ? t("site.secret_set", { hint: site.identity_secret_hint || t("site.hidden") }) : t("site.secret_off") })),
+      site.identity_secret_set ? h("label", {}, h("input", { type: "checkbox", name: "clear_secret" }), " ", t("site.clear_secret")) : null,
+      h("label", {}, t("site.colour"), " ", h("input", { name: "color", type: "color", value: site.color })),
+      h("label", {}, t("site.language"), " ", h("select", { name: "language" },
+        [["auto", t("site.language_auto")], ["en", "English"], ["ru", "Русский"]]
+          .map(([l, label]) => h("option", { value: l, selected: l === site.language }, label)))),
+      h("details", {}, h("summary", {}, t("site.texts")),
         h("table", { class: "texts" },
           h("thead", {}, h("tr", {}, h("th", {}, ""), TEXT_LANGUAGES.map((l) => h("th", {}, l)))),
           h("tbody", {}, TEXT_KEYS.map((key) => h("tr", {}, h("th", {}, key), TEXT_LANGUAGES.map((lang) => h("td", {},
             h("input", { name: `text:${lang}:${key}`, value: site.texts?.[lang]?.[key] || "", maxlength: 300, "aria-label": `${key} (${lang})` })))))))),
-      h("button", { type: "submit" }, "Save"));
+      h("button", { type: "submit" }, t("common.save")));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = form.elements;
@@ -63,12 +65,12 @@ export class SiteSettingsSection {
       await this.save(body);
     });
     clear(this.el).append(
-      h("h2", {}, "Site and widget"),
-      h("p", {}, "Widget key: ", h("code", { class: "site-key" }, site.site_key), " ",
+      h("h2", {}, t("site.title")),
+      h("p", {}, t("site.key"), " ", h("code", { class: "site-key" }, site.site_key), " ",
         h("button", { type: "button", onclick: () => {
-          if (confirm("A new key stops the widget on pages that still use the old snippet. Rotate?")) this.save({ rotate_site_key: true });
-        } }, "Rotate key")),
-      h("p", {}, "Put this on every page of the site:"),
+          if (confirm(t("site.rotate_confirm"))) this.save({ rotate_site_key: true });
+        } }, t("site.rotate"))),
+      h("p", {}, t("site.snippet")),
       h("pre", { class: "snippet" }, site.snippet),
       form);
   }
@@ -76,7 +78,7 @@ export class SiteSettingsSection {
   async save(body) {
     try {
       this.render(await patch("/site", body));
-      toast("Saved.", "ok");
+      toast(t("site.saved"), "ok");
     } catch (err) { toast(err.message); }
   }
 }

@@ -1,5 +1,7 @@
 // What every page shares: who is logged in, the team, the socket.
 
+import { t } from "./i18n.js";
+
 export const state = {
   me: null,
   operators: new Map(),
@@ -9,4 +11,4 @@ export const state = {
 
 export const canWrite = () => state.me && state.me.role !== "sales";
 export const isAdmin = () => state.me && state.me.role === "admin";
-export const operatorName = (id) => (id && state.operators.get(id)?.name) || (id ? `#${id}` : "nobody");
+export const operatorName = (id) => (id && state.operators.get(id)?.name) || (id ? `#${id}` : t("common.nobody"));

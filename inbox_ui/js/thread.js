@@ -3,14 +3,29 @@
 
 import { authorizedUrl, get, query } from "./api.js";
 import { h, clear, fmtTime, safeUrl, toast } from "./dom.js";
+import { channelName, deliveryName, fmtSize, t } from "./i18n.js";
 
-const CHANNEL_LABEL = { widget: "Web", telegram: "Telegram", vk: "VK", email: "Email", internal: "" };
-const STATE_LABEL = { pending: "sending…", sent: "sent", delivered: "delivered", read: "read", failed: "failed" };
+// System lines are stored as English sentences (docs/architecture.md#inbox-languages); the
+// ones the server writes are recognised here and told in the operator's language.
+const SYSTEM_LINES = [
+  [/^(.+) assigned the conversation to (.+)$/, (m) => t("system.assigned", { actor: m[1], assignee: m[2] })],
+  [/^(.+) unassigned the conversation$/, (m) => t("system.unassigned", { actor: m[1] })],
+  [/^Snooze ended: the conversation is open again$/, () => t("system.snooze_ended")],
+  [/^(.+) reopened the conversation$/, (m) => t("system.reopened", { actor: m[1] })],
+  [/^(.+) closed the conversation$/, (m) => t("system.closed", { actor: m[1] })],
+  [/^(.+) snoozed the conversation until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC$/,
+    (m) => t("system.snoozed", { actor: m[1], time: fmtTime(`${m[2].replace(" ", "T")}:00Z`) })],
+  [/^Merged contact #(\d+) into this one by (.+?): (.*)$/s, (m) => t("system.merged_by", { id: m[1], actor: m[2], reason: m[3] })],
+  [/^Merged contact #(\d+) into this one automatically: (.*)$/s, (m) => t("system.merged_auto", { id: m[1], reason: m[2] })],
+  [/^The contact continued on (Telegram|VK|email)$/, (m) => t("system.continued", { channel: channelName(m[1].toLowerCase()) })],
+];
 
-function fmtSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+export function systemText(text) {
+  for (const [pattern, say] of SYSTEM_LINES) {
+    const match = pattern.exec(text);
+    if (match) return say(match);
+  }
+  return text;
 }
 
 const OWN_FILES = "/api/v1/attachments/";
@@ -32,15 +47,15 @@ function attachmentsView(list) {
   if (!list || !list.length) return null;
   return h("ul", { class: "attachments" }, list.map((a) => {
     const url = safeUrl(a.url);
-    const label = `${a.name || "file"}${a.size ? ` (${fmtSize(a.size)})` : ""}`;
+    const label = `${a.name || t("thread.file")}${a.size ? ` (${fmtSize(a.size)})` : ""}`;
     const isImage = typeof a.content_type === "string" && a.content_type.startsWith("image/") && url;
     const own = url && url.startsWith(OWN_FILES);
     let preview = null;
     if (isImage && own) {
-      preview = h("img", { alt: a.name || "image", class: "preview" });
+      preview = h("img", { alt: a.name || t("thread.image"), class: "preview" });
       authorizedUrl(url).then((local) => { preview.src = local; }, () => { preview.remove(); });
     } else if (isImage) {
-      preview = h("img", { src: url, alt: a.name || "image", loading: "lazy", class: "preview", referrerpolicy: "no-referrer" });
+      preview = h("img", { src: url, alt: a.name || t("thread.image"), loading: "lazy", class: "preview", referrerpolicy: "no-referrer" });
     }
     let link;
     if (!url) link = h("span", {}, label);
@@ -50,23 +65,27 @@ function attachmentsView(list) {
   }));
 }
 
+function authorName(type) {
+  return { contact: t("author.contact"), operator: t("author.operator"), bot: t("author.bot"), system: t("author.system") }[type] || type;
+}
+
 export function messageView(m) {
   if (m.kind === "system") {
     return h("div", { class: "msg system", dataset: { seq: m.seq, id: m.id } },
-      h("span", { class: "text" }, m.text), " ", h("time", { datetime: m.created_at }, fmtTime(m.created_at)));
+      h("span", { class: "text" }, systemText(m.text)), " ", h("time", { datetime: m.created_at }, fmtTime(m.created_at)));
   }
   const side = m.direction === "inbound" ? "in" : "out";
   const state = m.direction === "outbound"
     ? h("span", { class: `state ${m.delivery_state}`, title: m.delivery_error || "" },
-      STATE_LABEL[m.delivery_state] || m.delivery_state,
+      deliveryName(m.delivery_state),
       m.delivery_state === "failed" && m.delivery_error ? `: ${m.delivery_error}` : "")
     : null;
   return h("div", { class: `msg ${m.kind === "note" ? "note" : side} ${m.kind}`, dataset: { seq: m.seq, id: m.id } },
     h("div", { class: "meta" },
-      m.kind === "note" ? h("span", { class: "badge note" }, "Private note") : null,
-      m.channel !== "internal" ? h("span", { class: `badge ch-${m.channel}` }, CHANNEL_LABEL[m.channel] || m.channel) : null,
-      m.kind === "automatic" ? h("span", { class: "badge auto" }, "Automatic") : null,
-      h("span", { class: "author" }, m.author.name || (m.author.type === "contact" ? "Contact" : m.author.type)),
+      m.kind === "note" ? h("span", { class: "badge note" }, t("thread.note")) : null,
+      m.channel !== "internal" ? h("span", { class: `badge ch-${m.channel}` }, channelName(m.channel)) : null,
+      m.kind === "automatic" ? h("span", { class: "badge auto" }, t("thread.automatic")) : null,
+      h("span", { class: "author" }, m.author.name || authorName(m.author.type)),
       h("time", { datetime: m.created_at }, fmtTime(m.created_at))),
     m.text ? h("div", { class: "text" }, m.text) : null,
     attachmentsView(m.attachments),
@@ -81,9 +100,9 @@ export class Thread {
     this.nextBefore = null;
     this.loading = false;
     this.onLoaded = onLoaded || (() => {});
-    this.list = h("div", { class: "messages", role: "log", "aria-label": "Conversation" });
+    this.list = h("div", { class: "messages", role: "log", "aria-label": t("thread.conversation") });
     this.older = h("button", { type: "button", class: "older", hidden: true, onclick: () => this.loadOlder() },
-      "Load earlier messages");
+      t("thread.older"));
     this.typing = h("div", { class: "typing", "aria-live": "polite" });
     this.el = h("div", { class: "thread-scroll" }, this.older, this.list, this.typing);
     this.el.addEventListener("scroll", () => {
@@ -163,7 +182,7 @@ export class Thread {
   }
 
   showTyping(name, isTyping) {
-    this.typing.textContent = isTyping ? `${name || "The contact"} is typing…` : "";
+    this.typing.textContent = isTyping ? t("thread.typing", { name: name || t("thread.the_contact") }) : "";
     clearTimeout(this.typingTimer);
     if (isTyping) this.typingTimer = setTimeout(() => { this.typing.textContent = ""; }, 6000);
   }

@@ -1,7 +1,7 @@
 """personal data: an audit record of exports and deletions
 
 Revision ID: 0005_audit
-Revises: 0004
+Revises: 0005_operator_language
 Create Date: 2026-11-30
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import chat_server.models.types
 
 revision: str = "0005_audit"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_operator_language"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
