@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import logging
@@ -23,7 +22,6 @@ from integrations.base import AdapterRegistry
 
 from . import migrate
 from .actions.arrivals import Arrivals
-from .actions.conversations import do_wake_snoozed
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .api import assets, ops
@@ -44,10 +42,10 @@ from .realtime.tokens import VisitorTokens
 from .realtime.widget import widget_endpoint
 from .runtime import Runtime
 from .settings import Settings
+from .sweeps import start_sweeps
 
 log = logging.getLogger(__name__)
 
-SNOOZE_CHECK_SECONDS = 30
 
 
 def _observing(online: OnlineOperators, dispatch: Dispatcher) -> Dispatcher:
@@ -128,15 +126,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                         status_code=exc.status_code)
 
 
-async def _wake_snoozed_forever(rt: Runtime) -> None:
-    while True:
-        await asyncio.sleep(SNOOZE_CHECK_SECONDS)
-        try:
-            await do_wake_snoozed(rt)
-        except Exception:
-            log.exception("waking snoozed conversations failed")
-
-
 def create_app(settings: Settings | None = None, adapters: AdapterRegistry | None = None) -> Starlette:
     """`adapters` replaces the channel adapters (a test points them at local servers)."""
     settings = settings or Settings()
@@ -164,7 +153,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             print(  # noqa: T201 - shown once to the person who started the server
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
-        waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        sweeps = start_sweeps(rt)
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
         if settings.channel_workers:
@@ -173,7 +162,8 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         try:
             yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
-            waker.cancel()
+            for sweep in sweeps:
+                sweep.cancel()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = 10 * 1024 * 1024
     # Files one visitor may upload per hour (0: no limit), so nobody fills the disk.
     visitor_uploads_per_hour: int = 60
+    # Retention, in days (0: kept for ever). Behaviour events older than this are pruned in
+    # the background; so are conversations closed and quiet for longer than this, with their
+    # messages and the files no other message shares.
+    event_retention_days: int = Field(default=0, ge=0, le=36_500)
+    closed_conversation_retention_days: int = Field(default=0, ge=0, le=36_500)
     attachments_dir: Path | None = None
     # The widget's static files (widget.js, widget/*, the demo site); the checkout's by default.
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"

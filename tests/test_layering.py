@@ -36,7 +36,8 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"actions", "attachments", "behaviour", "channels", "frames", "models", "reads", "reporting", "runtime", "tokens",
             "views"},
     # Composition.
-    "app": {"actions", "api", "bus", "channels", "db", "metrics", "migrate", "outbound", "realtime", "runtime", "settings"},
+    "sweeps": {"actions", "models", "runtime"},
+    "app": {"actions", "api", "bus", "channels", "db", "metrics", "migrate", "outbound", "realtime", "runtime", "settings", "sweeps"},
     "cli": {"actions", "app", "backup", "bus", "db", "logs", "metrics", "migrate", "models", "runtime", "settings"},
     "__main__": {"cli"},
     "__init__": LEAVES,

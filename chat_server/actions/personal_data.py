@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..attachments import safe_name, storage_for
 from ..bus import Dispatch
@@ -78,19 +79,36 @@ async def do_delete_contact(rt: Runtime, actor: Operator, contact_id: int) -> di
     async with rt.db.write() as s:
         person = await _person(s, contact_id)
         keys = await owned_keys(s, person)
-        paths = {a["path"] for a in (await owned_rows(s, {"attachment": keys.get("attachment", set())})).get("attachment", [])}
-        for table in delete_order():
-            wanted = sorted(keys.get(table.name, set()), key=str)
-            for start in range(0, len(wanted), 500):
-                await (await s.connection()).execute(delete(table).where(key_of(table).in_(wanted[start:start + 500])))
-        counts = {name: len(values) for name, values in sorted(keys.items())}
+        counts, orphaned = await delete_reached(s, keys)
         s.add(AuditRecord(operator_id=actor.id, action="contact_deleted", subject_id=person, rows=sum(counts.values())))
-        orphaned = paths - await paths_still_used(s, paths)
+    remove_files(rt, orphaned)
+    await rt.bus.publish(removed_conversations(keys))
+    return counts
+
+
+async def delete_reached(s: AsyncSession, keys: dict[str, set[Any]]) -> tuple[dict[str, int], set[str]]:
+    """Delete the rows `reads.personal_data.reached_keys` found (what points at a row goes
+    first). Returns the rows deleted per table and the stored files no upload uses any more."""
+    attachments = await owned_rows(s, {"attachment": keys.get("attachment", set())})
+    paths = {a["path"] for a in attachments.get("attachment", [])}
+    conn = await s.connection()
+    for table in delete_order():
+        wanted = sorted(keys.get(table.name, set()), key=str)
+        for start in range(0, len(wanted), 500):
+            await conn.execute(delete(table).where(key_of(table).in_(wanted[start:start + 500])))
+    counts = {name: len(values) for name, values in sorted(keys.items()) if values}
+    return counts, paths - await paths_still_used(s, paths)
+
+
+def remove_files(rt: Runtime, paths: set[str]) -> None:
+    """After the commit: the rows that named these files are gone for good."""
     storage = storage_for(rt.settings)
-    for path in orphaned:
+    for path in paths:
         storage.open_path(path).unlink(missing_ok=True)
-    await rt.bus.publish([
+
+
+def removed_conversations(keys: dict[str, set[Any]]) -> list[Dispatch]:
+    return [
         Dispatch(STAFF, ConversationRemovedFrame(conversation_id=conversation_id, merged_into_conversation_id=None).model_dump_json())
         for conversation_id in sorted(keys.get("conversation", set()))
-    ])
-    return counts
+    ]

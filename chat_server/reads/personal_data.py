@@ -41,7 +41,13 @@ def _chunks(values: set[Any]) -> Iterator[list[Any]]:
 
 async def owned_keys(s: AsyncSession, contact_id: int) -> dict[str, set[Any]]:
     """Table name -> primary keys of the rows that are this person's."""
-    taken: dict[str, set[Any]] = {"contact": {contact_id}}
+    return await reached_keys(s, {"contact": {contact_id}})
+
+
+async def reached_keys(s: AsyncSession, start: dict[str, set[Any]]) -> dict[str, set[Any]]:
+    """Table name -> primary keys of the rows given and of every row that points at them,
+    directly or through others (what has to go with them)."""
+    taken: dict[str, set[Any]] = {name: set(keys) for name, keys in start.items()}
     attachment = Attachment.__table__  # type: ignore[attr-defined]
     changed = True
     while changed:
