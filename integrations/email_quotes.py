@@ -74,11 +74,11 @@ class _HtmlLines:
         return self.depth + (1 if self.cut else 0)
 
     def flush(self, force: bool = False) -> None:
-        text = "".join(self.parts)
+        raw = "".join(self.parts)
         self.parts = []
-        text = text.rstrip() if self.pre else _SPACES.sub(" ", text).strip()
-        if not text and not force:
-            return
+        text = raw.rstrip() if self.pre else _SPACES.sub(" ", raw).strip()
+        if not text and not force and "\u00a0" not in raw:
+            return  # a block with only a no-break space is how Outlook and Yandex write a blank line
         if text and self.gap and self.lines and self.lines[-1].text:
             self.lines.append(Line(self.level, ""))
         if text:
@@ -97,9 +97,10 @@ class _HtmlLines:
             self.flush(force=True)
         self.parts.append(rest)
 
-    def signature_mark(self) -> None:
+    def signature_mark(self, el: lxml.html.HtmlElement) -> None:
         last = next((line.text for line in reversed(self.lines) if line.text), "")
-        if not _SIG_DELIMITER.match(last):
+        own = _SPACES.sub(" ", el.text_content()).strip()
+        if not _SIG_DELIMITER.match(last) and not own.startswith(("--", "—")):
             self.lines.append(Line(self.level, "-- "))
 
     def render(self, root: lxml.html.HtmlElement) -> list[Line]:
@@ -122,7 +123,7 @@ class _HtmlLines:
                     self.depth += 1
                 if classes & _SIGNATURE_CLASSES or ident in _SIGNATURE_IDS:
                     self.flush()
-                    self.signature_mark()
+                    self.signature_mark(el)
                 if tag == "pre":
                     self.pre += 1
                 opened[id(el)] = (block, quote)
@@ -196,7 +197,7 @@ _ATTRIBUTION = [
     # Any client, any language: a date or time, and an address or a "wrote", before a colon:
     # "пн, 30 нояб. 2026 г. в 10:00, Иван <ivan@…>:", "26.06.2014, 14:41, "Имя" <…>:",
     # "Понедельник, 30 ноября 2026, 10:00 +03:00 от Иван <…>:", "… пользователь "…" <…> написал:"
-    re.compile(rf"^(?=.*{_TIME})(?=.*({_EMAIL}|\b({_WROTE})\b)).{{6,400}}:$", re.I),
+    re.compile(rf"^(?=.*{_TIME})(?=.*(<{_EMAIL}>|\b({_WROTE})\b)).{{6,400}}:$", re.I),
     re.compile(rf"^(?=.*\d{{4}})(?=.*\b({_WROTE})\s*:?$).{{6,400}}$", re.I),
 ]
 # Weaker: enough when a quoted block follows right below.
@@ -214,6 +215,11 @@ _OTHER_NAMES = (r"sent|date|to|cc|subject|отправлено|отправле�
                 r"aihe|reply-to|ответить")
 _HEADER = re.compile(rf"^\s*\**\s*(?P<name>{_FROM_NAMES}|{_OTHER_NAMES})\s*\**\s*:\s*\**(?P<value>.*)$", re.I)
 _FROM_HEADER = re.compile(rf"^({_FROM_NAMES})$", re.I)
+# A block must also name the subject or when it was sent: "From: Moscow / To: Kazan / Date: …"
+# in a delivery request is not a quote header.
+_MAIL_HEADER = re.compile(r"^(subject|тема|betreff|objet|asunto|oggetto|onderwerp|temat|předmět|emne|ämne|aihe|"
+                          r"sent|отправлено|отправлен|gesendet|envoyé|enviado|inviato|verzonden|wysłano|odesláno|sendt|"
+                          r"skickat|lähetetty)$", re.I)
 # Joining a wrapped line: no space after an opening bracket ("Иван <" + "ivan@…>:").
 _NO_SPACE_AFTER = "<([{\"'"
 
@@ -231,6 +237,8 @@ def _joined(lines: list[Line], i: int, count: int) -> str | None:
 def _attribution(lines: list[Line], i: int, patterns: list[re.Pattern[str]]) -> int | None:
     """The end (exclusive) of a quote header line starting at i, also when wrapped onto two lines."""
     for count in (1, 2):
+        if count == 2 and not re.search(r"\d|^\s*on\b", lines[i].text, re.I):
+            break  # only a header's date line wraps on; a signature's last line does not
         text = _joined(lines, i, count)
         if text is not None and any(p.match(text) for p in patterns):
             return i + count
@@ -250,7 +258,7 @@ def _header_block(lines: list[Line], i: int) -> int | None:
             break  # a wrapped value continues a header; anything else ends the block
         j += 1
     has_from = any(_FROM_HEADER.match(n) for n in names)
-    if has_from and len(set(names)) >= 3 and _HEADER.match(lines[i].text):
+    if has_from and any(_MAIL_HEADER.match(n) for n in names) and len(set(names)) >= 3 and _HEADER.match(lines[i].text):
         return j
     return None
 
@@ -336,7 +344,8 @@ _DEVICE = re.compile(
     r"sent (with|via|using) .{2,50}|get outlook for .{2,30}|"
     r"отправлено (с|со|из|через) .{2,60}|отправлено с моего .{2,50}|получить outlook для .{2,30}|"
     r"послано (с|со|из|через) .{2,50}|"
-    r"envoyé de mon .{2,40}|von meinem .{2,40} gesendet|enviado desde mi .{2,40}|inviato da .{2,40})\s*$",
+    r"envoyé de mon .{2,40}|von meinem .{2,40} gesendet|enviado desde mi .{2,40}|inviato da .{2,40})"
+    r"(\s*<[^<>\s]+>)?\s*$",  # Outlook mobile's plain text adds the link: "Get Outlook for iOS<https://…>"
     re.I,
 )
 
