@@ -11,17 +11,11 @@ is the reply, so top-posting, bottom-posting and inline answers all keep what wa
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-import lxml.etree
-import lxml.html
-
-
-@dataclass
-class Line:
-    depth: int  # how many quote levels this line is inside (">" marks or HTML quote containers)
-    text: str
+from .email_html import SIG_DELIMITER, Line, html_lines
 
 
 @dataclass
@@ -30,135 +24,6 @@ class Extracted:
     signature: str | None
     original: str  # the whole body as text, quoted lines marked with "> "
     quoted: bool = False  # whether any quoted history was found (and cut)
-
-
-# --- HTML structure --------------------------------------------------------------------------
-
-_BLOCKS = frozenset(
-    "address article aside blockquote body caption center dd details dialog div dl dt fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section table tr ul".split()
-)
-_DROPPED = ("script", "style", "head", "title", "template", "noscript")
-# Containers that hold the quoted message (and its "On … wrote:" line), by class or id.
-_QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_quote_container", "gmail_attr", "moz-cite-prefix",
-                            "yahoo_quoted", "outlookmessageheader", "protonmail_quote", "zmail_extra"})
-# Where Outlook (desktop, web, mobile) and Windows Mail put the reply header: from there to the
-# end of the message is history.
-_CUT_IDS = frozenset({"divrplyfwdmsg", "mail-editor-reference-message-container", "x_divrplyfwdmsg"})
-# Outlook/Windows Mail draw the header block under a 1pt top border.
-_CUT_STYLE = re.compile(r"border-top\s*:\s*solid\s+#?[0-9a-z]+\s+1(\.0)?pt", re.I)
-_SIGNATURE_CLASSES = frozenset({"gmail_signature", "moz-signature", "signature"})
-_SIGNATURE_IDS = frozenset({"signature", "applemailsignature", "ms-outlook-mobile-signature", "ms-outlook-ios-signature"})
-_SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b\u2007\u202f]+")
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*>", re.I)
-
-
-def _classes(el: lxml.html.HtmlElement) -> set[str]:
-    return {c.lower() for c in (el.get("class") or "").split()}
-
-
-class _HtmlLines:
-    """Renders an HTML tree to lines: only element boundaries and <br> break lines (the source's
-    own wrapping is just a space), paragraphs are set apart by a blank line."""
-
-    def __init__(self) -> None:
-        self.lines: list[Line] = []
-        self.parts: list[str] = []
-        self.depth = 0
-        self.cut = False  # past Outlook's reply header: everything is history
-        self.pre = 0
-        self.gap = False  # a paragraph ended: a blank line before the next text
-
-    @property
-    def level(self) -> int:
-        return self.depth + (1 if self.cut else 0)
-
-    def flush(self, force: bool = False) -> None:
-        raw = "".join(self.parts)
-        self.parts = []
-        text = raw.rstrip() if self.pre else _SPACES.sub(" ", raw).strip()
-        if not text and not force and "\u00a0" not in raw:
-            return  # a block with only a no-break space is how Outlook and Yandex write a blank line
-        if text and self.gap and self.lines and self.lines[-1].text:
-            self.lines.append(Line(self.level, ""))
-        if text:
-            self.gap = False
-        self.lines.append(Line(self.level, text))
-
-    def add(self, text: str | None) -> None:
-        if not text:
-            return
-        if not self.pre:
-            self.parts.append(text)
-            return
-        *whole, rest = text.split("\n")
-        for piece in whole:
-            self.parts.append(piece)
-            self.flush(force=True)
-        self.parts.append(rest)
-
-    def signature_mark(self, el: lxml.html.HtmlElement) -> None:
-        last = next((line.text for line in reversed(self.lines) if line.text), "")
-        own = _SPACES.sub(" ", el.text_content()).strip()
-        if not _SIG_DELIMITER.match(last) and not own.startswith(("--", "—")):
-            self.lines.append(Line(self.level, "-- "))
-
-    def render(self, root: lxml.html.HtmlElement) -> list[Line]:
-        opened: dict[int, tuple[bool, bool]] = {}
-        for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
-            tag = el.tag.lower() if isinstance(el.tag, str) else ""
-            classes = _classes(el) if tag else set()
-            ident = (el.get("id") or "").lower() if tag else ""
-            if event == "start":
-                block = tag in _BLOCKS
-                quote = tag == "blockquote" or bool(classes & _QUOTE_CLASSES)
-                paragraph = tag == "p" and "msonormal" not in classes
-                if block or tag == "br" or quote:
-                    self.flush(force=tag == "br")
-                if paragraph:
-                    self.gap = True
-                if not self.cut and (ident in _CUT_IDS or (block and _CUT_STYLE.search(el.get("style") or ""))):
-                    self.cut = True
-                if quote:
-                    self.depth += 1
-                if classes & _SIGNATURE_CLASSES or ident in _SIGNATURE_IDS:
-                    self.flush()
-                    self.signature_mark(el)
-                if tag == "pre":
-                    self.pre += 1
-                opened[id(el)] = (block, quote)
-                self.add(el.text)
-            else:
-                block, quote = opened.pop(id(el), (False, False))
-                if block:
-                    self.flush()
-                if tag in ("td", "th"):
-                    self.parts.append(" ")
-                if tag == "p" and "msonormal" not in classes:
-                    self.gap = True
-                if quote:
-                    self.depth -= 1
-                if tag == "pre":
-                    self.pre -= 1
-                self.add(el.tail)
-        self.flush()
-        return self.lines
-
-
-def html_lines(markup: str) -> list[Line]:
-    try:
-        root = lxml.html.document_fromstring(_XML_DECL.sub("", markup))
-    except (lxml.etree.ParserError, ValueError):  # an empty or unreadable document
-        return []
-    for el in root.iter(*_DROPPED):
-        el.drop_tree()  # keeps the tail text
-    lxml.etree.strip_elements(root, lxml.etree.Comment, lxml.etree.ProcessingInstruction, with_tail=False)
-    return _HtmlLines().render(root)
-
-
-def html_to_text(markup: str) -> str:
-    """Readable text of an HTML message, quoted lines marked with "> "."""
-    return render(html_lines(markup))
 
 
 # --- Plain text ------------------------------------------------------------------------------
@@ -178,6 +43,11 @@ def text_lines(text: str) -> list[Line]:
     return lines
 
 
+def html_to_text(markup: str) -> str:
+    """Readable text of an HTML message, quoted lines marked with "> "."""
+    return render(html_lines(markup))
+
+
 def render(lines: list[Line]) -> str:
     text = "\n".join(("> " * line.depth + line.text).rstrip() if line.text else ">" * line.depth
                      for line in lines)
@@ -189,8 +59,10 @@ def render(lines: list[Line]) -> str:
 _TIME = r"\d{1,2}[:.]\d{2}"
 _EMAIL = r"[^\s<>@]+@[^\s<>@]+"
 # "… wrote:" in the languages our customers write in, as clients print it.
-_WROTE = (r"wrote|написал\(а\)|написала?|пишет|писал\(а\)|schrieb|a écrit|escribió|ha scritto|schreef|skrev|"
-          r"napsal\(a\)|napisał\(a\)|pisze|escreveu|kirjoitti|yazdı|írta|napísal\(a\)")
+_WROTE_WORDS = ("wrote", "написал(а)", "написала", "написал", "пишет", "писал(а)", "schrieb", "a écrit", "escribió",
+                "ha scritto", "schreef", "skrev", "napsal(a)", "napisał(a)", "pisze", "escreveu", "kirjoitti", "yazdı",
+                "írta", "napísal(a)")
+_WROTE = "|".join(re.escape(word) for word in _WROTE_WORDS)
 _ATTRIBUTION = [
     # Gmail, Apple Mail, Thunderbird in English: "On Mon, Nov 30, 2026 at 10:00 AM Ivan <i@x> wrote:"
     re.compile(r"^On\b(?=.*\d).{4,300}\bwrote\s*:?$", re.I),
@@ -240,9 +112,17 @@ def _attribution(lines: list[Line], i: int, patterns: list[re.Pattern[str]]) -> 
         if count == 2 and not re.search(r"\d|^\s*on\b", lines[i].text, re.I):
             break  # only a header's date line wraps on; a signature's last line does not
         text = _joined(lines, i, count)
-        if text is not None and any(p.match(text) for p in patterns):
+        # Every quote header ends in a colon or a "wrote": a cheap test before the patterns.
+        if text is not None and (text.endswith(":") or text.lower().endswith(_WROTE_WORDS)) \
+                and any(p.match(text) for p in patterns):
             return i + count
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_name(text: str) -> str | None:
+    found = _HEADER.match(text)
+    return found.group("name").lower() if found else None
 
 
 def _header_block(lines: list[Line], i: int) -> int | None:
@@ -250,15 +130,15 @@ def _header_block(lines: list[Line], i: int) -> int | None:
     wrapped) starting at i: its end, if it names the sender and at least two more fields."""
     names: list[str] = []
     j, depth = i, lines[i].depth
-    while j < len(lines) and lines[j].depth == depth and lines[j].text.strip():
-        found = _HEADER.match(lines[j].text)
-        if found:
-            names.append(found.group("name").lower())
+    while j < len(lines) and j - i < 16 and lines[j].depth == depth and lines[j].text.strip():
+        name = _header_name(lines[j].text)
+        if name:
+            names.append(name)
         elif not names or j - i > 8:
             break  # a wrapped value continues a header; anything else ends the block
         j += 1
     has_from = any(_FROM_HEADER.match(n) for n in names)
-    if has_from and any(_MAIL_HEADER.match(n) for n in names) and len(set(names)) >= 3 and _HEADER.match(lines[i].text):
+    if has_from and any(_MAIL_HEADER.match(n) for n in names) and len(set(names)) >= 3 and _header_name(lines[i].text):
         return j
     return None
 
@@ -267,6 +147,8 @@ def _quote_start(lines: list[Line], i: int) -> tuple[int, bool] | None:
     """If a quote header starts at line i: where it ends, and whether it is strong enough to cut
     what follows even when that is not marked as quoted."""
     text = lines[i].text
+    if len(text) > 600:
+        return None  # no client writes a quote header that long; and the patterns stay cheap
     if _SEPARATOR.match(text):
         return i + 1, True
     if _RULE.match(text):
@@ -281,7 +163,8 @@ def _quote_start(lines: list[Line], i: int) -> tuple[int, bool] | None:
     if end is not None:
         return end, True
     end = _attribution(lines, i, [_WEAK_ATTRIBUTION])
-    if end is not None:
+    nxt = _next_text(lines, end) if end is not None else None
+    if end is not None and nxt is not None and lines[nxt].depth > 0:
         return end, False
     return None
 
@@ -338,7 +221,6 @@ def quoted_mask(lines: list[Line]) -> list[bool]:
 
 # --- Signatures ------------------------------------------------------------------------------
 
-_SIG_DELIMITER = re.compile(r"^\s*(--|—|__)\s*$")
 _DEVICE = re.compile(
     r"^\s*(sent from my .{2,50}|sent from (mail|outlook|yahoo mail|gmail|yandex|mail\.ru|samsung|my mobile).{0,50}|"
     r"sent (with|via|using) .{2,50}|get outlook for .{2,30}|"
@@ -355,7 +237,7 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     "Sent from my iPhone"-style line the client added."""
     cut = len(lines)
     for i, line in enumerate(lines):
-        if _SIG_DELIMITER.match(line):
+        if SIG_DELIMITER.match(line):
             cut = i
             break
     # A device line counts only where nothing but blank lines or the signature follows it.
@@ -367,7 +249,7 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
             continue
         break
     body, signature = lines[:cut], lines[cut:]
-    if signature and _SIG_DELIMITER.match(signature[0]):
+    if signature and SIG_DELIMITER.match(signature[0]):
         signature = signature[1:]
     return body, signature
 
@@ -379,8 +261,27 @@ def _tidy(lines: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip()
 
 
+_FORWARD = re.compile(
+    r"^[\s>*-]*(forwarded message|begin forwarded message|пересылаемое сообщение|переадресованное сообщение|"
+    r"начало переадресованного сообщения|пересланное сообщение|weitergeleitete nachricht|message transféré|"
+    r"mensaje reenviado|messaggio inoltrato)[\s:*-]*$", re.I)
+
+
+def _forwarded(lines: list[Line], mask: list[bool]) -> bool:
+    """A forward: its marker comes before (or opens) the first quote. What was forwarded is the
+    content the person sends us, so nothing is cut."""
+    first = next((i for i, quoted in enumerate(mask) if quoted), None)
+    if first is None:
+        return False
+    opening = [line for line in lines[first:] if line.text.strip()][:2]
+    return any(_FORWARD.match(line.text) for line in lines[:first] + opening)
+
+
 def extract(lines: list[Line], original: str | None = None) -> Extracted:
     mask = quoted_mask(lines)
+    if _forwarded(lines, mask):
+        whole = render(lines) if original is None else original
+        return Extracted(whole, None, whole)
     kept: list[str] = []
     for line, quoted in zip(lines, mask, strict=True):
         if quoted:

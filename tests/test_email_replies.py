@@ -49,3 +49,30 @@ def test_html_source_line_breaks_are_not_text_line_breaks() -> None:
 def test_a_message_that_is_all_quote_keeps_its_text() -> None:
     got = extract_text("> only a quote\n> nothing else")
     assert got.text == "> only a quote\n> nothing else"
+
+
+def test_a_forward_is_content_not_history() -> None:
+    text = ("Посмотрите, пожалуйста, письмо от курьера.\n\n---------- Forwarded message ---------\n"
+            "От: Курьер <courier@delivery.example>\nDate: пн, 30 нояб. 2026 г. в 09:00\nSubject: Доставка\n"
+            "To: <ivan@example.org>\n\nЗаказ не доставлен: нет пропуска.")
+    assert extract_text(text).text == text
+    gmail = ('<div dir="ltr">See the courier\'s mail below.<br><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+             "---------- Forwarded message ---------<br>From: <b>Courier</b> &lt;courier@delivery.example&gt;<br>"
+             "Date: Mon, Nov 30, 2026 at 9:00 AM<br>Subject: Delivery<br></div><br>Not delivered: no pass.</div></div>")
+    got = extract_html(gmail)
+    assert "See the courier's mail below." in got.text and "Not delivered: no pass." in got.text
+
+
+def test_a_signature_with_a_top_rule_does_not_cut_the_text_above_it() -> None:
+    got = extract_html('<div>Please call me back.</div><div style="border-top:1px solid #ccc">Ivan Petrov, +7 495 123-45-67</div>')
+    assert got.text == "Please call me back.\nIvan Petrov, +7 495 123-45-67"
+
+
+def test_huge_lines_and_many_lines_stay_quick() -> None:
+    import time
+    started = time.perf_counter()
+    extract_text(("a" * 50 + "@b 10:00 <x " * 20_000) + ":")
+    extract_text("\n".join(f"line {i}: 10:00 <x@y>" for i in range(20_000)))
+    extract_html("<div>" + "<p>От: x</p><p>Кому: y</p>" * 5_000 + "</div>")
+    extract_text("От: x\nКому: y\n" * 10_000)
+    assert time.perf_counter() - started < 5
