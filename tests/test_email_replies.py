@@ -5,6 +5,8 @@ through the adapter's parse that the SMTP listener and IMAP polling use."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from integrations.email_quotes import extract_html, extract_text
 from tests.email_reply_rates import Case, cases, parse, table
@@ -76,3 +78,16 @@ def test_huge_lines_and_many_lines_stay_quick() -> None:
     extract_html("<div>" + "<p>От: x</p><p>Кому: y</p>" * 5_000 + "</div>")
     extract_text("От: x\nКому: y\n" * 10_000)
     assert time.perf_counter() - started < 5
+
+
+PIECES = ["\n", ">", "<", "-- ", ":", "От: ", "Тема: ", "Sent: ", "<blockquote>", "</blockquote>", "</div>", "<p>", "<br>",
+          "\x00", "&nbsp;", "\u00a0", "@", "10:00", "<x@y>", "wrote:", '<div class="gmail_quote">', '<div id="divRplyFwdMsg">']
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES) | st.text(max_size=8), max_size=40).map("".join))
+def test_any_body_reads_without_error_and_loses_no_text(body: str) -> None:
+    """A parse error would refuse the mail (451) on every retry; an empty text would drop it."""
+    for got in (extract_text(body), extract_html(body)):
+        if got.original.strip():
+            assert got.text.strip() or got.signature
