@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 30 * 1024 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|пересл|переслано|wg|tr|rv|enc)\s*:", re.I)
 
 
 class EmailConfig(ChannelConfig):
@@ -90,11 +91,17 @@ def read_body(m: EmailMessage) -> Extracted:
     plain_part, html_part = m.get_body(preferencelist=("plain",)), m.get_body(preferencelist=("html",))
     plain = extract_text(_decode(plain_part)) if plain_part is not None else None
     rich = extract_html(_decode(html_part)) if html_part is not None else None
+    found = plain or rich or Extracted("", None, "")
     if rich is not None and rich.text and (plain is None or not plain.text or rich.quoted):
         if plain is not None and plain.text:
             rich.original = plain.original
-        return rich
-    return plain or rich or Extracted("", None, "")
+        found = rich
+    if _FORWARD_SUBJECT.match(str(m.get("Subject") or "")):
+        # "Fwd:" — what was forwarded is what the person sends us; Outlook marks a forward only
+        # with the same header block as a reply, so nothing is cut.
+        whole = plain.original if plain is not None and plain.text else found.original
+        return Extracted(whole, None, whole)
+    return found
 
 
 def auto_reason(m: Message) -> str | None:

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from integrations.base import InboundMessage
+from integrations.email import EmailAdapter
 from integrations.email_quotes import extract_html, extract_text
-from tests.email_reply_rates import Case, cases, parse, table
+from tests.email_reply_rates import CONFIG, REPLIES, Case, cases, parse, table
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +93,10 @@ def test_any_body_reads_without_error_and_loses_no_text(body: str) -> None:
     for got in (extract_text(body), extract_html(body)):
         if got.original.strip():
             assert got.text.strip() or got.signature
+
+
+async def test_an_outlook_forward_keeps_what_was_forwarded() -> None:
+    raw = (REPLIES / "outlook_desktop_en.eml").read_bytes().replace(b"Subject: RE: Order #42", b"Subject: FW: Order #42")
+    [msg] = await EmailAdapter().parse(CONFIG, {"raw": raw, "rcpt": []})
+    assert isinstance(msg, InboundMessage)
+    assert msg.text.startswith("Yes, please go ahead") and "RA123456789RU" in msg.text and msg.signature is None
