@@ -69,11 +69,11 @@ _ATTRIBUTION = [
     # Any client, any language: a date or time, and an address or a "wrote", before a colon:
     # "пн, 30 нояб. 2026 г. в 10:00, Иван <ivan@…>:", "26.06.2014, 14:41, "Имя" <…>:",
     # "Понедельник, 30 ноября 2026, 10:00 +03:00 от Иван <…>:", "… пользователь "…" <…> написал:"
-    re.compile(rf"^(?=.*{_TIME})(?=.*(<{_EMAIL}>|\b({_WROTE})\b)).{{6,400}}:$", re.I),
-    re.compile(rf"^(?=.*\d{{4}})(?=.*\b({_WROTE})\s*:?$).{{6,400}}$", re.I),
+    re.compile(rf"^(?=.*{_TIME})(?=.*(<{_EMAIL}>|(?<!\w)({_WROTE})(?!\w))).{{6,400}}:$", re.I),
+    re.compile(rf"^(?=.*\d{{4}})(?=.*(?<!\w)({_WROTE})\s*:?$).{{6,400}}$", re.I),
 ]
 # Weaker: enough when a quoted block follows right below.
-_WEAK_ATTRIBUTION = re.compile(rf"^(?=.*({_EMAIL}|{_TIME}|\d{{4}}|\b({_WROTE})\b)).{{3,400}}:$", re.I)
+_WEAK_ATTRIBUTION = re.compile(rf"^(?=.*({_EMAIL}|{_TIME}|\d{{4}}|(?<!\w)({_WROTE})(?!\w))).{{3,400}}:$", re.I)
 _SEPARATOR = re.compile(
     r"^[\s*]*-{2,}\s*(original message|исходное сообщение|исходное письмо|оригинальное сообщение|"
     r"ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|"

@@ -100,3 +100,44 @@ async def test_an_outlook_forward_keeps_what_was_forwarded() -> None:
     [msg] = await EmailAdapter().parse(CONFIG, {"raw": raw, "rcpt": []})
     assert isinstance(msg, InboundMessage)
     assert msg.text.startswith("Yes, please go ahead") and "RA123456789RU" in msg.text and msg.signature is None
+
+
+@pytest.mark.parametrize("header", [
+    "пн, 30 нояб. 2026 г. в 10:00, Acme Support <support@acme.test>:",  # Gmail
+    "пн, 30 нояб. 2026 г. в 10:00, Служба поддержки интернет-магазина Acme <\nsupport@acme.test>:",  # Gmail, wrapped
+    "В пн, 30 нояб. 2026 в 10:00 Acme Support написал(а):",  # Gmail, older
+    "30 нояб. 2026 г., в 10:00, Acme Support <support@acme.test> написал(а):",  # Apple Mail
+    "30 нояб. 2026 г. 10:00 пользователь \"Acme Support\" <support@acme.test> написал:",  # Android Email
+    "Понедельник, 30 ноября 2026, 10:00 +03:00 от Acme Support <support@acme.test>:",  # mail.ru
+    "26.06.2014, 14:41, \"Acme Support\" <support@acme.test>:",  # Yandex
+    "30.11.2026 10:00, Acme Support пишет:",  # Thunderbird
+    "Вы писали 30 ноября 2026 г., 10:00:03:",  # The Bat!
+    "30.11.2026, 10:00, Acme Support <support@acme.test> написал(а):",  # Rambler
+    "On Mon, Nov 30, 2026 at 10:00 AM Acme Support <support@acme.test> wrote:",  # Gmail
+    "On Mon, Nov 30, 2026 at 10:00 AM Acme Support Customer Care <\nsupport@acme.test> wrote:",  # Gmail, wrapped
+    "On Mon, Nov 30, 2026 at 10:00 AM Acme Support <support@acme.test>\nwrote:",  # Gmail, wrapped before "wrote"
+    "On 30 Nov 2026, at 10:00, Acme Support <support@acme.test> wrote:",  # Apple Mail
+    "On 11/30/26 10:00 AM, Acme Support wrote:",  # Thunderbird
+    "Am Mo., 30. Nov. 2026 um 10:00 Uhr schrieb Acme Support <support@acme.test>:",  # Gmail, German
+    "Le lun. 30 nov. 2026 à 10:00, Acme Support <support@acme.test> a écrit :",  # Gmail, French
+])
+def test_quote_headers_of_each_client_start_the_quote(header: str) -> None:
+    quoted = extract_text(f"Спасибо, понятно.\n\n{header}\n\n> Заказ отправлен.\n> Acme")
+    assert (quoted.text, quoted.quoted) == ("Спасибо, понятно.", True)
+    below = extract_text(f"{header}\n> Заказ отправлен.\n\nСпасибо, понятно.")  # bottom-posted
+    assert below.text == "Спасибо, понятно."
+
+
+@pytest.mark.parametrize("block", [
+    "-----Original Message-----\nFrom: Acme Support <support@acme.test>\nSent: Monday, November 30, 2026 10:00 AM",
+    "-----Исходное сообщение-----\nОт: Acme Support [mailto:support@acme.test]\nОтправлено: 30 ноября 2026 г. 10:00",
+    "-------- Исходное сообщение --------\nОт: Acme Support <support@acme.test>\nДата: 30.11.2026 10:00",
+    "________________________________\nОт: Acme Support <support@acme.test>\nОтправлено: 30 ноября 2026 г. 10:00\n"
+    "Кому: Иван\nТема: Заказ",
+    "От: Acme Support <support@acme.test>\nОтправлено: 30 ноября 2026 г. 10:00\nКому: Иван\nТема: Заказ",
+    "*От:* Acme Support <support@acme.test>\n*Дата:* понедельник, 30 ноября 2026 г. в 10:00\n*Кому:* Иван\n*Тема:* Заказ",
+    "From: Acme Support\nSent: Monday, November 30, 2026 10:00 AM\nTo: Anna Smith\nSubject: Order #42",
+])
+def test_outlook_style_header_blocks_cut_the_unmarked_history_below(block: str) -> None:
+    got = extract_text(f"Да, отправляйте.\n\n{block}\n\nЗаказ отправлен.\n\n--\nAcme Support")
+    assert (got.text, got.signature) == ("Да, отправляйте.", None)
