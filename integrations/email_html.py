@@ -41,6 +41,7 @@ _SIGNATURE_IDS = frozenset({"signature", "applemailsignature", "ms-outlook-mobil
 SIG_DELIMITER = re.compile(r"^\s*(--|—|__)\s*$")
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b\u2007\u202f]+")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>", re.I)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _classes(el: lxml.html.HtmlElement) -> set[str]:
@@ -136,11 +137,13 @@ class _HtmlLines:
 
 
 def html_lines(markup: str) -> list[Line]:
+    # libxml2 takes no XML declaration in a str, and no control characters at all.
+    markup = _NOT_XML.sub("", _XML_DECL.sub("", markup))
     try:
-        root = lxml.html.document_fromstring(_XML_DECL.sub("", markup))
+        root = lxml.html.document_fromstring(markup)
     except (lxml.etree.ParserError, ValueError):  # an empty or unreadable document
         return []
-    for el in root.iter(*_DROPPED):
+    for el in list(root.iter(*_DROPPED)):
         el.drop_tree()  # keeps the tail text
     lxml.etree.strip_elements(root, lxml.etree.Comment, lxml.etree.ProcessingInstruction, with_tail=False)
     return _HtmlLines().render(root)

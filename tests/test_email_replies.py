@@ -141,3 +141,7 @@ def test_quote_headers_of_each_client_start_the_quote(header: str) -> None:
 def test_outlook_style_header_blocks_cut_the_unmarked_history_below(block: str) -> None:
     got = extract_text(f"Да, отправляйте.\n\n{block}\n\nЗаказ отправлен.\n\n--\nAcme Support")
     assert (got.text, got.signature) == ("Да, отправляйте.", None)
+
+
+def test_html_with_control_characters_still_has_its_text() -> None:
+    assert extract_html("<div>Hello\x00 there\x0b</div><script>x</script><div>Bye</div>").text == "Hello there\nBye"
