@@ -281,7 +281,7 @@ class EmailAdapter:
 
         def session() -> SMTPServer:
             smtp = _Receiver(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
-                              hostname=config.domain, ident="chat-server")
+                             hostname=config.domain, ident="chat-server")
             sessions.add(smtp)
             return smtp
 
