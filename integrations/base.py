@@ -44,6 +44,8 @@ class InboundMessage:
     subject: str | None = None
     # The full text before quoted history and signatures were cut.
     original: str | None = None
+    # The signature cut from `text` ("-- " and below, "Sent from my iPhone"), shown apart.
+    signature: str | None = None
     # Set for news that is not a customer message (bounces, auto-replies): never stored.
     ignored: str | None = None
 

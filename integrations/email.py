@@ -1,14 +1,13 @@
 """Email: an SMTP listener (aiosmtpd) and IMAP polling (aioimaplib) in, SMTP out.
 
 Parsing is the stdlib `email` package (charsets, MIME); quoted history and signatures are
-cut with mail-parser-reply; HTML-only mail becomes text through nh3 (ammonia).
+told apart from the reply in email_quotes (HTML by its structure, text by quote headers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import logging
 import re
 import smtplib
@@ -23,10 +22,8 @@ from email.utils import getaddresses, parseaddr
 from typing import Any, Literal
 
 import aioimaplib
-import nh3
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
-from mailparser_reply import EmailReplyParser
 from pydantic import Field
 
 from .base import (
@@ -40,13 +37,13 @@ from .base import (
     Sent,
     WebhookAnswer,
 )
+from .email_quotes import Extracted, extract_html, extract_text
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 30 * 1024 * 1024
-REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "cs", "da"]
-_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|tr|li|h[1-6]|blockquote|table)\s*>")
 _MSGID = re.compile(r"<[^<>\s]+>")
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|пересл|переслано|wg|tr|rv|enc)\s*:", re.I)
 
 
 class EmailConfig(ChannelConfig):
@@ -79,16 +76,6 @@ class EmailConfig(ChannelConfig):
         return self.reply_domain or self.address.rsplit("@", 1)[1]
 
 
-def html_to_text(markup: str) -> str:
-    """Safe text from HTML mail: block ends become line breaks, every tag goes, scripts and
-    styles go with their content, entities are decoded."""
-    marked = _BLOCK_END.sub("\n", markup)
-    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"script", "style", "head", "title"})
-    lines = [" ".join(line.split()) for line in html.unescape(stripped).splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
 def _decode(part: Message) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
@@ -96,6 +83,25 @@ def _decode(part: Message) -> str:
     except (LookupError, UnicodeError):  # an unknown or lying charset: keep what we can
         payload = part.get_payload(decode=True)
         return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def read_body(m: EmailMessage) -> Extracted:
+    """The reply, its signature and the whole text. The HTML part is read by its structure when it
+    shows where the quote is; the plain part, when there is one, stays the original as it came."""
+    plain_part, html_part = m.get_body(preferencelist=("plain",)), m.get_body(preferencelist=("html",))
+    plain = extract_text(_decode(plain_part)) if plain_part is not None else None
+    rich = extract_html(_decode(html_part)) if html_part is not None else None
+    found = plain or rich or Extracted("", None, "")
+    if rich is not None and rich.text and (plain is None or not plain.text or rich.quoted):
+        if plain is not None and plain.text:
+            rich.original = plain.original
+        found = rich
+    if _FORWARD_SUBJECT.match(str(m.get("Subject") or "")):
+        # "Fwd:" — what was forwarded is what the person sends us; Outlook marks a forward only
+        # with the same header block as a reply, so nothing is cut.
+        whole = plain.original if plain is not None and plain.text else found.original
+        return Extracted(whole, None, whole)
+    return found
 
 
 def auto_reason(m: Message) -> str | None:
@@ -146,16 +152,8 @@ def parse_email(raw: bytes, config: EmailConfig, envelope_rcpts: list[str] | Non
     msg.thread_ids = list(dict.fromkeys(refs))
     heads = [str(v) for h in ("To", "Cc", "Delivered-To", "X-Original-To") for v in m.get_all(h, [])]
     msg.reply_token = _reply_token([a for _, a in getaddresses(heads)] + (envelope_rcpts or []), config.reply_local)
-    body = m.get_body(preferencelist=("plain", "html"))
-    full = ""
-    if body is not None:
-        full = _decode(body)
-        if body.get_content_type() == "text/html":
-            full = html_to_text(full)
-    full = full.replace("\r\n", "\n").strip()
-    reply = EmailReplyParser(languages=REPLY_LANGUAGES).parse_reply(full) if full else ""
-    msg.text = (reply or full).strip()
-    msg.original = full
+    body = read_body(m)
+    msg.text, msg.signature, msg.original = body.text, body.signature, body.original
     for part in m.iter_attachments():
         if part.get_content_maintype() == "multipart":
             continue
@@ -211,6 +209,13 @@ def _smtp_send(config: EmailConfig, e: EmailMessage) -> None:
         if config.smtp_username:
             smtp.login(config.smtp_username, config.smtp_password)
         smtp.send_message(e)
+
+
+class _Receiver(SMTPServer):
+    # RFC 5322 asks for lines of at most 998 characters, but real clients send longer ones in
+    # HTML parts. aiosmtpd refuses those with a permanent "500 Line too long", and the sender's
+    # server bounces the customer's mail; we take any line the size limit allows.
+    line_length_limit = MAX_MESSAGE_BYTES
 
 
 class _Inbox:
@@ -275,8 +280,8 @@ class EmailAdapter:
         sessions: weakref.WeakSet[SMTPServer] = weakref.WeakSet()
 
         def session() -> SMTPServer:
-            smtp = SMTPServer(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
-                              hostname=config.domain, ident="chat-server")
+            smtp = _Receiver(inbox, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True,
+                             hostname=config.domain, ident="chat-server")
             sessions.add(smtp)
             return smtp
 

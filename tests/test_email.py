@@ -131,6 +131,8 @@ async def test_gmail_and_thunderbird_replies_thread_into_one_conversation(mailbo
     await smtp_in(port, eml("thunderbird_reply", inreplyto=ours, references=ours, to=SUPPORT))
     _, items = await the_thread(http, 4)
     assert items[-1]["text"] == "Got it, thank you."
+    original = (await http.get(f"/messages/{items[-1]['id']}/original")).json()
+    assert original["signature"] == "Anna Smirnova\nHead of Purchasing"  # shown apart, not lost
     assert len(await conversations(http)) == 1
 
 
@@ -170,8 +172,33 @@ async def test_html_only_mail_becomes_safe_text(mailbox: Any) -> None:
     http, port = mailbox
     await smtp_in(port, eml("html_only"))
     _, [m] = await the_thread(http, 1)
-    assert m["text"] == "Hello & good morning,\nDo you offer annual plans? Price < 100€?\n\nCarl"
+    # Paragraphs stay paragraphs; the line breaks of the HTML source are not the text's.
+    assert m["text"] == "Hello & good morning,\n\nDo you offer annual plans? Price < 100€?\n\nCarl"
     assert "alert" not in m["text"] and "<" not in m["text"].replace("< 100", "")
+
+
+async def test_a_line_over_998_characters_is_accepted_and_stored(mailbox: Any) -> None:
+    """Real clients send HTML parts with lines far over RFC 5322's 998 characters; a permanent
+    "500 Line too long" would make the sender's server bounce the customer's mail."""
+    http, port = mailbox
+    sentence = "Здравствуйте, пришлите, пожалуйста, счёт на оплату заказа №42 на реквизиты ООО «Ромашка». "
+    html_line = "<html><body><div>" + sentence * 40 + "</div></body></html>"  # ~3,700 characters, 6,700 bytes
+    raw = ("From: Иван <ivan@example.org>\r\nTo: support@acme.test\r\nSubject: Счёт\r\n"
+           "Message-ID: <long-line-1@example.org>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           + html_line + "\r\n").encode()
+    assert max(len(line) for line in raw.split(b"\r\n")) > 998
+
+    def send() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.ehlo()
+            smtp.mail("ivan@example.org")
+            smtp.rcpt(SUPPORT)
+            return smtp.data(raw)
+    code, answer = await asyncio.to_thread(send)
+    assert code == 250, answer
+    _, [m] = await the_thread(http, 1)
+    assert m["text"] == (sentence * 40).strip()
 
 
 async def test_attachments_are_kept(mailbox: Any, app: AppServer) -> None:

@@ -194,6 +194,8 @@ async def do_channel_update(
         meta["references"] = msg.thread_ids[-20:]
     if msg.original is not None and msg.original.strip() != text.strip():
         meta["original"] = clean_text(msg.original, 100_000)
+    if msg.signature:
+        meta["signature"] = clean_text(msg.signature, 5_000)
     stored = await do_contact_message(
         rt, contact_id, channel, text, external_id=msg.external_id, attachments=attachments,
         author_name=clean_text(msg.sender_name, 200) if msg.sender_name else name,

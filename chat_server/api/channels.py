@@ -74,6 +74,8 @@ class OriginalView(BaseModel):
     text: str
     original: str
     subject: str | None
+    # An email's signature, cut from `text` and kept here.
+    signature: str | None = None
     edits: list[dict[str, Any]]
 
 
@@ -191,7 +193,8 @@ async def message_original(c: Call) -> OriginalView:
     if message is None or message.id is None or conv is None:
         raise NotFound("message_not_found", "no such message")
     return OriginalView(message_id=message.id, text=message.text, original=message.meta.get("original", message.text),
-                        subject=message.meta.get("subject"), edits=message.meta.get("edits", []))
+                        subject=message.meta.get("subject"), signature=message.meta.get("signature"),
+                        edits=message.meta.get("edits", []))
 
 
 async def webhook(request: Request) -> Response:
