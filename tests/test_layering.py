@@ -1,4 +1,4 @@
-"""Dependencies flow one way: models <- actions <- {api, realtime} <- app."""
+"""Dependencies flow one way: models <- {reads, actions} <- {api, realtime} <- app."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ FORBIDDEN = {
     "frames": {"actions", "api", "realtime", "app", "cli", "db"},
     "views": {"actions", "api", "realtime", "app", "cli", "db"},
     "bus": {"actions", "api", "realtime", "app", "cli", "models", "db"},
+    "reads": {"actions", "api", "realtime", "app", "cli", "bus", "channels", "outbound"},
+    "behaviour": {"actions", "reads", "api", "realtime", "app", "cli", "bus", "db"},
     "actions": {"api", "realtime", "app", "cli"},
     "api": {"realtime", "app", "cli"},
     "realtime": {"api", "app", "cli"},
@@ -64,6 +66,25 @@ def test_imports_follow_the_layers() -> None:
             violations.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
     assert checked > 20
     assert not violations, "\n".join(violations)
+
+
+# Where SQL may be written: the reads, the actions and the migrations; besides them only the
+# plumbing (engines, migrations runner, statement counter) and the filters' clause compiler.
+SQL_HOMES = {"reads", "actions", "migrations", "models", "behaviour", "db", "migrate", "metrics"}
+
+
+def test_sql_lives_in_reads_and_actions() -> None:
+    writers = []
+    for path in PACKAGE.rglob("*.py"):
+        if group_of(path) in SQL_HOMES:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n.split(".")[0] in ("sqlalchemy", "sqlmodel") for n in names):
+                writers.append(str(path.relative_to(PACKAGE)))
+    assert writers == [], writers
 
 
 def test_only_settings_reads_the_environment() -> None:
