@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar, cast, overload
@@ -81,8 +82,8 @@ Handler = Callable[[Call[BodyT, QueryT]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
-class Operation:
-    """What the OpenAPI document says about an endpoint, whatever its types."""
+class Operation(ABC):
+    """An endpoint as the route table and the OpenAPI document see it, whatever its types."""
 
     method: str
     path: str
@@ -96,8 +97,8 @@ class Operation:
     def route(self) -> Route:
         return Route(PREFIX + self.path, self.serve, methods=[self.method])
 
-    async def serve(self, request: Request) -> Response:
-        raise NotImplementedError
+    @abstractmethod
+    async def serve(self, request: Request) -> Response: ...
 
 
 @dataclass(frozen=True)
