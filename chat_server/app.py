@@ -24,10 +24,25 @@ from . import migrate
 from .actions.arrivals import Arrivals
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
-from .api import assets, ops
+from .api import (
+    assets,
+    attachments,
+    auth,
+    contacts,
+    conversations,
+    events,
+    messages,
+    openapi,
+    operators,
+    ops,
+    personal_data,
+    reports,
+    saved_replies,
+    site,
+)
 from .api import channels as api_channels
-from .api import routes as api_routes
 from .api.assets import WidgetCors
+from .api.framework import Operation
 from .bus import Dispatch, Dispatcher, Resync, make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
@@ -107,11 +122,19 @@ class InboxFiles(StaticFiles):
         return response
 
 
+# The REST API under /api/v1, one list per resource; the OpenAPI document describes them all.
+API: list[Operation] = [
+    *auth.routes, *operators.routes, *conversations.routes, *messages.routes, *contacts.routes, *events.routes,
+    *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
+    *personal_data.routes,
+]
+
+
 def build_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *ops.routes(),
-        *api_channels.routes(),
-        *api_routes.routes(),
+        api_channels.webhook_route,
+        *(operation.route() for operation in [*API, openapi.describing(API)]),
         WebSocketRoute("/ws/widget", widget_endpoint),
         WebSocketRoute("/ws/inbox", inbox_endpoint),
         *assets.routes(settings.widget_dir, settings.demo_site),

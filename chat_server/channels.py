@@ -15,12 +15,13 @@ from pydantic import BaseModel
 from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, ReadReceipt, WebhookAnswer
 
 from .actions.attachments import do_store_attachment
-from .actions.channels import do_save_cursor, get_instance, list_instances
+from .actions.channels import do_save_cursor
 from .actions.errors import ActionError, NotFound
 from .actions.inbound import Outcome, do_channel_update
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
 from .models import Channel, ChannelInstance
+from .reads.channels import find_instance, list_instances
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class ChannelService:
         """Start, restart or stop each instance's loop to match the database."""
         if not self.running:
             return
-        wanted = {i.id: i for i in await list_instances(self.rt, enabled_only=True) if i.id is not None}
+        wanted = {i.id: i for i in await list_instances(self.rt.db, enabled_only=True) if i.id is not None}
         for instance_id, (version, task) in list(self._listeners.items()):
             instance = wanted.get(instance_id)
             if instance is None or instance.updated_at != version:
@@ -174,9 +175,8 @@ class ChannelService:
     # --- inbound -----------------------------------------------------------------------------
 
     async def webhook(self, instance_id: int, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        try:
-            instance = await get_instance(self.rt, instance_id)
-        except NotFound:
+        instance = await find_instance(self.rt.db, instance_id)
+        if instance is None:
             return WebhookAnswer(404, "no such channel")
         if not instance.enabled:
             return WebhookAnswer(404, "channel disabled")
@@ -253,7 +253,7 @@ class ChannelService:
     async def link_urls(self, contact_id: int) -> list[dict[str, str]]:
         links = []
         secret = self.rt.settings.effective_secret_key
-        for instance in await list_instances(self.rt, enabled_only=True):
+        for instance in await list_instances(self.rt.db, enabled_only=True):
             adapter = self.adapters.get(instance.channel)
             if adapter is None:
                 continue

@@ -17,22 +17,6 @@ from .validation import check_storable
 CHANNELS = ("telegram", "vk", "email")
 
 
-async def get_instance(rt: Runtime, instance_id: int) -> ChannelInstance:
-    async with rt.db.read() as s:
-        instance = await s.get(ChannelInstance, instance_id)
-    if instance is None:
-        raise NotFound("channel_not_found", "no such channel instance")
-    return instance
-
-
-async def list_instances(rt: Runtime, enabled_only: bool = False) -> list[ChannelInstance]:
-    query = select(ChannelInstance).order_by(col(ChannelInstance.id))
-    if enabled_only:
-        query = query.where(col(ChannelInstance.enabled).is_(True))
-    async with rt.db.read() as s:
-        return list((await s.exec(query)).all())
-
-
 async def do_create_instance(rt: Runtime, channel: str, name: str, config: dict[str, Any]) -> ChannelInstance:
     """`config` was validated by the channel's adapter before it got here."""
     check_storable(name, "name")

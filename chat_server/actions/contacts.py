@@ -11,6 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..models import Contact, ContactIdentity, Conversation, Event, IdentityKind
+from ..reads.contacts import find_contact as find_contact  # the actions find owners inside their writes
 from ..runtime import Runtime
 from .errors import NotFound
 from .validation import check_properties, check_storable
@@ -18,17 +19,6 @@ from .validation import check_properties, check_storable
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 # last_seen is refreshed at most this often, so reconnects do not turn into write storms.
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
-
-
-async def find_contact(s: AsyncSession, kind: IdentityKind, value: str) -> Contact | None:
-    row = (
-        await s.exec(
-            select(Contact)
-            .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)  # type: ignore[arg-type]
-            .where(ContactIdentity.kind == kind, ContactIdentity.value == value)
-        )
-    ).first()
-    return row
 
 
 async def get_contact(s: AsyncSession, contact_id: int) -> Contact:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from ..bus import Audience, Dispatch
 from ..frames import PresenceFrame
 from ..models import Availability, Operator, OperatorSession, Role
 from ..models.types import utcnow
+from ..reads.operators import token_hash
 from ..runtime import Runtime
 from .errors import ActionError, Conflict, Forbidden, NotFound
 from .publish import STAFF
@@ -31,10 +31,6 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 # The languages the inbox has a catalogue for (inbox_ui/i18n/*.json); None follows the browser.
 LANGUAGES = ("en", "ru")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_operator_fields(name: str, email: str, password: str | None) -> tuple[str, str]:
@@ -90,21 +86,6 @@ async def do_login(rt: Runtime, email: str, password: str) -> tuple[str, Operato
             expires_at=utcnow() + timedelta(days=rt.settings.operator_session_days),
         ))
     return token, operator
-
-
-async def authenticate(rt: Runtime, token: str) -> Operator | None:
-    async with rt.db.read() as s:
-        return (
-            await s.exec(
-                select(Operator)
-                .join(OperatorSession, OperatorSession.operator_id == Operator.id)  # type: ignore[arg-type]
-                .where(
-                    OperatorSession.token_hash == token_hash(token),
-                    col(OperatorSession.expires_at) > utcnow(),
-                    Operator.is_active == True,  # noqa: E712
-                )
-            )
-        ).first()
 
 
 async def do_logout(rt: Runtime, token: str) -> None:

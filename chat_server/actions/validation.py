@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..behaviour.text import unstorable
 from .errors import ActionError
 
 MAX_TEXT = 10_000
@@ -13,12 +14,9 @@ MAX_PROPERTIES_BYTES = 16 * 1024
 
 def check_storable(value: str, field: str) -> str:
     """PostgreSQL stores neither NUL characters nor lone surrogates; refuse them up front."""
-    if "\x00" in value:
-        raise ActionError("invalid_text", f"{field} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ActionError("invalid_text", f"{field} is not valid Unicode") from exc
+    problem = unstorable(value)
+    if problem is not None:
+        raise ActionError("invalid_text", f"{field} {problem}")
     return value
 
 

@@ -12,9 +12,7 @@ from starlette.responses import FileResponse, Response
 from ..actions.attachments import do_store_attachment, readable_attachment
 from ..actions.messages import check_can_write
 from ..attachments import INLINE_TYPES, storage_for
-from .framework import Call, Registry, error, read_body
-
-api = Registry()
+from .framework import Auth, Call, Operation, endpoint, error, read_body
 
 
 class UploadQuery(BaseModel):
@@ -29,7 +27,7 @@ class AttachmentInfo(BaseModel):
     url: str
 
 
-async def _upload(c: Call, *, contact_id: int | None, operator_id: int | None) -> Response | AttachmentInfo:
+async def _upload(c: Call[None, UploadQuery], *, contact_id: int | None, operator_id: int | None) -> Response | AttachmentInfo:
     # Room for the limit itself; the exact check is on the bytes.
     raw = await read_body(c.request, c.rt.settings.max_attachment_bytes)
     if isinstance(raw, Response):
@@ -39,22 +37,16 @@ async def _upload(c: Call, *, contact_id: int | None, operator_id: int | None) -
     return AttachmentInfo.model_validate(stored)
 
 
-@api.add("POST", "/widget/attachments", summary="A visitor uploads a file (raw body, ?name=)",
-         query=UploadQuery, response=AttachmentInfo, auth="visitor", status=201)
-async def visitor_upload(c: Call) -> Response | AttachmentInfo:
+async def visitor_upload(c: Call[None, UploadQuery]) -> Response | AttachmentInfo:
     return await _upload(c, contact_id=c.contact_id, operator_id=None)
 
 
-@api.add("POST", "/attachments", summary="An operator uploads a file (raw body, ?name=)",
-         query=UploadQuery, response=AttachmentInfo, status=201)
-async def operator_upload(c: Call) -> Response | AttachmentInfo:
+async def operator_upload(c: Call[None, UploadQuery]) -> Response | AttachmentInfo:
     check_can_write(c.me)
     return await _upload(c, contact_id=None, operator_id=c.me.id)
 
 
-@api.add("GET", "/attachments/{id:int}/{name}", summary="Download a file (staff, or the visitor it belongs to)",
-         auth="reader")
-async def download(c: Call) -> Response:
+async def download(c: Call[None, None]) -> Response:
     row = await readable_attachment(c.rt, c.path_int("id"), staff=c.operator is not None, contact_id=c.contact_id)
     path = storage_for(c.rt.settings).open_path(row.path)
     if not path.exists():
@@ -71,3 +63,13 @@ async def download(c: Call) -> Response:
             "Cache-Control": "private, max-age=86400",
         },
     )
+
+
+routes: list[Operation] = [
+    endpoint("POST", "/widget/attachments", visitor_upload, summary="A visitor uploads a file (raw body, ?name=)",
+             query=UploadQuery, response=AttachmentInfo, auth=Auth.visitor, status=201),
+    endpoint("POST", "/attachments", operator_upload, summary="An operator uploads a file (raw body, ?name=)",
+             query=UploadQuery, response=AttachmentInfo, status=201),
+    endpoint("GET", "/attachments/{id:int}/{name}", download,
+             summary="Download a file (staff, or the visitor it belongs to)", auth=Auth.reader),
+]

@@ -1,5 +1,4 @@
-"""Channel settings (admins), the channels' webhooks, the widget's "continue in" links,
-stored channel files and the original text of channel messages."""
+"""Channel settings (admins), the channels' webhooks and the widget's "continue in" links."""
 
 from __future__ import annotations
 
@@ -11,19 +10,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..actions.channels import (
-    do_create_instance,
-    do_delete_instance,
-    do_update_instance,
-    get_instance,
-    list_instances,
-)
+from ..actions.channels import do_create_instance, do_delete_instance, do_update_instance
 from ..actions.errors import ActionError, NotFound
 from ..actions.validation import check_properties
 from ..channels import ChannelService
-from ..models import ChannelInstance, Conversation, Message
-from .framework import Call, _details
-from .routes import PREFIX, api
+from ..models import ChannelInstance
+from ..reads.channels import find_instance, list_instances
+from ..runtime import Runtime
+from .framework import PREFIX, Auth, Call, Operation, endpoint, read_body, validation_details
 from .schemas import Body
 
 log = logging.getLogger(__name__)
@@ -69,18 +63,8 @@ class ChannelLinks(BaseModel):
     links: list[ChannelLink]
 
 
-class OriginalView(BaseModel):
-    message_id: int
-    text: str
-    original: str
-    subject: str | None
-    # An email's signature, cut from `text` and kept here.
-    signature: str | None = None
-    edits: list[dict[str, Any]]
-
-
-def _service(c: Call) -> ChannelService:
-    service: ChannelService = c.request.state.channels
+def _service(request: Request) -> ChannelService:
+    service: ChannelService = request.state.channels
     return service
 
 
@@ -112,12 +96,11 @@ class InvalidConfig(ActionError):
     status = 422
 
     def __init__(self, exc: ValidationError) -> None:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in _details(exc))
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in validation_details(exc))
         super().__init__("invalid_config", f"the channel settings are not valid: {detail}"[:1000])
 
 
-async def _after_change(c: Call, instance: ChannelInstance) -> None:
-    service = _service(c)
+async def _after_change(service: ChannelService, instance: ChannelInstance) -> None:
     await service.refresh()
     public_url = instance.config.get("public_url")
     if instance.enabled and instance.config.get("mode") == "webhook" and public_url:
@@ -128,36 +111,30 @@ async def _after_change(c: Call, instance: ChannelInstance) -> None:
                               f"saved, but the webhook could not be registered: {exc}"[:500]) from exc
 
 
-@api.add("GET", "/channels", summary="Channel instances (admins); secrets masked", response=ChannelList, auth="admin")
-async def channels_list(c: Call) -> ChannelList:
-    service = _service(c)
-    return ChannelList(items=[channel_view(service, i) for i in await list_instances(c.rt)])
+async def channels_list(c: Call[None, None]) -> ChannelList:
+    service = _service(c.request)
+    return ChannelList(items=[channel_view(service, i) for i in await list_instances(c.rt.db)])
 
 
-@api.add("POST", "/channels", summary="Add a bot, community or mailbox (admins)", body=ChannelCreateBody,
-         response=ChannelView, auth="admin", status=201)
-async def channels_create(c: Call) -> ChannelView:
-    b: ChannelCreateBody = c.body
-    service = _service(c)
+async def channels_create(c: Call[ChannelCreateBody, None]) -> ChannelView:
+    b = c.body
+    service = _service(c.request)
     instance = await do_create_instance(c.rt, b.channel, b.name, _validated(service, b.channel, b.config))
     if not b.enabled:
         assert instance.id is not None
         instance = await do_update_instance(c.rt, instance.id, enabled=False)
-    await _after_change(c, instance)
+    await _after_change(service, instance)
     return channel_view(service, instance)
 
 
-@api.add("GET", "/channels/{id:int}", summary="One channel instance (admins)", response=ChannelView, auth="admin")
-async def channels_get(c: Call) -> ChannelView:
-    return channel_view(_service(c), await get_instance(c.rt, c.path_int("id")))
+async def channels_get(c: Call[None, None]) -> ChannelView:
+    return channel_view(_service(c.request), await _instance(c.rt, c.path_int("id")))
 
 
-@api.add("PATCH", "/channels/{id:int}", summary="Change a channel instance (admins)", body=ChannelUpdateBody,
-         response=ChannelView, auth="admin")
-async def channels_update(c: Call) -> ChannelView:
-    b: ChannelUpdateBody = c.body
-    service = _service(c)
-    instance = await get_instance(c.rt, c.path_int("id"))
+async def channels_update(c: Call[ChannelUpdateBody, None]) -> ChannelView:
+    b = c.body
+    service = _service(c.request)
+    instance = await _instance(c.rt, c.path_int("id"))
     config = None
     if b.config is not None:
         secrets = service.adapter(instance.channel).secret_fields
@@ -165,48 +142,29 @@ async def channels_update(c: Call) -> ChannelView:
                  if not (k in secrets and isinstance(v, str) and v.startswith(MASK))}
         config = _validated(service, instance.channel, {**instance.config, **given})
     instance = await do_update_instance(c.rt, c.path_int("id"), name=b.name, enabled=b.enabled, config=config)
-    await _after_change(c, instance)
+    await _after_change(service, instance)
     return channel_view(service, instance)
 
 
-@api.add("DELETE", "/channels/{id:int}", summary="Remove a channel instance (admins)", auth="admin")
-async def channels_delete(c: Call) -> dict[str, Any]:
+async def channels_delete(c: Call[None, None]) -> dict[str, int | bool]:
     failed = await do_delete_instance(c.rt, c.path_int("id"))
-    await _service(c).refresh()
+    await _service(c.request).refresh()
     return {"ok": True, "failed_replies": len(failed)}
 
 
-@api.add("GET", "/widget/channel-links", summary="\"Continue in Telegram / VK\" links for this visitor "
-         "(Authorization: Visitor <token>)", response=ChannelLinks, auth="visitor")
-async def channel_links(c: Call) -> Any:
+async def channel_links(c: Call[None, None]) -> ChannelLinks:
     assert c.contact_id is not None
-    links = [link for link in await _service(c).link_urls(c.contact_id) if link["channel"] in ("telegram", "vk")]
+    links = [link for link in await _service(c.request).link_urls(c.contact_id) if link["channel"] in ("telegram", "vk")]
     return ChannelLinks(links=[ChannelLink.model_validate(link) for link in links])
 
 
-@api.add("GET", "/messages/{id:int}/original", summary="A channel message as it arrived (full email, edits)",
-         response=OriginalView)
-async def message_original(c: Call) -> OriginalView:
-    async with c.rt.db.read() as s:
-        message = await s.get(Message, c.path_int("id"))
-        conv = await s.get(Conversation, message.conversation_id) if message else None
-    if message is None or message.id is None or conv is None:
-        raise NotFound("message_not_found", "no such message")
-    return OriginalView(message_id=message.id, text=message.text, original=message.meta.get("original", message.text),
-                        subject=message.meta.get("subject"), signature=message.meta.get("signature"),
-                        edits=message.meta.get("edits", []))
-
-
 async def webhook(request: Request) -> Response:
-    service: ChannelService = request.state.channels
-    limit = request.state.rt.settings.max_body_bytes
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return PlainTextResponse("too large", status_code=413)
+    rt: Runtime = request.state.rt
+    body = await read_body(request, rt.settings.max_body_bytes)
+    if isinstance(body, Response):
+        return body
     try:
-        answer = await service.webhook(request.path_params["id"], request.headers, body)
+        answer = await _service(request).webhook(request.path_params["id"], request.headers, body)
     except Exception:
         # Not stored: the service delivers the update again later.
         log.exception("a channel webhook call could not be stored")
@@ -214,8 +172,28 @@ async def webhook(request: Request) -> Response:
     return PlainTextResponse(answer.body, status_code=answer.status)
 
 
-def routes() -> list[Route]:
-    return [
-        Route(PREFIX + "/channels/{id:int}/webhook", webhook, methods=["POST"]),
-    ]
+async def _instance(rt: Runtime, instance_id: int) -> ChannelInstance:
+    instance = await find_instance(rt.db, instance_id)
+    if instance is None:
+        raise NotFound("channel_not_found", "no such channel instance")
+    return instance
 
+
+# Services call the webhook with their own payloads and credentials, so it is a plain route
+# outside the API's registry and its OpenAPI document.
+webhook_route = Route(PREFIX + "/channels/{id:int}/webhook", webhook, methods=["POST"])
+
+routes: list[Operation] = [
+    endpoint("GET", "/channels", channels_list, summary="Channel instances (admins); secrets masked",
+             response=ChannelList, auth=Auth.admin),
+    endpoint("POST", "/channels", channels_create, summary="Add a bot, community or mailbox (admins)",
+             body=ChannelCreateBody, response=ChannelView, auth=Auth.admin, status=201),
+    endpoint("GET", "/channels/{id:int}", channels_get, summary="One channel instance (admins)", response=ChannelView,
+             auth=Auth.admin),
+    endpoint("PATCH", "/channels/{id:int}", channels_update, summary="Change a channel instance (admins)",
+             body=ChannelUpdateBody, response=ChannelView, auth=Auth.admin),
+    endpoint("DELETE", "/channels/{id:int}", channels_delete, summary="Remove a channel instance (admins)",
+             auth=Auth.admin),
+    endpoint("GET", "/widget/channel-links", channel_links, summary="\"Continue in Telegram / VK\" links for this visitor "
+             "(Authorization: Visitor <token>)", response=ChannelLinks, auth=Auth.visitor),
+]

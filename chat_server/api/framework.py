@@ -1,43 +1,65 @@
-"""How every REST handler is wrapped: body limits, validation, auth, errors, OpenAPI."""
+"""How every REST handler is wrapped: body limits, validation, auth, errors, OpenAPI.
+
+An `Endpoint[BodyT, QueryT]` carries the models that validate a request's body and query;
+its handler gets a `Call[BodyT, QueryT]` whose `.body` and `.query` are those models' instances
+(None where the endpoint takes none), so the types flow from the route table to the handler.
+"""
 
 from __future__ import annotations
 
-import json
+import enum
 import logging
-from collections.abc import Awaitable, Callable
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar, cast, overload
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..actions.contacts import find_contact
 from ..actions.errors import ActionError
-from ..actions.operators import authenticate
 from ..models import IdentityKind, Operator, Role
+from ..reads.contacts import contact_id_by_identity
+from ..reads.operators import authenticate
 from ..runtime import Runtime
 from ..tokens import VisitorTokens
 
 log = logging.getLogger(__name__)
 
+PREFIX = "/api/v1"
 MAX_ID = 2**63 - 1  # the largest BIGINT: ids past it cannot exist
 
+BodyT = TypeVar("BodyT", bound=BaseModel | None)
+QueryT = TypeVar("QueryT", bound=BaseModel | None)
+B = TypeVar("B", bound=BaseModel)
+Q = TypeVar("Q", bound=BaseModel)
 
-def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+
+class Auth(enum.Enum):
+    """Who may call an endpoint."""
+
+    public = "public"
+    staff = "staff"  # any logged-in operator (admin, operator, sales)
+    admin = "admin"
+    visitor = "visitor"  # the widget, by its visitor token
+    reader = "reader"  # staff or the visitor: the handler looks at which
+
+
+def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 @dataclass
-class Call:
+class Call(Generic[BodyT, QueryT]):
     """What a handler gets: the request, the runtime, the operator (if any), the parsed body/query."""
 
     request: Request
     rt: Runtime
     operator: Operator | None
-    body: Any
-    query: Any
+    body: BodyT
+    query: QueryT
     token: str | None
     # The visitor's contact, on endpoints the widget calls with "Authorization: Visitor <token>".
     contact_id: int | None = None
@@ -53,25 +75,35 @@ class Call:
         return value
 
 
-Handler = Callable[[Call], Awaitable[Any]]
+# A handler answers with a model (sent as JSON with the endpoint's status), plain JSON, or a
+# response of its own (a file, CSV, an error).
+Answer = BaseModel | Mapping[str, object] | Response
+Handler = Callable[[Call[BodyT, QueryT]], Awaitable[Answer]]
 
 
-@dataclass
-class Endpoint:
+@dataclass(frozen=True)
+class Operation(ABC):
+    """An endpoint as the route table and the OpenAPI document see it, whatever its types."""
+
     method: str
     path: str
-    handler: Handler
     summary: str
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     response: type[BaseModel] | None
-    # None (public), "operator" (any staff), "admin", "visitor" (the widget's token),
-    # "reader" (staff or visitor: the handler looks at which)
-    auth: str | None
-    status: int = 200
+    auth: Auth
+    status: int
 
-    def route(self, prefix: str) -> Route:
-        return Route(prefix + self.path, self.serve, methods=[self.method])
+    def route(self) -> Route:
+        return Route(PREFIX + self.path, self.serve, methods=[self.method])
+
+    @abstractmethod
+    async def serve(self, request: Request) -> Response: ...
+
+
+@dataclass(frozen=True)
+class Endpoint(Operation, Generic[BodyT, QueryT]):
+    handler: Handler[BodyT, QueryT]
 
     async def serve(self, request: Request) -> Response:
         rt: Runtime = request.state.rt
@@ -87,19 +119,19 @@ class Endpoint:
         token = _credential(request, "bearer")
         operator = None
         contact_id = None
-        if self.auth in ("visitor", "reader"):
+        if self.auth in (Auth.visitor, Auth.reader):
             visitor_token = _credential(request, "visitor")
             if visitor_token is not None:
                 contact_id = await visitor_contact(rt, visitor_token)
                 if contact_id is None:
                     return error(401, "unauthorized", "the visitor token is not valid")
-            elif self.auth == "visitor":
+            elif self.auth == Auth.visitor:
                 return error(401, "unauthorized", "send 'Authorization: Visitor <token>' (the widget's token)")
-        if self.auth is not None and contact_id is None:
-            operator = await authenticate(rt, token) if token else None
+        if self.auth != Auth.public and contact_id is None:
+            operator = await authenticate(rt.db, token) if token else None
             if operator is None:
                 return error(401, "unauthorized", "log in and send 'Authorization: Bearer <token>'")
-            if self.auth == "admin" and operator.role != Role.admin:
+            if self.auth == Auth.admin and operator.role != Role.admin:
                 return error(403, "admin_only", "only admins may do this")
         body = query = None
         if self.body is not None:
@@ -109,18 +141,41 @@ class Endpoint:
             try:
                 body = self.body.model_validate_json(raw or b"{}")
             except ValidationError as exc:
-                return error(422, "invalid_body", "the request body is not valid", details=_details(exc))
+                return error(422, "invalid_body", "the request body is not valid", details=validation_details(exc))
         if self.query is not None:
             try:
                 query = self.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
-                return error(422, "invalid_query", "the query parameters are not valid", details=_details(exc))
-        result = await self.handler(Call(request, rt, operator, body, query, token, contact_id))
+                return error(422, "invalid_query", "the query parameters are not valid", details=validation_details(exc))
+        # `endpoint` ties each type argument to its model (or to None where there is none), so
+        # what was parsed here is what the handler's Call declares.
+        call = Call(request, rt, operator, cast(BodyT, body), cast(QueryT, query), token, contact_id)
+        result = await self.handler(call)
         if isinstance(result, Response):
             return result
         if isinstance(result, BaseModel):
             return Response(result.model_dump_json(), status_code=self.status, media_type="application/json")
         return JSONResponse(result, status_code=self.status)
+
+
+@overload
+def endpoint(method: str, path: str, handler: Handler[B, Q], *, summary: str, body: type[B], query: type[Q],
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[B, Q]: ...
+@overload
+def endpoint(method: str, path: str, handler: Handler[B, None], *, summary: str, body: type[B],
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[B, None]: ...
+@overload
+def endpoint(method: str, path: str, handler: Handler[None, Q], *, summary: str, query: type[Q],
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[None, Q]: ...
+@overload
+def endpoint(method: str, path: str, handler: Handler[None, None], *, summary: str,
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[None, None]: ...
+def endpoint(method: str, path: str, handler: Handler[BodyT, QueryT], *, summary: str,
+             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
+             ) -> Endpoint[BodyT, QueryT]:
+    """One route of the API (under /api/v1). Staff only unless `auth` says otherwise."""
+    return Endpoint(method, path, summary, body, query, response, auth, status, handler)
 
 
 def _credential(request: Request, kind: str) -> str | None:
@@ -136,12 +191,11 @@ async def visitor_contact(rt: Runtime, token: str) -> int | None:
     visitor_id = VisitorTokens(rt.settings.effective_secret_key).read(token)
     if visitor_id is None:
         return None
-    async with rt.db.read() as s:
-        contact = await find_contact(s, IdentityKind.visitor, visitor_id)
-    return contact.id if contact is not None else None
+    return await contact_id_by_identity(rt.db, IdentityKind.visitor, visitor_id)
 
 
 async def read_body(request: Request, limit: int) -> bytes | Response:
+    """The raw body, or a 413 answer as soon as it is known to pass `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return error(413, "body_too_large", f"request bodies are at most {limit} bytes")
@@ -155,30 +209,21 @@ async def read_body(request: Request, limit: int) -> bytes | Response:
     return b"".join(chunks)
 
 
-def _details(exc: ValidationError) -> list[dict[str, Any]]:
+class ErrorDetail(TypedDict):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+def validation_details(exc: ValidationError) -> list[ErrorDetail]:
     # Only what helps fix the request; never echo the (possibly huge) input back.
     return [
-        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+        ErrorDetail(loc=[str(p) for p in e["loc"]], msg=e["msg"], type=e["type"])
         for e in exc.errors(include_url=False, include_input=False, include_context=False)[:20]
     ]
 
 
-class Registry:
-    def __init__(self) -> None:
-        self.endpoints: list[Endpoint] = []
-
-    def add(
-        self, method: str, path: str, *, summary: str, body: type[BaseModel] | None = None,
-        query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-        auth: str | None = "operator", status: int = 200,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.endpoints.append(Endpoint(method, path, handler, summary, body, query, response, auth, status))
-            return handler
-        return register
-
-
-def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
+def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     """OpenAPI 3.1 from the same models that validate the requests."""
     schemas: dict[str, Any] = {}
 
@@ -189,9 +234,9 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     paths: dict[str, dict[str, Any]] = {}
-    for ep in endpoints:
+    for ep in operations:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
-        path = prefix + ep.path.replace(":int}", "}")
+        path = PREFIX + ep.path.replace(":int}", "}")
         params = [
             {"name": name.split(":")[0], "in": "path", "required": True, "schema": {"type": "integer"}}
             for name in _path_names(ep.path)
@@ -209,11 +254,11 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}
         op["responses"][str(ep.status)] = ok
         op["responses"]["4XX"] = {"description": "A clear error: {\"error\": {\"code\", \"message\"}}"}
-        if ep.auth == "visitor":
+        if ep.auth == Auth.visitor:
             op["security"] = [{"visitor": []}]
-        elif ep.auth == "reader":
+        elif ep.auth == Auth.reader:
             op["security"] = [{"bearer": []}, {"visitor": []}]
-        elif ep.auth is not None:
+        elif ep.auth != Auth.public:
             op["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
@@ -230,7 +275,3 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
 
 def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
 
 from ..actions.errors import NotFound
 from ..actions.site import do_update_site, get_site, secret_hint
 from ..models import SiteSettings
-from .framework import Call, Registry
-
-api = Registry()
+from .framework import Auth, Call, Operation, endpoint
 
 
 class SiteView(BaseModel):
@@ -60,20 +59,16 @@ def site_view(site: SiteSettings, base_url: str) -> SiteView:
     )
 
 
-def _base_url(c: Call) -> str:
-    return str(c.request.base_url).rstrip("/")
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
 
 
-@api.add("GET", "/site", summary="The site's widget settings (the identity secret only as a hint)",
-         response=SiteView, auth="admin")
-async def read_site(c: Call) -> SiteView:
-    return site_view(await get_site(c.rt), _base_url(c))
+async def read_site(c: Call[None, None]) -> SiteView:
+    return site_view(await get_site(c.rt), _base_url(c.request))
 
 
-@api.add("PATCH", "/site", summary="Change the site's widget settings (admins)", body=SiteUpdateBody,
-         response=SiteView, auth="admin")
-async def update_site(c: Call) -> SiteView:
-    body: SiteUpdateBody = c.body
+async def update_site(c: Call[SiteUpdateBody, None]) -> SiteView:
+    body = c.body
     changes = {k: getattr(body, k) for k in body.model_fields_set if k != "rotate_site_key"}
     if changes.get("identity_secret") == "":
         changes["identity_secret"] = None
@@ -81,14 +76,22 @@ async def update_site(c: Call) -> SiteView:
         if key in changes and changes[key] is None:
             del changes[key]  # only the secret can be cleared
     changes["rotate_site_key"] = body.rotate_site_key
-    return site_view(await do_update_site(c.rt, c.me, changes), _base_url(c))
+    return site_view(await do_update_site(c.rt, c.me, changes), _base_url(c.request))
 
 
-@api.add("GET", "/widget/config", summary="What the widget needs to start (public)", query=SiteQuery,
-         response=WidgetConfig, auth=None)
-async def widget_config(c: Call) -> WidgetConfig:
+async def widget_config(c: Call[None, SiteQuery]) -> WidgetConfig:
     site = await get_site(c.rt)
     if c.query.site != site.site_key:
         raise NotFound("site_not_found", "no site with this key")
     return WidgetConfig(site_key=site.site_key, color=site.color, language=site.language, texts=site.texts,
                         identity_verification=bool(site.identity_secret))
+
+
+routes: list[Operation] = [
+    endpoint("GET", "/site", read_site, summary="The site's widget settings (the identity secret only as a hint)",
+             response=SiteView, auth=Auth.admin),
+    endpoint("PATCH", "/site", update_site, summary="Change the site's widget settings (admins)", body=SiteUpdateBody,
+             response=SiteView, auth=Auth.admin),
+    endpoint("GET", "/widget/config", widget_config, summary="What the widget needs to start (public)", query=SiteQuery,
+             response=WidgetConfig, auth=Auth.public),
+]

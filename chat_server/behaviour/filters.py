@@ -19,17 +19,15 @@ from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import Contact, Event
+from .text import contains, unstorable
 
 
 def storable(value: str) -> str:
-    """Text that reaches the database as a parameter: PostgreSQL takes neither NUL nor lone
-    surrogates, so such a filter is refused as invalid instead of failing in the query."""
-    if "\x00" in value:
-        raise ValueError("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("is not valid Unicode") from exc
+    """Text that reaches the database as a parameter: what PostgreSQL cannot take is refused
+    as invalid input instead of failing in the query."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -139,14 +137,6 @@ class ContactFilter(_Strict):
 
 # --- SQL ------------------------------------------------------------------------------------
 
-def _like_pattern(value: str) -> str:
-    return "%" + value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _contains(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
-    return func.lower(column).like(_like_pattern(value), escape="\\")
-
-
 class _Json:
     """Reading one key of `contact.properties` on either database."""
 
@@ -209,7 +199,7 @@ def _text_field(cond: TextFieldCondition) -> ColumnElement[bool]:
         return not_(_set(column))
     assert cond.value is not None
     if cond.op == "contains":
-        return and_(column.is_not(None), _contains(column, cond.value))
+        return and_(column.is_not(None), contains(column, cond.value))
     if cond.op == "eq":
         return and_(column.is_not(None), func.lower(column) == cond.value.lower())
     return or_(column.is_(None), func.lower(column) != cond.value.lower())
@@ -225,7 +215,7 @@ def _property(cond: PropertyCondition, dialect: str) -> ColumnElement[bool]:
     value = cond.value
     if cond.op == "contains":
         assert isinstance(value, str)
-        return _known(and_(is_set, _contains(j.text(), value)))
+        return _known(and_(is_set, contains(j.text(), value)))
     if isinstance(value, bool):
         matched = and_(j.type() == "boolean", j.text() == ("true" if value else "false"))
     elif isinstance(value, int | float) and cond.op in ("eq", "ne"):
@@ -243,7 +233,7 @@ def _event(cond: EventCondition, now: datetime) -> ColumnElement[bool]:
     if cond.within_days is not None:
         where.append(event.occurred_at >= now - timedelta(days=cond.within_days))
     if cond.url_contains is not None:
-        where.append(and_(event.url.is_not(None), _contains(event.url, cond.url_contains)))
+        where.append(and_(event.url.is_not(None), contains(event.url, cond.url_contains)))
     if cond.op == "never":
         return not_(exists().where(*where))
     if cond.count == 1:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
 from starlette.websockets import WebSocket
 
 from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
-from ..actions.operators import authenticate, do_set_availability
+from ..actions.operators import do_set_availability
 from ..actions.publish import STAFF, contact_audience
 from ..bus import Dispatch
 from ..frames import (
@@ -30,6 +29,7 @@ from ..frames import (
     operator_frame_adapter,
 )
 from ..models import Availability, Conversation, Operator
+from ..reads import conversations, operators
 from ..views import operator_view
 from .connection import Connection
 from .services import SocketServices
@@ -43,14 +43,13 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     hello: OperatorHello | None = await read_hello(ws, operator_frame_adapter, settings.max_frame_bytes)
     if hello is None:
         return
-    operator = await authenticate(sv.rt, hello.token)
+    operator = await operators.authenticate(sv.rt.db, hello.token)
     if operator is None:
         await send_and_close(ws, error_frame("unauthorized", "log in again", "hello"), 4401)
         return
     cursors = {int(k): v for k, v in hello.cursors.items()}
-    async with sv.rt.db.read() as s:
-        everyone = (await s.exec(select(Operator).where(Operator.is_active == True))).all()  # noqa: E712
-        known = (await s.exec(select(Conversation).where(col(Conversation.id).in_(list(cursors))))).all() if cursors else []
+    everyone = await operators.active(sv.rt.db)
+    known = await conversations.by_ids(sv.rt.db, list(cursors))
     conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role)
     conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
     sv.hub.add(conn)
@@ -83,13 +82,12 @@ def _resume(sv: SocketServices, conn: Connection, cursors: dict[int, Any], known
 
 async def _contact_of(sv: SocketServices, conversation_id: int) -> int:
     if conversation_id not in sv.contact_of:
-        async with sv.rt.db.read() as s:
-            conv = await s.get(Conversation, conversation_id)
-        if conv is None:
+        contact_id = await conversations.contact_id_of(sv.rt.db, conversation_id)
+        if contact_id is None:
             raise NotFound("conversation_not_found", "no such conversation")
         if len(sv.contact_of) > 100_000:
             sv.contact_of.clear()
-        sv.contact_of[conversation_id] = conv.contact_id
+        sv.contact_of[conversation_id] = contact_id
     return sv.contact_of[conversation_id]
 
 

@@ -10,7 +10,6 @@ from starlette.websockets import WebSocket
 
 from ..actions.arrivals import do_visitor_arrive
 from ..actions.attachments import resolve_attachments
-from ..actions.contacts import conversation_of
 from ..actions.errors import ActionError
 from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
@@ -36,6 +35,7 @@ from ..frames import (
     visitor_frame_adapter,
 )
 from ..models import Channel
+from ..reads.conversations import of_contact
 from ..views import visitor_conversation_view
 from .connection import Connection
 from .services import SocketServices
@@ -106,8 +106,7 @@ async def widget_endpoint(ws: WebSocket) -> None:
 async def _catch_new_conversation(sv: SocketServices, conn: Connection) -> None:
     """Another tab may have started the conversation while this one was saying hello."""
     assert conn.contact_id is not None
-    async with sv.rt.db.read() as s:
-        conv = await conversation_of(s, conn.contact_id)
+    conv = await of_contact(sv.rt.db, conn.contact_id)
     if conv is not None and conv.id is not None and conv.id not in conn.cursors and conv.id not in conn.filling:
         conn.epochs.setdefault(conv.id, conv.epoch)
         conn.start_fill(conv.id, 0, [], sv.backfill)

@@ -34,7 +34,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import AuthorType, Direction, Kind, Message
+from ..db import Database
+from ..models import AuthorType, Direction, Kind, Message, Operator
 
 
 @dataclass(frozen=True)
@@ -179,3 +180,14 @@ async def load_lines(s: AsyncSession, start: date, end: date) -> list[Line]:
         )
     ).all()
     return [Line(*row) for row in rows]
+
+
+async def operator_names(s: AsyncSession) -> dict[int, str]:
+    rows = (await s.exec(select(Operator.id, Operator.name))).all()
+    return {ident: name for ident, name in rows if ident is not None}
+
+
+async def report(db: Database, start: date, end: date) -> tuple[Report, dict[int, str]]:
+    """The report for these days, and the names of the operators it may mention."""
+    async with db.read() as s:
+        return build_report(await load_lines(s, start, end), start, end), await operator_names(s)

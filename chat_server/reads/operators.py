@@ -1,0 +1,43 @@
+"""Operators: who a bearer token belongs to, and the team."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+
+from ..db import Database
+from ..models import Operator, OperatorSession
+from ..models.types import utcnow
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def authenticate(db: Database, token: str) -> Operator | None:
+    """The active operator whose unexpired session this bearer token is."""
+    async with db.read() as s:
+        return (
+            await s.exec(
+                select(Operator)
+                .join(OperatorSession, OperatorSession.operator_id == Operator.id)  # type: ignore[arg-type]
+                .where(
+                    OperatorSession.token_hash == token_hash(token),
+                    col(OperatorSession.expires_at) > utcnow(),
+                    Operator.is_active == True,  # noqa: E712
+                )
+            )
+        ).first()
+
+
+async def team(db: Database) -> Sequence[Operator]:
+    """Everyone, deactivated accounts too, in the order they joined."""
+    async with db.read() as s:
+        return (await s.exec(select(Operator).order_by(col(Operator.id)))).all()
+
+
+async def active(db: Database) -> Sequence[Operator]:
+    async with db.read() as s:
+        return (await s.exec(select(Operator).where(Operator.is_active == True))).all()  # noqa: E712
