@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,13 +17,12 @@ from ..actions.contacts import find_contact
 from ..actions.errors import ActionError
 from ..actions.operators import authenticate
 from ..models import IdentityKind, Operator, Role
+from ..models.ids import MAX_ROW_ID, RowId
+from ..models.types import unstorable
 from ..runtime import Runtime
 from ..tokens import VisitorTokens
 
 log = logging.getLogger(__name__)
-
-MAX_ID = 2**63 - 1  # the largest BIGINT: ids past it cannot exist
-
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
@@ -81,7 +80,7 @@ class Endpoint:
             return error(exc.status, exc.code, exc.message)
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
-        if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
+        if any(isinstance(v, int) and not 0 < v <= MAX_ROW_ID for v in request.path_params.values()):
             # No row has such an id, and the database would refuse to even compare with it.
             return error(404, "not_found", "no such object")
         token = _credential(request, "bearer")
@@ -110,11 +109,15 @@ class Endpoint:
                 body = self.body.model_validate_json(raw or b"{}")
             except ValidationError as exc:
                 return error(422, "invalid_body", "the request body is not valid", details=_details(exc))
+            if (found := unstorable(body)) is not None:
+                return error(422, "invalid_body", "the request body is not valid", details=_refused(found))
         if self.query is not None:
             try:
                 query = self.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
                 return error(422, "invalid_query", "the query parameters are not valid", details=_details(exc))
+            if (found := unstorable(query)) is not None:
+                return error(422, "invalid_query", "the query parameters are not valid", details=_refused(found))
         result = await self.handler(Call(request, rt, operator, body, query, token, contact_id))
         if isinstance(result, Response):
             return result
@@ -163,6 +166,12 @@ def _details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _refused(found: tuple[tuple[str, ...], str]) -> list[dict[str, Any]]:
+    # Text the database cannot store (NUL): refused for every field alike, before any query.
+    where, why = found
+    return [{"loc": list(where), "msg": f"Value error, {why}", "type": "value_error"}]
+
+
 class Registry:
     def __init__(self) -> None:
         self.endpoints: list[Endpoint] = []
@@ -176,6 +185,9 @@ class Registry:
             self.endpoints.append(Endpoint(method, path, handler, summary, body, query, response, auth, status))
             return handler
         return register
+
+
+ROW_ID_SCHEMA = TypeAdapter(RowId).json_schema()
 
 
 def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
@@ -193,13 +205,15 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
         path = prefix + ep.path.replace(":int}", "}")
         params = [
-            {"name": name.split(":")[0], "in": "path", "required": True, "schema": {"type": "integer"}}
+            {"name": name.split(":")[0], "in": "path", "required": True,
+             "schema": ROW_ID_SCHEMA if name.endswith(":int") else {"type": "string"}}
             for name in _path_names(ep.path)
         ]
         if ep.query is not None:
+            properties = ep.query.model_json_schema()["properties"]
             for name, field in ep.query.model_fields.items():
                 params.append({"name": name, "in": "query", "required": field.is_required(),
-                               "schema": {"type": "string"}, "description": field.description or ""})
+                               "schema": properties[name], "description": field.description or ""})
         if params:
             op["parameters"] = params
         if ep.body is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import TextClause, and_, exists, func, or_, text
@@ -37,6 +37,7 @@ from ..models import (
     Role,
     Status,
 )
+from ..models.ids import MAX_ROW_ID
 from ..views import conversation_view, message_view, operator_view
 from . import attachments, inbox_api, site
 from . import schemas as sc
@@ -81,8 +82,13 @@ def _encode_cursor(at: datetime, conversation_id: int) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), int(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
+        when, conversation_id = datetime.fromisoformat(at), int(ident)
+        # In UTC now: near the ends of the calendar the conversion overflows, here and not in the query.
+        when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+        if not 0 < conversation_id <= MAX_ROW_ID:  # a forged one: no row has it, no database compares it
+            raise ValueError(ident)
+        return when, conversation_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ActionError("invalid_cursor", "cursor is not one this API gave out") from exc
 
 

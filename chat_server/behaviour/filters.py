@@ -19,20 +19,9 @@ from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import Contact, Event
+from ..models.types import storable
 
-
-def storable(value: str) -> str:
-    """Text that reaches the database as a parameter: PostgreSQL takes neither NUL nor lone
-    surrogates, so such a filter is refused as invalid instead of failing in the query."""
-    if "\x00" in value:
-        raise ValueError("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("is not valid Unicode") from exc
-    return value
-
-
+# Text that reaches the database as a parameter: a filter holding NUL is invalid, not a failed query.
 Storable = AfterValidator(storable)
 
 TEXT_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
