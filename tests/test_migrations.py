@@ -3,9 +3,11 @@ key, every reference to one and every sequence number is 64-bit on PostgreSQL.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -76,3 +78,24 @@ async def test_postgres_keys_and_sequence_numbers_are_bigint(postgres: PostgresS
     assert not wrong, wrong
     assert len(sequences) >= 10
     assert [s for s in sequences if s.data_type != "bigint" or int(s.maximum_value) != MAX_ROW_ID] == []
+
+
+async def test_the_bigint_migration_goes_down_and_up_again(postgres: PostgresServer) -> None:
+    url = postgres.create_database("chat_bigint_down")
+
+    async def message_id_type() -> str:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(text(
+                    "SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'message' AND column_name = 'id'"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    await migrate.upgrade_async(url)
+    assert await message_id_type() == "bigint"
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(url), "0004")
+    assert await message_id_type() == "integer"
+    await migrate.upgrade_async(url)
+    assert await message_id_type() == "bigint"

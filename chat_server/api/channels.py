@@ -22,6 +22,7 @@ from ..actions.errors import ActionError, NotFound
 from ..actions.validation import check_properties
 from ..channels import ChannelService
 from ..models import ChannelInstance, Conversation, Message
+from ..models.ids import MAX_ROW_ID
 from .framework import Call, _details
 from .routes import PREFIX, api
 from .schemas import Body
@@ -196,6 +197,8 @@ async def message_original(c: Call) -> OriginalView:
 
 async def webhook(request: Request) -> Response:
     service: ChannelService = request.state.channels
+    if not 0 < request.path_params["id"] <= MAX_ROW_ID:
+        return PlainTextResponse("no such channel", status_code=404)  # a number no row can have
     limit = request.state.rt.settings.max_body_bytes
     body = b""
     async for chunk in request.stream():
