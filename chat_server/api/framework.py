@@ -24,6 +24,7 @@ from ..tokens import VisitorTokens
 
 log = logging.getLogger(__name__)
 
+
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
