@@ -9,20 +9,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from .models import Availability, Channel, DeliveryState, Kind, Status
+from .models.ids import MAX_ROW_ID, RowId, SeqNumber
+from .models.types import unstorable
 
 ClientMsgId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _row_id_text(value: str) -> str:
+    if int(value) > MAX_ROW_ID:
+        raise ValueError(f"ids are at most {MAX_ROW_ID}")
+    return value
+
+
+# A row id as a JSON object key (a string there).
+IdKey = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,18}$"), AfterValidator(_row_id_text)]
 MessageText = Annotated[str, Field(min_length=1, max_length=10_000)]
 OptionalText = Annotated[str, Field(max_length=10_000)]
-AttachmentIds = Annotated[list[Id], Field(max_length=10)]
+AttachmentIds = Annotated[list[RowId], Field(max_length=10)]
 
 
 class ClientFrame(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _storable(self) -> ClientFrame:
+        # Every text a client sends may end up in the database: NUL is refused here, for all.
+        if (found := unstorable(self)) is not None:
+            where, why = found
+            raise ValueError(f"{'.'.join(where)} {why}")
+        return self
 
 
 class ServerFrame(BaseModel):
@@ -137,8 +155,8 @@ class PageInfo(ClientFrame):
 class VisitorHello(ClientFrame):
     type: Literal["hello"]
     token: Annotated[str, Field(max_length=500)] | None = None
-    last_seq: Seq = 0
-    epoch: Seq | None = None
+    last_seq: SeqNumber = 0
+    epoch: SeqNumber | None = None
     page: PageInfo | None = None
 
 
@@ -160,7 +178,7 @@ class VisitorReceipt(ClientFrame):
 
     type: Literal["receipt"]
     state: Literal["delivered", "read"]
-    seq: Seq
+    seq: SeqNumber
 
 
 class VisitorTrack(ClientFrame):
@@ -205,20 +223,20 @@ visitor_frame_adapter: TypeAdapter[Any] = TypeAdapter(VisitorClientFrame)
 
 
 class Cursor(ClientFrame):
-    seq: Seq
-    epoch: Seq = 1
+    seq: SeqNumber
+    epoch: SeqNumber = 1
 
 
 class OperatorHello(ClientFrame):
     type: Literal["hello"]
     token: Annotated[str, Field(min_length=1, max_length=500)]
     # conversation id (a string: JSON object keys) -> where the inbox is in that thread
-    cursors: Annotated[dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")], Cursor], Field(max_length=1000)] = {}
+    cursors: Annotated[dict[IdKey, Cursor], Field(max_length=1000)] = {}
 
 
 class OperatorSend(ClientFrame):
     type: Literal["message.send"]
-    conversation_id: Id
+    conversation_id: RowId
     client_msg_id: ClientMsgId
     text: OptionalText = ""
     attachment_ids: AttachmentIds = []
@@ -228,14 +246,14 @@ class OperatorSend(ClientFrame):
 
 class OperatorTyping(ClientFrame):
     type: Literal["typing"]
-    conversation_id: Id
+    conversation_id: RowId
     is_typing: bool
 
 
 class OperatorRead(ClientFrame):
     type: Literal["read"]
-    conversation_id: Id
-    seq: Seq
+    conversation_id: RowId
+    seq: SeqNumber
 
 
 class OperatorPresence(ClientFrame):

@@ -12,12 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..attachments import AttachmentRejected, safe_name, storage_for
 from ..models import Attachment, Conversation
+from ..models.ids import MAX_ROW_ID
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, NotFound, TooMany
 
 MAX_PER_MESSAGE = 10
-MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names nothing (and PostgreSQL would refuse it)
 
 
 def attachment_dict(a: Attachment) -> dict[str, Any]:

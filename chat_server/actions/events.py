@@ -11,9 +11,9 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..models import Contact, Conversation, Event, Kind, Message
+from ..models.ids import MAX_ROW_ID
 from ..models.types import utcnow
 from ..runtime import Runtime
-from .attachments import MAX_ROW_ID
 from .contacts import check_event
 from .errors import ActionError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..behaviour.text import unstorable
+from ..models.types import storable
 from .errors import ActionError
 
 MAX_TEXT = 10_000
@@ -14,10 +14,10 @@ MAX_PROPERTIES_BYTES = 16 * 1024
 
 def check_storable(value: str, field: str) -> str:
     """PostgreSQL stores neither NUL characters nor lone surrogates; refuse them up front."""
-    problem = unstorable(value)
-    if problem is not None:
-        raise ActionError("invalid_text", f"{field} {problem}")
-    return value
+    try:
+        return storable(value)
+    except ValueError as exc:
+        raise ActionError("invalid_text", f"{field} {exc}") from exc
 
 
 def check_text(text: str) -> str:

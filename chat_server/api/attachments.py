@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.responses import FileResponse, Response
 
 from ..actions.attachments import do_store_attachment, readable_attachment
 from ..actions.messages import check_can_write
-from ..attachments import INLINE_TYPES, storage_for
+from ..attachments import INLINE_TYPES, safe_name, storage_for
 from .framework import Auth, Call, Operation, endpoint, error, read_body
 
 
 class UploadQuery(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=500)] = "file"
+    # A browser's file name: control characters (NUL too) are dropped, not refused.
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(safe_name)] = "file"
 
 
 class AttachmentInfo(BaseModel):

@@ -15,9 +15,10 @@ from ..actions.errors import ActionError, NotFound
 from ..actions.validation import check_properties
 from ..channels import ChannelService
 from ..models import ChannelInstance
+from ..models.ids import MAX_ROW_ID
 from ..reads.channels import find_instance, list_instances
 from ..runtime import Runtime
-from .framework import PREFIX, Auth, Call, Operation, endpoint, read_body, validation_details
+from .framework import PREFIX, Auth, Call, Operation, endpoint, error, read_body, validation_details
 from .schemas import Body
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ async def channel_links(c: Call[None, None]) -> ChannelLinks:
 
 async def webhook(request: Request) -> Response:
     rt: Runtime = request.state.rt
+    if not 0 < request.path_params["id"] <= MAX_ROW_ID:
+        return error(404, "not_found", "no such channel")  # a number no row can have
     body = await read_body(request, rt.settings.max_body_bytes)
     if isinstance(body, Response):
         return body

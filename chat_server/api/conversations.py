@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from ..actions.conversations import do_assign, do_set_status, do_set_tags
@@ -12,6 +12,7 @@ from ..actions.messages import do_operator_read
 from ..db import Database
 from ..frames import ConversationView
 from ..models import Conversation, Status
+from ..models.ids import MAX_ROW_ID
 from ..reads import conversations as reads
 from ..reads.conversations import ConversationFilter
 from ..views import conversation_view
@@ -26,17 +27,20 @@ def encode_cursor(at: datetime, conversation_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), int(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
+        when, conversation_id = datetime.fromisoformat(at), int(ident)
+        # In UTC now: near the ends of the calendar the conversion overflows, here and not in the query.
+        when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+        if not 0 < conversation_id <= MAX_ROW_ID:  # a forged one: no row has it, no database compares it
+            raise ValueError(ident)
+        return when, conversation_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ActionError("invalid_cursor", "cursor is not one this API gave out") from exc
 
 
-def _assignee(raw: str | None, me: int | None) -> int | Literal["none"] | None:
+def _assignee(raw: Literal["me", "none"] | int | None, me: int | None) -> int | Literal["none"] | None:
     if raw == "me":
         return me
-    if raw == "none":
-        return "none"
-    return int(raw) if raw else None
+    return raw
 
 
 def conversation_filter(q: sc.ConversationQuery, me: int | None) -> ConversationFilter:

@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar, cast, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..actions.errors import ActionError
 from ..models import IdentityKind, Operator, Role
+from ..models.ids import MAX_ROW_ID, RowId
+from ..models.types import unstorable
 from ..reads.contacts import contact_id_by_identity
 from ..reads.operators import authenticate
 from ..runtime import Runtime
@@ -29,7 +31,6 @@ from ..tokens import VisitorTokens
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
-MAX_ID = 2**63 - 1  # the largest BIGINT: ids past it cannot exist
 
 BodyT = TypeVar("BodyT", bound=BaseModel | None)
 QueryT = TypeVar("QueryT", bound=BaseModel | None)
@@ -113,7 +114,7 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
             return error(exc.status, exc.code, exc.message)
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
-        if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
+        if any(isinstance(v, int) and not 0 < v <= MAX_ROW_ID for v in request.path_params.values()):
             # No row has such an id, and the database would refuse to even compare with it.
             return error(404, "not_found", "no such object")
         token = _credential(request, "bearer")
@@ -142,11 +143,15 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
                 body = self.body.model_validate_json(raw or b"{}")
             except ValidationError as exc:
                 return error(422, "invalid_body", "the request body is not valid", details=validation_details(exc))
+            if (found := unstorable(body)) is not None:
+                return error(422, "invalid_body", "the request body is not valid", details=_refused(found))
         if self.query is not None:
             try:
                 query = self.query.model_validate(dict(request.query_params))
             except ValidationError as exc:
                 return error(422, "invalid_query", "the query parameters are not valid", details=validation_details(exc))
+            if (found := unstorable(query)) is not None:
+                return error(422, "invalid_query", "the query parameters are not valid", details=_refused(found))
         # `endpoint` ties each type argument to its model (or to None where there is none), so
         # what was parsed here is what the handler's Call declares.
         call = Call(request, rt, operator, cast(BodyT, body), cast(QueryT, query), token, contact_id)
@@ -223,6 +228,15 @@ def validation_details(exc: ValidationError) -> list[ErrorDetail]:
     ]
 
 
+def _refused(found: tuple[tuple[str, ...], str]) -> list[ErrorDetail]:
+    # Text the database cannot store (NUL): refused for every field alike, before any query.
+    where, why = found
+    return [ErrorDetail(loc=list(where), msg=f"Value error, {why}", type="value_error")]
+
+
+ROW_ID_SCHEMA = TypeAdapter(RowId).json_schema()
+
+
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     """OpenAPI 3.1 from the same models that validate the requests."""
     schemas: dict[str, Any] = {}
@@ -238,13 +252,15 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
         path = PREFIX + ep.path.replace(":int}", "}")
         params = [
-            {"name": name.split(":")[0], "in": "path", "required": True, "schema": {"type": "integer"}}
+            {"name": name.split(":")[0], "in": "path", "required": True,
+             "schema": ROW_ID_SCHEMA if name.endswith(":int") else {"type": "string"}}
             for name in _path_names(ep.path)
         ]
         if ep.query is not None:
+            properties = ep.query.model_json_schema()["properties"]
             for name, field in ep.query.model_fields.items():
                 params.append({"name": name, "in": "query", "required": field.is_required(),
-                               "schema": {"type": "string"}, "description": field.description or ""})
+                               "schema": properties[name], "description": field.description or ""})
         if params:
             op["parameters"] = params
         if ep.body is not None:

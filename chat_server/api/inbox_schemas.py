@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 
 from ..behaviour.filters import ContactFilter, Storable
+from ..models.ids import RowId
 from .schemas import Body, EventView
 
 
@@ -46,7 +47,7 @@ class ContactUpdateBody(Body):
 class EventQuery(Body):
     name: Annotated[str, Field(max_length=200), Storable] | None = None
     q: Annotated[str, Field(max_length=200), Storable] | None = None
-    before_id: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
+    before_id: RowId | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 
 
@@ -79,7 +80,7 @@ CONTACT_COLUMNS = (
 class ContactSearchBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
     q: Annotated[str, Field(max_length=200), Storable] | None = None
-    cursor: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    cursor: RowId | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..behaviour.filters import Storable
 from ..frames import AttachmentIds, ClientMsgId, ConversationView, MessageText, MessageView, OperatorView, OptionalText
+from ..models.ids import RowId, SeqNumber
 
 Limit = Annotated[int, Field(ge=1, le=200)]
 
@@ -62,7 +63,7 @@ class NoteBody(Body):
 
 
 class AssignBody(Body):
-    assignee_id: Annotated[int, Field(ge=1, le=2**31)] | None
+    assignee_id: RowId | None
 
 
 class StatusBody(Body):
@@ -75,11 +76,11 @@ class TagsBody(Body):
 
 
 class ReadBody(Body):
-    seq: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    seq: SeqNumber
 
 
 class MergeBody(Body):
-    other_contact_id: Annotated[int, Field(ge=1, le=2**31)]
+    other_contact_id: RowId
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -99,7 +100,7 @@ class OperatorUpdateBody(Body):
 
 class ConversationQuery(Body):
     status: Literal["open", "snoozed", "closed"] | None = None
-    assignee: Annotated[str, Field(pattern=r"^(me|none|[1-9][0-9]{0,9})$")] | None = None
+    assignee: Literal["me", "none"] | RowId | None = None
     channel: Literal["widget", "telegram", "vk", "email"] | None = None
     tag: Annotated[str, Field(max_length=50), Storable] | None = None
     unread: Literal["true", "false"] | None = None
@@ -109,13 +110,13 @@ class ConversationQuery(Body):
 
 
 class HistoryQuery(Body):
-    before_seq: Annotated[str, Field(pattern=r"^[0-9]{1,10}$")] | None = None
+    before_seq: SeqNumber | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 
 
 class ContactQuery(Body):
     q: Annotated[str, Field(max_length=200), Storable] | None = None
-    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
+    cursor: RowId | None = None
     limit: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] = "50"
 
 

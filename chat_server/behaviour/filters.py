@@ -19,18 +19,10 @@ from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import Contact, Event
-from .text import contains, unstorable
+from ..models.types import storable
+from .text import contains
 
-
-def storable(value: str) -> str:
-    """Text that reaches the database as a parameter: what PostgreSQL cannot take is refused
-    as invalid input instead of failing in the query."""
-    problem = unstorable(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
+# Text that reaches the database as a parameter: a filter holding NUL is invalid, not a failed query.
 Storable = AfterValidator(storable)
 
 TEXT_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")

@@ -1,8 +1,5 @@
-"""Text as the database takes it: what can be stored, and how it is searched.
-
-Shared by the actions (which refuse what cannot be stored), the filters (which refuse it as
-invalid input) and the reads (which search with it), so each rule is written once.
-"""
+"""How text is searched, written once for the reads and the filters. (What text can be stored
+at all is one rule too: `models.types.storable`.)"""
 
 from __future__ import annotations
 
@@ -11,17 +8,6 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
-
-
-def unstorable(value: str) -> str | None:
-    """Why PostgreSQL would refuse this text (it takes neither NUL nor lone surrogates), or None."""
-    if "\x00" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid Unicode"
-    return None
 
 
 def contains(column: ColumnElement[Any] | Mapped[Any], needle: str) -> ColumnElement[bool]:

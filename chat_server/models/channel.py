@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import Column, Index, String
 from sqlmodel import Field, SQLModel
 
+from .ids import Int64
 from .types import JsonColumn, UTCDateTime, utcnow
 
 
 class ChannelInstance(SQLModel, table=True):
     __tablename__ = "channel_instance"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     channel: str = Field(sa_type=String(20), index=True)
     name: str = Field(max_length=200)
     # The adapter's settings, secrets included; the API only ever shows secrets masked.
@@ -41,9 +42,9 @@ class OutboundJob(SQLModel, table=True):
     __tablename__ = "outbound_job"
     __table_args__ = (Index("ix_outbound_job_due", "state", "next_attempt_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    message_id: int = Field(foreign_key="message.id", unique=True)
-    instance_id: int
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
+    message_id: int = Field(foreign_key="message.id", unique=True, sa_type=Int64)
+    instance_id: int = Field(sa_type=Int64)
     state: JobState = Field(default=JobState.queued, sa_type=String(20))
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -58,5 +59,5 @@ class UsedLinkToken(SQLModel, table=True):
     __tablename__ = "used_link_token"
 
     nonce: str = Field(primary_key=True, max_length=40)
-    contact_id: int
+    contact_id: int = Field(sa_type=Int64)
     used_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from .ids import Int64
 from .types import JsonColumn, UTCDateTime, utcnow
 
 
@@ -22,7 +23,7 @@ class IdentityKind(StrEnum):
 
 
 class Contact(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, index=True)
     phone: str | None = Field(default=None, max_length=50)
@@ -35,17 +36,17 @@ class Contact(SQLModel, table=True):
     sessions: int = 0
     score: int = 0
     # Set on the contact that was merged away; it keeps no identities, events or messages.
-    merged_into_id: int | None = Field(default=None, foreign_key="contact.id")
+    merged_into_id: int | None = Field(default=None, foreign_key="contact.id", sa_type=Int64)
 
 
 class ContactIdentity(SQLModel, table=True):
     __tablename__ = "contact_identity"
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_identity_kind_value"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     kind: IdentityKind = Field(sa_type=String(20))
     value: str = Field(max_length=320)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True, sa_type=Int64)
     # How this identity came to the contact: "first visit", "identify", "merge: ...".
     linked_reason: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -56,13 +57,13 @@ class ContactMerge(SQLModel, table=True):
 
     __tablename__ = "contact_merge"
 
-    id: int | None = Field(default=None, primary_key=True)
-    survivor_id: int = Field(foreign_key="contact.id", index=True)
-    merged_id: int = Field(foreign_key="contact.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
+    survivor_id: int = Field(foreign_key="contact.id", index=True, sa_type=Int64)
+    merged_id: int = Field(foreign_key="contact.id", sa_type=Int64)
     reason: str = Field(max_length=200)
     identity_kind: str | None = Field(default=None, sa_type=String(20))
     identity_value: str | None = Field(default=None, max_length=320)
-    operator_id: int | None = Field(default=None, foreign_key="operator.id")
+    operator_id: int | None = Field(default=None, foreign_key="operator.id", sa_type=Int64)
     # What the absorbed contact looked like, so a wrong merge can be understood later.
     merged_snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -71,8 +72,8 @@ class ContactMerge(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Something the contact did: page viewed, session started, or a site's own event."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
+    contact_id: int = Field(foreign_key="contact.id", index=True, sa_type=Int64)
     name: str = Field(max_length=200, index=True)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False))
     url: str | None = Field(default=None, max_length=2000)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from .ids import Int64
 from .types import JsonColumn, UTCDateTime, utcnow
 
 
@@ -55,22 +56,22 @@ class DeliveryState(StrEnum):
 
 
 class Conversation(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", unique=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
+    contact_id: int = Field(foreign_key="contact.id", unique=True, sa_type=Int64)
     status: Status = Field(default=Status.open, sa_type=String(20), index=True)
     snoozed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
-    assignee_id: int | None = Field(default=None, foreign_key="operator.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="operator.id", index=True, sa_type=Int64)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn, nullable=False))
     last_activity_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False, index=True))
     # Every message gets the next `seq`; messages the contact may see also get the next
     # `public_seq`, so a visitor's stream has no holes where private notes are.
-    last_seq: int = 0
-    last_public_seq: int = 0
+    last_seq: int = Field(default=0, sa_type=Int64)
+    last_public_seq: int = Field(default=0, sa_type=Int64)
     # Unread state: how far operators (any of them) and the contact have read.
-    last_inbound_seq: int = 0
-    operator_read_seq: int = 0
-    operator_read_public_seq: int = 0  # the same point, in the contact's numbering
-    contact_read_public_seq: int = 0
+    last_inbound_seq: int = Field(default=0, sa_type=Int64)
+    operator_read_seq: int = Field(default=0, sa_type=Int64)
+    operator_read_public_seq: int = Field(default=0, sa_type=Int64)  # the same point, in the contact's numbering
+    contact_read_public_seq: int = Field(default=0, sa_type=Int64)
     last_inbound_channel: Channel | None = Field(default=None, sa_type=String(20))
     # Bumped when a merge renumbers the thread: clients with an older epoch reload it.
     epoch: int = 1
@@ -85,15 +86,15 @@ class Message(SQLModel, table=True):
         Index("ix_message_public_seq", "conversation_id", "public_seq"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversation.id")
-    seq: int
-    public_seq: int | None = None
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
+    conversation_id: int = Field(foreign_key="conversation.id", sa_type=Int64)
+    seq: int = Field(sa_type=Int64)
+    public_seq: int | None = Field(default=None, sa_type=Int64)
     channel: Channel = Field(sa_type=String(20))
     direction: Direction = Field(sa_type=String(20))
     kind: Kind = Field(default=Kind.text, sa_type=String(20))
     author_type: AuthorType = Field(sa_type=String(20))
-    author_id: int | None = None
+    author_id: int | None = Field(default=None, sa_type=Int64)
     # Kept as it was when sent: a renamed operator does not rewrite history.
     author_name: str | None = Field(default=None, max_length=200)
     text: str = ""
@@ -103,7 +104,7 @@ class Message(SQLModel, table=True):
     delivery_state: DeliveryState = Field(default=DeliveryState.sent, sa_type=String(20))
     delivery_error: str | None = Field(default=None, max_length=1000)
     # Which bot / community / mailbox carried it: replies leave through the same one.
-    channel_instance_id: int | None = None
+    channel_instance_id: int | None = Field(default=None, sa_type=Int64)
     # Channel details kept for threading and for the record (email subject, Message-IDs,
     # the full original text before quotes were cut, edits).
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False, server_default="{}"))

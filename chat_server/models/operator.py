@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
+from .ids import Int64
 from .types import UTCDateTime, utcnow
 
 
@@ -23,7 +24,7 @@ class Availability(StrEnum):
 
 
 class Operator(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320, unique=True, index=True)
     role: Role = Field(default=Role.operator, sa_type=String(20))
@@ -40,6 +41,6 @@ class OperatorSession(SQLModel, table=True):
 
     # Only a hash of the bearer token is stored: a leaked table does not log anyone in.
     token_hash: str = Field(primary_key=True, max_length=64)
-    operator_id: int = Field(foreign_key="operator.id", index=True)
+    operator_id: int = Field(foreign_key="operator.id", index=True, sa_type=Int64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

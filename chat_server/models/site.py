@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
+from .ids import Int64
 from .types import JsonColumn, UTCDateTime, utcnow
 
 
 class SiteSettings(SQLModel, table=True):
     __tablename__ = "site_settings"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     # Public: the widget snippet carries it (data-site="...").
     site_key: str = Field(max_length=64, unique=True)
     name: str = Field(default="", max_length=200)

@@ -1,10 +1,11 @@
-"""Column types shared by the tables."""
+"""Column types shared by the tables, and the text they can store."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -38,3 +39,40 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def storable(value: str) -> str:
+    """Text the database can take: PostgreSQL stores neither NUL nor lone surrogates (SQLite
+    would, and the two must answer alike), so such text is refused before it reaches a query."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("is not valid Unicode") from exc
+    return value
+
+
+def unstorable(value: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str] | None:
+    """Where a parsed request or frame holds text `storable` refuses (dict keys included), and
+    why; None when it holds none. One check at the door instead of one per field."""
+    if isinstance(value, str):
+        try:
+            storable(value)
+        except ValueError as exc:
+            return where, str(exc)
+        return None
+    if isinstance(value, BaseModel):
+        items: Any = ((name, getattr(value, name)) for name in type(value).model_fields)
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and (found := unstorable(key, (*where, key))) is not None:
+            return found
+        if (found := unstorable(item, (*where, str(key)))) is not None:
+            return found
+    return None
