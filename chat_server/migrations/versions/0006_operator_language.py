@@ -1,7 +1,7 @@
 """operator language: the inbox's language per operator (null: follow the browser)
 
-Revision ID: 0005_operator_language
-Revises: 0004
+Revision ID: 0006_operator_language
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0005_operator_language"
-down_revision: str | None = "0004"
+revision: str = "0006_operator_language"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """personal data: an audit record of exports and deletions
 
-Revision ID: 0005_audit
-Revises: 0005_operator_language
+Revision ID: 0007_audit
+Revises: 0006_operator_language
 Create Date: 2026-11-30
 """
 
@@ -11,10 +11,11 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+import chat_server.models.ids
 import chat_server.models.types
 
-revision: str = "0005_audit"
-down_revision: str | None = "0005_operator_language"
+revision: str = "0007_audit"
+down_revision: str | None = "0006_operator_language"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -22,11 +23,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_record",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", chat_server.models.ids.Int64, nullable=False),
         sa.Column("at", chat_server.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("operator_id", sa.Integer(), nullable=True),
+        sa.Column("operator_id", chat_server.models.ids.Int64, nullable=True),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=True),
+        sa.Column("subject_id", chat_server.models.ids.Int64, nullable=True),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["operator_id"], ["operator.id"]),
         sa.PrimaryKeyConstraint("id"),
