@@ -12,7 +12,7 @@ import uvicorn
 from chat_server.app import create_app
 from chat_server.settings import Settings
 from integrations.base import AdapterRegistry
-from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_TOKEN
 from tests.services import free_port
 
 
@@ -22,7 +22,8 @@ class AppServer:
         self.settings = Settings(
             database_url=database_url, data_dir=tmp / "data", secret_key="test-secret-key",
             initial_admin_email=ADMIN_EMAIL, initial_admin_password=ADMIN_PASSWORD,
-            ip_connects_per_minute=0, visitor_messages_per_minute=0, log_json=False, **settings,
+            ip_connects_per_minute=0, visitor_messages_per_minute=0, visitor_events_per_minute=0,
+            metrics_token=METRICS_TOKEN, log_json=False, **settings,
         )
         self.app = create_app(self.settings, adapters)
         self._server: uvicorn.Server | None = None

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.harness import ChatServer, visitor
+from tests.harness import METRICS_HEADERS, ChatServer, visitor
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +21,7 @@ async def test_health_ready_and_metrics(server: ChatServer) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = (await http.get("/readyz")).json()
         assert ready == {"status": "ok", "checks": {"database": "ok", "bus": "ok"}}
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=METRICS_HEADERS)).text
     assert 'chat_open_sockets{kind="visitor"}' in metrics
     assert 'chat_messages_in_total{channel="widget"}' in metrics
     assert "chat_delivery_latency_seconds_bucket" in metrics

@@ -182,6 +182,7 @@
         emit("ready", { visitor_id: f.visitor_id });
         break;
       }
+      case "token": state.token = f.token; store.set("token", f.token); break; // renewed before it ages out
       case "message": addMessage(f.message); break;
       case "message.updated": {
         const old = state.messages.get(f.message.seq);
@@ -545,6 +546,12 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
   // ---------------------------------------------------------------- shutdown (logout)
   function reset(announce) {
     stopped = true;
+    // The server forgets the logged-out person's token too, so no copy of it reads the thread.
+    if (announce && state.token) {
+      fetch(new URL("/api/v1/widget/token/revoke", ORIGIN), {
+        method: "POST", keepalive: true, headers: { Authorization: `Visitor ${state.token}` },
+      }).catch(() => {});
+    }
     if (ws) { const old = ws; ws = null; old.close(1000); }
     clearTimeout(retryTimer);
     // Only the tab where shutdown() was called forgets the token: by the time the others hear

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..actions.contacts import find_contact
-from ..actions.errors import ActionError
+from ..actions.errors import ActionError, TooMany
 from ..actions.operators import authenticate
-from ..models import IdentityKind, Operator, Role
+from ..actions.visitor_tokens import token_contact
+from ..models import Operator, Role
 from ..runtime import Runtime
-from ..tokens import VisitorTokens
+from ..tokens import visitor_tokens
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,20 @@ class Endpoint:
         try:
             return await self._serve(request, rt)
         except ActionError as exc:
-            return error(exc.status, exc.code, exc.message)
+            response = error(exc.status, exc.code, exc.message)
+            if isinstance(exc, TooMany) and exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
         if any(isinstance(v, int) and not 0 < v <= MAX_ID for v in request.path_params.values()):
             # No row has such an id, and the database would refuse to even compare with it.
             return error(404, "not_found", "no such object")
-        token = _credential(request, "bearer")
+        token = credential(request, "bearer")
         operator = None
         contact_id = None
         if self.auth in ("visitor", "reader"):
-            visitor_token = _credential(request, "visitor")
+            visitor_token = credential(request, "visitor")
             if visitor_token is not None:
                 contact_id = await visitor_contact(rt, visitor_token)
                 if contact_id is None:
@@ -123,7 +126,7 @@ class Endpoint:
         return JSONResponse(result, status_code=self.status)
 
 
-def _credential(request: Request, kind: str) -> str | None:
+def credential(request: Request, kind: str) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == kind and token.strip():
@@ -132,13 +135,9 @@ def _credential(request: Request, kind: str) -> str | None:
 
 
 async def visitor_contact(rt: Runtime, token: str) -> int | None:
-    """The contact behind a widget's visitor token (after a merge: the survivor)."""
-    visitor_id = VisitorTokens(rt.settings.effective_secret_key).read(token)
-    if visitor_id is None:
-        return None
-    async with rt.db.read() as s:
-        contact = await find_contact(s, IdentityKind.visitor, visitor_id)
-    return contact.id if contact is not None else None
+    """The contact behind a widget's unexpired, unrevoked visitor token (after a merge: the survivor)."""
+    claim = visitor_tokens(rt.settings).claim(token)
+    return await token_contact(rt, claim) if claim is not None else None
 
 
 async def read_body(request: Request, limit: int) -> bytes | Response:
@@ -193,13 +192,14 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
         path = prefix + ep.path.replace(":int}", "}")
         params = [
-            {"name": name.split(":")[0], "in": "path", "required": True, "schema": {"type": "integer"}}
+            {"name": name.split(":")[0], "in": "path", "required": True,
+             # Ids out of range are answered 404 before anything else (see _serve).
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if name.endswith(":int")
+             else {"type": "string"}}
             for name in _path_names(ep.path)
         ]
         if ep.query is not None:
-            for name, field in ep.query.model_fields.items():
-                params.append({"name": name, "in": "query", "required": field.is_required(),
-                               "schema": {"type": "string"}, "description": field.description or ""})
+            params += _query_parameters(ep.query)
         if params:
             op["parameters"] = params
         if ep.body is not None:
@@ -226,6 +226,28 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
                         "description": "'Visitor <token>': the token the widget got in `welcome`"},
         }},
     }
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Each query parameter with what the server enforces on it (pattern, enum, length), taken
+    from the model that validates it; a parameter may be left out unless it is required."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    params = []
+    for name, field in model.model_fields.items():
+        prop = dict(schema["properties"][name])
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        if "$ref" in prop:
+            prop.update(defs[prop.pop("$ref").rsplit("/", 1)[-1]])
+        description = prop.pop("description", "") or field.description or ""
+        prop.pop("title", None)
+        if prop.get("default") is None:
+            prop.pop("default", None)
+        params.append({"name": name, "in": "query", "required": field.is_required(), "schema": prop,
+                       "description": description})
+    return params
 
 
 def _path_names(path: str) -> list[str]:

@@ -38,7 +38,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
-from . import attachments, inbox_api, site
+from . import attachments, inbox_api, site, visitor_session
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -51,7 +51,8 @@ api = Registry()
 @api.add("POST", "/auth/login", summary="Log in; returns a bearer token", body=sc.LoginBody,
          response=sc.LoginResult, auth=None)
 async def login(c: Call) -> sc.LoginResult:
-    token, operator = await do_login(c.rt, c.body.email, c.body.password)
+    token, operator = await do_login(c.rt, c.body.email, c.body.password,
+                                     c.request.client.host if c.request.client else "unknown")
     return sc.LoginResult(token=token, operator=operator_view(operator))
 
 
@@ -297,7 +298,7 @@ async def openapi(c: Call) -> dict[str, Any]:
 
 
 # Each API module keeps its own registry; they are served and documented together.
-REGISTRIES = [api, attachments.api, site.api, inbox_api.api]
+REGISTRIES = [api, attachments.api, site.api, inbox_api.api, visitor_session.api]
 
 
 def routes() -> list[Route]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlmodel import col, select
@@ -10,7 +11,7 @@ from starlette.websockets import WebSocket
 from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
-from ..actions.operators import authenticate, do_set_availability
+from ..actions.operators import authenticate, do_set_availability, token_hash
 from ..actions.publish import STAFF, contact_audience
 from ..bus import Dispatch
 from ..frames import (
@@ -29,7 +30,7 @@ from ..frames import (
     TypingFrame,
     operator_frame_adapter,
 )
-from ..models import Availability, Conversation, Operator
+from ..models import Availability, Conversation, Operator, Role
 from ..views import operator_view
 from .connection import Connection
 from .services import SocketServices
@@ -43,6 +44,7 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     hello: OperatorHello | None = await read_hello(ws, operator_frame_adapter, settings.max_frame_bytes)
     if hello is None:
         return
+    checked_at = time.monotonic()
     operator = await authenticate(sv.rt, hello.token)
     if operator is None:
         await send_and_close(ws, error_frame("unauthorized", "log in again", "hello"), 4401)
@@ -51,7 +53,8 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     async with sv.rt.db.read() as s:
         everyone = (await s.exec(select(Operator).where(Operator.is_active == True))).all()  # noqa: E712
         known = (await s.exec(select(Conversation).where(col(Conversation.id).in_(list(cursors))))).all() if cursors else []
-    conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role)
+    conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role,
+                      credential=token_hash(hello.token), checked_at=checked_at)
     conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
     sv.hub.add(conn)
     try:
@@ -94,6 +97,11 @@ async def _contact_of(sv: SocketServices, conversation_id: int) -> int:
 
 
 async def _handle(sv: SocketServices, conn: Connection, operator: Operator, frame: Any) -> None:
+    if conn.closed:
+        return  # revoked while this frame waited: nothing more is done on its behalf
+    # The hub keeps the role current when an admin changes it (realtime/hub.py).
+    if conn.role is not None and operator.role != conn.role:
+        operator.role = Role(conn.role)
     match frame:
         case OperatorSend():
             attachments = await resolve_attachments(sv.rt, frame.attachment_ids, staff=True)
