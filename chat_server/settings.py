@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     ip_connects_per_minute: int = 120
     operator_session_days: int = 14
     # Failed logins counted per window (shared through Redis when REDIS_URL is set); past a
-    # limit the answer is 429 with Retry-After. 0 switches a limit off. See docs/reliability.md.
+    # limit the answer is 429 with Retry-After. 0 switches a limit off. See docs/security.md.
     login_window_seconds: int = Field(default=900, ge=1)
     login_failures_per_account_address: int = 10
     login_failures_per_address: int = 100
