@@ -41,6 +41,7 @@ from .realtime.hub import Hub
 from .realtime.inbox import inbox_endpoint
 from .realtime.ratelimit import RateLimiter
 from .realtime.services import SocketServices
+from .realtime.sessions import recheck_forever
 from .realtime.tokens import visitor_tokens
 from .realtime.widget import widget_endpoint
 from .runtime import Runtime
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        rechecker = asyncio.create_task(recheck_forever(rt, hub))
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
         if settings.channel_workers:
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
             waker.cancel()
+            rechecker.cancel()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)

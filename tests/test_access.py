@@ -7,11 +7,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
+from sqlmodel import col, select, update
 
+from chat_server.db import Database
+from chat_server.models import Operator, OperatorSession
+from chat_server.models.types import utcnow
+from chat_server.realtime.sessions import recheck_sockets
+from tests.appserver import AppServer
 from tests.harness import ChatServer, Socket, api, create_operator, login, operator, visitor
 from tests.services import PostgresServer, RedisServer
 
@@ -220,3 +228,38 @@ async def _answer(sock: Socket) -> dict[str, Any]:
         frame = await sock.recv()
         if frame["type"] in ("ack", "error"):
             return frame
+
+
+# --- what the news missed ---------------------------------------------------------------------
+
+async def test_sockets_are_rechecked_against_the_database(tmp_path: Path) -> None:
+    """Sessions that expired, or revocations whose news was lost, are caught by the periodic
+    check (run here at once instead of waiting a minute)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
+    async with AppServer(tmp_path, url) as app:
+        sv = app.app.state.sockets
+        admin = await login(app)  # type: ignore[arg-type]
+        v, _ = await visitor(app)  # type: ignore[arg-type]
+        conv = await conversation_id_of(app, v)  # type: ignore[arg-type]
+        expiring_email, demoted_email = f"exp-{cid()[:8]}@example.com", f"dem-{cid()[:8]}@example.com"
+        expiring = await operator(app, await create_operator(app, admin, expiring_email))  # type: ignore[arg-type]
+        demoted = await operator(app, await create_operator(app, admin, demoted_email))  # type: ignore[arg-type]
+        staying = await operator(app, admin)  # type: ignore[arg-type]
+        db = Database(url)
+        try:
+            # Changed behind the server's back: no news was published for either.
+            async with db.write() as s:
+                ids = {o.email: o.id for o in (await s.exec(select(Operator))).all()}
+                await s.exec(update(OperatorSession).where(col(OperatorSession.operator_id) == ids[expiring_email])
+                             .values(expires_at=utcnow() - timedelta(seconds=1)))
+                await s.exec(update(Operator).where(col(Operator.id) == ids[demoted_email]).values(role="sales"))
+        finally:
+            await db.dispose()
+        await recheck_sockets(sv.rt, sv.hub)
+        assert await close_code(expiring) == 4401
+        await demoted.send(type="message.send", conversation_id=conv, client_msg_id="late", text="as sales")
+        assert (await demoted.expect("error"))["code"] == "read_only"
+        await staying.send(type="message.send", conversation_id=conv, client_msg_id="ok", text="still here")
+        await staying.expect("ack", client_msg_id="ok")
+        for sock in (demoted, staying, v):
+            await sock.close()

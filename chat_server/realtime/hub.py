@@ -109,6 +109,22 @@ class Hub:
                 conn.role = change.detail
                 self.by_role[conn.role].add(conn)
 
+    def operator_connections(self) -> list[Connection]:
+        return [c for group in self.operators.values() for c in group]
+
+    def confirm_sessions(self, live: dict[str, str], read_at: float) -> None:
+        """`live` maps the session hashes still valid at `read_at` to their operator's role:
+        sockets whose session is not among them close; the others take that role. Sockets
+        that joined after the read began are left alone (their session may be newer)."""
+        for conn in self.operator_connections():
+            if conn.closed or conn.checked_at >= read_at or conn.operator_id is None:
+                continue
+            role = live.get(conn.credential or "")
+            if role is None:
+                conn.close(REVOKED)
+            elif role != conn.role:
+                self._apply(AccessChange("role", conn.operator_id, role), [conn])
+
     def _rekey(self, old_contact: int, new_contact: int) -> None:
         for conn in self.visitors.pop(old_contact, set()):
             conn.contact_id = new_contact
