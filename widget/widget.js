@@ -154,6 +154,9 @@
       ws = null;
       welcomed();
       changed();
+      // The token was revoked (shutdown() in another tab got there before its message did):
+      // forget this visitor here too, and join whoever the tabs are now.
+      if (e.code === 4401 && !stopped) { reset(false); return; }
       if (stopped || e.code === 1008) return; // refused by policy (origin): retrying would not help
       const delay = Math.min(8000, 500 * 2 ** attempt++) * (0.5 + Math.random() / 2);
       retryTimer = setTimeout(connect, delay);
