@@ -16,7 +16,9 @@ import pytest
 from chat_server.actions import operators
 from chat_server.actions.errors import ActionError
 from chat_server.actions.operators import do_create_operator, do_login
+from chat_server.login_limits import LoginLimits
 from chat_server.models import Role
+from chat_server.settings import Settings
 from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, ChatServer, create_operator, login
 from tests.inprocess import make_runtime
 from tests.services import RedisServer
@@ -146,3 +148,18 @@ async def test_attempts_are_counted_across_processes_through_redis(
     finally:
         b.stop()
         a.stop()
+
+
+async def test_logins_go_on_with_limits_in_memory_while_redis_is_unreachable() -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    limits = LoginLimits(Settings(redis_url="redis://127.0.0.1:1/0", login_failures_per_account_address=2))
+    try:
+        assert await limits.check("ann@example.com", "192.0.2.7") is None
+        await limits.failed("ann@example.com", "192.0.2.7")
+        await limits.failed("ann@example.com", "192.0.2.7")
+        blocked = await limits.check("ann@example.com", "192.0.2.7")
+        assert blocked is not None and blocked.retry_after > 0
+        await limits.succeeded("ann@example.com", "192.0.2.7")
+        assert await limits.check("ann@example.com", "192.0.2.7") is None
+    finally:
+        await limits.close()
