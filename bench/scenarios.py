@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, ChatServer
+from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_HEADERS, ChatServer
 from tests.services import PostgresServer, RedisServer, free_port
 
 from . import clients, reference
@@ -298,7 +298,7 @@ def across_processes(env: Env, plan: Plan) -> list[dict[str, Any]]:
 
 
 def _statements(http_base: str) -> float:
-    text = httpx.get(http_base + "/metrics", timeout=10).text
+    text = httpx.get(http_base + "/metrics", headers=METRICS_HEADERS, timeout=10).text
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("chat_db_statements_total"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import logging
@@ -39,6 +40,7 @@ from .api import (
     reports,
     saved_replies,
     site,
+    visitor_session,
 )
 from .api import channels as api_channels
 from .api.assets import WidgetCors
@@ -46,6 +48,7 @@ from .api.framework import Operation
 from .bus import Dispatch, Dispatcher, Resync, make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
+from .login_limits import LoginLimits
 from .metrics import Metrics
 from .outbound import OutboundWorker
 from .realtime.backfill import make_backfill
@@ -53,7 +56,8 @@ from .realtime.hub import Hub
 from .realtime.inbox import inbox_endpoint
 from .realtime.ratelimit import RateLimiter
 from .realtime.services import SocketServices
-from .realtime.tokens import VisitorTokens
+from .realtime.sessions import recheck_forever
+from .realtime.tokens import visitor_tokens
 from .realtime.widget import widget_endpoint
 from .runtime import Runtime
 from .settings import Settings
@@ -126,7 +130,7 @@ class InboxFiles(StaticFiles):
 API: list[Operation] = [
     *auth.routes, *operators.routes, *conversations.routes, *messages.routes, *contacts.routes, *events.routes,
     *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
-    *personal_data.routes,
+    *personal_data.routes, *visitor_session.routes,
 ]
 
 
@@ -158,14 +162,16 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         if settings.auto_migrate:
             await migrate.upgrade_async(settings.effective_database_url)
         metrics = Metrics()
-        rt = Runtime(settings=settings, db=open_database(settings), bus=make_bus(settings.redis_url), metrics=metrics)
+        rt = Runtime(settings=settings, db=open_database(settings), bus=make_bus(settings.redis_url), metrics=metrics,
+                     login_limits=LoginLimits(settings))
         metrics.count_statements([rt.db.read_engine, rt.db.write_engine])
         backfill = make_backfill(rt)
         hub = Hub(backfill, metrics)
         sockets = SocketServices(
-            rt=rt, hub=hub, backfill=backfill, tokens=VisitorTokens(settings.effective_secret_key),
+            rt=rt, hub=hub, backfill=backfill, tokens=visitor_tokens(settings),
             connect_limiter=RateLimiter(settings.ip_connects_per_minute),
-            message_limiter=RateLimiter(settings.visitor_messages_per_minute), arrivals=Arrivals(rt),
+            message_limiter=RateLimiter(settings.visitor_messages_per_minute),
+            event_limiter=RateLimiter(settings.visitor_events_per_minute), arrivals=Arrivals(rt),
         )
         app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
         await rt.bus.start(_observing(sockets.online, hub.dispatch), _forgetting(sockets.online, hub.resync))
@@ -177,6 +183,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         sweeps = start_sweeps(rt)
+        rechecker = asyncio.create_task(recheck_forever(rt, hub))
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
         if settings.channel_workers:
@@ -187,10 +194,12 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         finally:
             for sweep in sweeps:
                 sweep.cancel()
+            rechecker.cancel()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)
             await rt.bus.stop()
+            await rt.limits().close()
             await rt.db.dispose()
 
     exception_handlers: dict[Any, Any] = {HTTPException: _http_error}

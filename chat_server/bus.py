@@ -34,6 +34,22 @@ class Audience:
     all_visitors: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AccessChange:
+    """Who may keep an open socket changed: every process's hub applies it to its sockets.
+
+    `kind` says what happened to `subject` (an operator id, or a contact id for visitors):
+    "session" — the session whose token hashes to `detail` ended (logout);
+    "operator" — every session of the operator ended (deactivated, password changed);
+    "role" — the operator's role is now `detail`;
+    "visitor" — the tokens of visitor id `detail` of contact `subject` were revoked.
+    """
+
+    kind: str
+    subject: int
+    detail: str = ""
+
+
 @dataclass(slots=True)
 class Dispatch:
     audience: Audience
@@ -48,6 +64,8 @@ class Dispatch:
     # The thread was renumbered: sockets holding it drop it and are given it again from seq 1.
     reset: bool = False
     published_at: float = field(default_factory=time.time)
+    # Not news for a client but a change of who may listen (no frame is sent).
+    access: AccessChange | None = None
 
     def to_json(self) -> dict[str, Any]:
         a = self.audience
@@ -55,6 +73,7 @@ class Dispatch:
             "a": [a.contact_ids, a.operator_ids, a.roles, a.all_visitors],
             "f": self.frame, "c": self.conversation_id, "s": self.seq, "e": self.epoch,
             "r": self.rekey, "x": self.reset, "t": self.published_at,
+            **({"k": [self.access.kind, self.access.subject, self.access.detail]} if self.access else {}),
         }
 
     @classmethod
@@ -63,6 +82,7 @@ class Dispatch:
         return cls(
             Audience(tuple(c), tuple(o), tuple(r), bool(v)), d["f"], d["c"], d["s"], d["e"],
             tuple(d["r"]) if d["r"] else None, d["x"], d["t"],
+            AccessChange(*d["k"]) if d.get("k") else None,
         )
 
 

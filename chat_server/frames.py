@@ -279,6 +279,13 @@ class VisitorWelcome(ServerFrame):
     operators_online: bool
 
 
+class TokenFrame(ServerFrame):
+    """A fresh visitor token for a socket that stays open while its token ages: keep it instead."""
+
+    type: Literal["token"] = "token"
+    token: str
+
+
 class IdentifiedFrame(ServerFrame):
     """Answer to `identify`: accepted; `merged` when the visitor joined a known contact (a
     `reset` and that contact's thread follow)."""
@@ -380,7 +387,7 @@ class PongFrame(ServerFrame):
 
 
 SERVER_FRAMES: tuple[type[ServerFrame], ...] = (
-    VisitorWelcome, IdentifiedFrame, EmailSavedFrame, OperatorWelcome, MessageFrame, MessageUpdatedFrame, AckFrame,
+    VisitorWelcome, TokenFrame, IdentifiedFrame, EmailSavedFrame, OperatorWelcome, MessageFrame, MessageUpdatedFrame, AckFrame,
     ConversationUpdatedFrame, ConversationRemovedFrame, ResetFrame, TypingFrame, ReceiptFrame,
     PresenceFrame, ErrorFrame, PongFrame,
 )

@@ -8,6 +8,7 @@ from typing import Any
 from .bus import Bus
 from .db import Database
 from .group_commit import GroupCommit
+from .login_limits import LoginLimits
 from .metrics import Metrics
 from .settings import Settings
 
@@ -20,3 +21,10 @@ class Runtime:
     metrics: Metrics
     # Contacts' messages written in batches; made by actions.inbound_batch on first use.
     inbound_writes: GroupCommit[Any, Any] | None = None
+    # Failed-login counters; in memory unless the app gives it the Redis-backed one.
+    login_limits: LoginLimits | None = None
+
+    def limits(self) -> LoginLimits:
+        if self.login_limits is None:
+            self.login_limits = LoginLimits(self.settings)
+        return self.login_limits

@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     visitor_messages_per_minute: int = 60
     ip_connects_per_minute: int = 120
     operator_session_days: int = 14
+    # Failed logins counted per window (shared through Redis when REDIS_URL is set); past a
+    # limit the answer is 429 with Retry-After. 0 switches a limit off. See docs/security.md.
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_failures_per_account_address: int = 10
+    login_failures_per_address: int = 100
+    # Does not apply to addresses the account logged in from before, so it cannot lock them out.
+    login_failures_per_account: int = 300
+    # Behaviour events (`track`) one visitor may send per minute (0: no limit).
+    visitor_events_per_minute: int = 120
+    # A visitor token is good this long; the widget gets a fresh one on every connect and, on a
+    # socket open that long, halfway through. Revoked at once by the widget's shutdown().
+    visitor_token_days: int = Field(default=30, ge=1, le=3650)
+    # Tokens issued before tokens expired carry no date: accept them at the widget's hello
+    # (which replaces them) while widgets come back after an upgrade; turn off after that.
+    visitor_legacy_tokens: bool = True
     # Files sent in chats: stored under data_dir/attachments unless given.
     max_attachment_bytes: int = 10 * 1024 * 1024
     # Files one visitor may upload per hour (0: no limit), so nobody fills the disk.
@@ -69,6 +84,8 @@ class Settings(BaseSettings):
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"
     # Serve the demo site (home, pricing, product pages with the widget) under /demo/.
     demo_site: bool = True
+    # /metrics answers only with "Authorization: Bearer <this>"; unset, /metrics is 404.
+    metrics_token: str = ""
 
     @property
     def effective_attachments_dir(self) -> Path:

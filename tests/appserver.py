@@ -12,18 +12,19 @@ import uvicorn
 from chat_server.app import create_app
 from chat_server.settings import Settings
 from integrations.base import AdapterRegistry
-from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_TOKEN
 from tests.services import free_port
 
 
 class AppServer:
     def __init__(self, tmp: Path, database_url: str, adapters: AdapterRegistry | None = None, **settings: Any) -> None:
         self.port = free_port()
-        self.settings = Settings(
-            database_url=database_url, data_dir=tmp / "data", secret_key="test-secret-key",
-            initial_admin_email=ADMIN_EMAIL, initial_admin_password=ADMIN_PASSWORD,
-            ip_connects_per_minute=0, visitor_messages_per_minute=0, log_json=False, **settings,
-        )
+        self.settings = Settings(**{
+            "database_url": database_url, "data_dir": tmp / "data", "secret_key": "test-secret-key",
+            "initial_admin_email": ADMIN_EMAIL, "initial_admin_password": ADMIN_PASSWORD,
+            "ip_connects_per_minute": 0, "visitor_messages_per_minute": 0, "visitor_events_per_minute": 0,
+            "metrics_token": METRICS_TOKEN, "log_json": False, **settings,
+        })
         self.app = create_app(self.settings, adapters)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None

@@ -21,6 +21,8 @@ from tests.services import free_port
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
+METRICS_TOKEN = "test-metrics-token"
+METRICS_HEADERS = {"authorization": f"Bearer {METRICS_TOKEN}"}
 ROOT = Path(__file__).resolve().parent.parent
 
 # Every frame a test receives must be one of the documented server frames, exactly.
@@ -56,6 +58,8 @@ class ChatServer:
             "CHAT_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "CHAT_IP_CONNECTS_PER_MINUTE": "0",
             "CHAT_VISITOR_MESSAGES_PER_MINUTE": "0",
+            "CHAT_VISITOR_EVENTS_PER_MINUTE": "0",
+            "CHAT_METRICS_TOKEN": METRICS_TOKEN,
             "CHAT_LOG_LEVEL": "WARNING",
             **env,
         }

@@ -165,6 +165,8 @@ async def test_a_visitor_cannot_fill_the_disk(tmp_path: Path) -> None:
         with pytest.raises(ActionError) as refused:
             await do_store_attachment(rt, b"one more", "more.txt", "text/plain", contact_id=contact.id)
         assert refused.value.code == "rate_limited" and refused.value.status == 429
+        # Retry-After: when the oldest of the hour's uploads leaves the window.
+        assert 3500 < getattr(refused.value, "retry_after", 0) <= 3601
         files = [p for p in (tmp_path / "data" / "attachments").rglob("*") if p.is_file()]
         assert len(files) == 3
     finally:

@@ -15,19 +15,22 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chat_server"
 LEAVES: set[str] = set()
 ALLOWED: dict[str, set[str]] = {
     # Foundations: no knowledge of the product's other parts.
-    "settings": LEAVES, "logs": LEAVES, "metrics": LEAVES, "tokens": LEAVES, "bus": LEAVES,
+    "settings": LEAVES, "logs": LEAVES, "metrics": LEAVES, "bus": LEAVES,
+    "tokens": {"settings"},  # visitor tokens: signed with the secret key
+    "login_limits": {"settings"},  # failed-login counters, in Redis when configured
     "group_commit": LEAVES, "models": LEAVES, "backup": LEAVES,
     "db": {"settings"},
     "migrate": {"db"},
     "attachments": {"settings"},  # the file store: bytes on disk, no rows
-    "runtime": {"bus", "db", "group_commit", "metrics", "settings"},
+    "runtime": {"bus", "db", "group_commit", "login_limits", "metrics", "settings"},
     "frames": {"models"},
     "views": {"frames", "models"},
     "behaviour": {"models"},  # pure: snapshots in, decisions out
     # Every read query.
     "reads": {"behaviour", "db", "frames", "models", "runtime", "views"},
     # Every write.
-    "actions": {"attachments", "behaviour", "bus", "frames", "group_commit", "models", "reads", "runtime", "settings", "views"},
+    "actions": {"attachments", "behaviour", "bus", "frames", "group_commit", "models", "reads", "runtime", "settings", "tokens",
+                "views"},
     # The edges: sockets, HTTP, channel loops, the outbound worker.
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
     "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime"},
@@ -35,7 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},
-    "app": {"actions", "api", "bus", "channels", "db", "metrics", "migrate", "outbound", "realtime", "runtime", "settings", "sweeps"},
+    "app": {"actions", "api", "bus", "channels", "db", "login_limits", "metrics", "migrate", "outbound", "realtime", "runtime",
+            "settings", "sweeps"},
     "cli": {"actions", "app", "backup", "bus", "db", "logs", "metrics", "migrate", "models", "runtime", "settings"},
     "__main__": {"cli"},
     "__init__": LEAVES,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from tests.harness import ChatServer, visitor
+from tests.appserver import AppServer
+from tests.harness import METRICS_HEADERS, ChatServer, api, login, visitor
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +23,10 @@ async def test_health_ready_and_metrics(server: ChatServer) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = (await http.get("/readyz")).json()
         assert ready == {"status": "ok", "checks": {"database": "ok", "bus": "ok"}}
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=METRICS_HEADERS)).text
+        # How busy the site is stays with whoever holds the metrics token.
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers={"authorization": "Bearer guess"})).status_code == 401
     assert 'chat_open_sockets{kind="visitor"}' in metrics
     assert 'chat_messages_in_total{channel="widget"}' in metrics
     assert "chat_delivery_latency_seconds_bucket" in metrics
@@ -49,6 +54,31 @@ async def test_widget_socket_checks_origin(strict_server: ChatServer) -> None:
     async with websockets.connect(url, origin=own) as ws:  # type: ignore[arg-type]
         await ws.send(json.dumps({"type": "hello"}))
         assert json.loads(await ws.recv())["type"] == "welcome"
+    # The scheme counts: neither the server's own host nor an allowed site under another scheme.
+    for other_scheme in (f"https://127.0.0.1:{strict_server.port}", "http://shop.example"):
+        async with websockets.connect(url, origin=other_scheme) as ws:  # type: ignore[arg-type]
+            frame = json.loads(await ws.recv())
+            assert frame["type"] == "error" and frame["code"] == "origin_not_allowed", other_scheme
+
+
+async def test_site_origins_compare_the_scheme_too(strict_server: ChatServer) -> None:
+    url = strict_server.ws + "/ws/widget"
+    async with api(strict_server, await login(strict_server)) as http:
+        r = await http.patch("/site", json={"allowed_origins": ["http://plain.example"]})
+        assert r.status_code == 200, r.text
+    async with websockets.connect(url, origin="https://plain.example") as ws:  # type: ignore[arg-type]
+        frame = json.loads(await ws.recv())
+        assert frame["type"] == "error" and frame["code"] == "origin_not_allowed"
+    async with websockets.connect(url, origin="http://plain.example") as ws:  # type: ignore[arg-type]
+        await ws.send(json.dumps({"type": "hello"}))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+
+
+async def test_metrics_are_not_served_without_a_token(tmp_path: Path) -> None:
+    async with AppServer(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", metrics_token="") as app:
+        async with httpx.AsyncClient(base_url=app.http) as http:
+            assert (await http.get("/metrics")).status_code == 404
+            assert (await http.get("/metrics", headers=METRICS_HEADERS)).status_code == 404
 
 
 async def test_connection_rate_limit_per_ip(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.harness import ChatServer, Socket, api, login, operator, visitor
+from tests.harness import METRICS_HEADERS, ChatServer, Socket, api, login, operator, visitor
 from tests.services import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +56,7 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
 
 async def backfills(server: ChatServer) -> float:
     async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(server.http + "/metrics")).text
+        text = (await http.get(server.http + "/metrics", headers=METRICS_HEADERS)).text
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith("chat_backfills_total "))
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.harness import ChatServer, Socket, check_frame, login, operator, visitor
+from tests.harness import METRICS_HEADERS, ChatServer, Socket, check_frame, login, operator, visitor
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +46,7 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
 
 async def metric(server: ChatServer, name: str, **labels: str) -> float:
     async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(server.http + "/metrics")).text
+        text = (await http.get(server.http + "/metrics", headers=METRICS_HEADERS)).text
     wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
     for line in text.splitlines():
         if line.startswith(wanted + " "):

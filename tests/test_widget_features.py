@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
@@ -24,6 +25,7 @@ from chat_server.metrics import Metrics
 from chat_server.runtime import Runtime
 from chat_server.settings import Settings
 from tests.browser import chromium, watch_console, widget
+from tests.channel_helpers import eventually
 from tests.harness import ChatServer, api, login, operator
 from tests.services import RedisServer
 
@@ -218,6 +220,12 @@ async def test_shutdown_forgets_the_visitor_in_every_tab(site: ChatServer) -> No
 
         await page.evaluate("ChatWidget.shutdown()")
         await page.wait_for_function(f"([old]) => ({token_of})() && ({token_of})() !== old", arg=[old])
+        # The server forgot the old token too: a copy of it reads nothing any more.
+        async with httpx.AsyncClient(base_url=site.http) as http:
+            async def refused() -> bool | None:
+                r = await http.get("/api/v1/widget/channel-links", headers={"Authorization": f"Visitor {old}"})
+                return True if r.status_code == 401 else None
+            assert await eventually(refused, what="the old visitor token revoked")
         for tab in (page, other):
             await expect(widget(tab, ".panel")).to_be_hidden()
             await widget(tab, ".launcher").click()

@@ -154,6 +154,9 @@
       ws = null;
       welcomed();
       changed();
+      // The token was revoked (shutdown() in another tab got there before its message did):
+      // forget this visitor here too, and join whoever the tabs are now.
+      if (e.code === 4401 && !stopped) { reset(false); return; }
       if (stopped || e.code === 1008) return; // refused by policy (origin): retrying would not help
       const delay = Math.min(8000, 500 * 2 ** attempt++) * (0.5 + Math.random() / 2);
       retryTimer = setTimeout(connect, delay);
@@ -182,6 +185,7 @@
         emit("ready", { visitor_id: f.visitor_id });
         break;
       }
+      case "token": state.token = f.token; store.set("token", f.token); break; // renewed before it ages out
       case "message": addMessage(f.message); break;
       case "message.updated": {
         const old = state.messages.get(f.message.seq);
@@ -545,6 +549,12 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
   // ---------------------------------------------------------------- shutdown (logout)
   function reset(announce) {
     stopped = true;
+    // The server forgets the logged-out person's token too, so no copy of it reads the thread.
+    if (announce && state.token) {
+      fetch(new URL("/api/v1/widget/token/revoke", ORIGIN), {
+        method: "POST", keepalive: true, headers: { Authorization: `Visitor ${state.token}` },
+      }).catch(() => {});
+    }
     if (ws) { const old = ws; ws = null; old.close(1000); }
     clearTimeout(retryTimer);
     // Only the tab where shutdown() was called forgets the token: by the time the others hear

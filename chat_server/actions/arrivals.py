@@ -45,9 +45,11 @@ class Arrival:
     visitor_id: str
     contact_id: int
     conversation: Conversation | None
+    token_version: int = 0  # what the visitor's next token is issued under
 
 
-Known = tuple[int, datetime, Conversation | None]  # contact id, last seen, conversation
+# contact id, last seen, conversation, the visitor identity's token version
+Known = tuple[int, datetime, Conversation | None, int]
 
 
 class Arrivals:
@@ -69,12 +71,13 @@ class Arrivals:
         async with self.rt.db.read() as s:
             rows = (await s.exec(
                 select(ContactIdentity.value, ContactIdentity.contact_id, Contact.last_seen_at,  # type: ignore[call-overload]
-                       Conversation)
+                       Conversation, ContactIdentity.token_version)
                 .join(Contact, col(Contact.id) == ContactIdentity.contact_id)
                 .outerjoin(Conversation, col(Conversation.contact_id) == ContactIdentity.contact_id)
                 .where(ContactIdentity.kind == IdentityKind.visitor, col(ContactIdentity.value).in_(set(visitor_ids)))
             )).all()
-        found: dict[str, Known] = {value: (contact_id, seen, conv) for value, contact_id, seen, conv in rows}
+        found: dict[str, Known] = {value: (contact_id, seen, conv, version)
+                                   for value, contact_id, seen, conv, version in rows}
         return [found.get(v) for v in visitor_ids]
 
     async def _create_batch(self, batch: list[NewVisitor]) -> list[int]:
@@ -122,7 +125,8 @@ def _contact_row(fields: dict[str, Any], now: Any) -> dict[str, Any]:
 
 
 async def do_visitor_arrive(
-    rt: Runtime, arrivals: Arrivals, visitor_id: str | None, url: str = "", referrer: str = ""
+    rt: Runtime, arrivals: Arrivals, visitor_id: str | None, url: str = "", referrer: str = "",
+    token_version: int | None = None,
 ) -> Arrival:
     """A widget connects: its contact (new for an unknown visitor id) and conversation, if any.
 
@@ -131,11 +135,14 @@ async def do_visitor_arrive(
     here is in no other tab yet, so nobody can have started its conversation."""
     if visitor_id is not None:
         known = await arrivals.lookups.submit(visitor_id)
-        if known is not None:
-            contact_id, last_seen_at, conv = known
+        if known is not None and token_version is not None and known[3] != token_version:
+            # A revoked token: whoever holds it starts afresh, under a new id, and reads nothing.
+            visitor_id, known = None, None
+        if known is not None and visitor_id is not None:
+            contact_id, last_seen_at, conv, version = known
             if utcnow() - last_seen_at > LAST_SEEN_RESOLUTION:
                 await arrivals.touches.submit(contact_id)
-            return Arrival(visitor_id, contact_id, conv)
+            return Arrival(visitor_id, contact_id, conv, version)
     # A new visitor, or a genuine token whose contact is gone (say the database was restored):
     # another tab racing to create the same id is settled by the identity's unique key in
     # _create_batch, and the widget looks for a conversation such a tab may have started.

@@ -59,7 +59,11 @@ async def check_upload_rate(rt: Runtime, contact_id: int) -> None:
         recent = (await s.exec(select(func.count()).select_from(Attachment).where(
             col(Attachment.contact_id) == contact_id, col(Attachment.created_at) > utcnow() - timedelta(hours=1)))).one()
     if recent >= limit:
-        raise TooMany("rate_limited", f"at most {limit} files an hour; try again later")
+        async with rt.db.read() as s:
+            oldest = (await s.exec(select(func.min(Attachment.created_at)).where(
+                col(Attachment.contact_id) == contact_id, col(Attachment.created_at) > utcnow() - timedelta(hours=1)))).one()
+        wait = (oldest + timedelta(hours=1) - utcnow()).total_seconds() if oldest else 60
+        raise TooMany("rate_limited", f"at most {limit} files an hour; try again later", max(1, int(wait) + 1))
 
 
 async def resolve_attachments(

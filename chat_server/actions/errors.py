@@ -26,3 +26,7 @@ class Conflict(ActionError):
 
 class TooMany(ActionError):
     status = 429
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after  # seconds; sent as Retry-After

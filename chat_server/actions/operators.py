@@ -20,7 +20,8 @@ from ..models import Availability, Operator, OperatorSession, Role
 from ..models.types import utcnow
 from ..reads.operators import token_hash
 from ..runtime import Runtime
-from .errors import ActionError, Conflict, Forbidden, NotFound
+from .access import operator_locked_out, publish_access, role_changed, session_ended
+from .errors import ActionError, Conflict, Forbidden, NotFound, TooMany
 from .publish import STAFF
 from .validation import check_storable
 
@@ -32,6 +33,15 @@ MIN_PASSWORD = 8
 # The languages the inbox has a catalogue for (inbox_ui/i18n/*.json); None follows the browser.
 LANGUAGES = ("en", "ru")
 
+async def hash_password(password: str) -> str:
+    # argon2 takes ~100 ms of CPU by design; on the event loop it would stall every socket.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 def check_operator_fields(name: str, email: str, password: str | None) -> tuple[str, str]:
     name = check_storable(name.strip(), "name")
@@ -40,21 +50,23 @@ def check_operator_fields(name: str, email: str, password: str | None) -> tuple[
         raise ActionError("invalid_name", "name must be 1 to 200 characters")
     if not EMAIL_RE.match(email) or len(email) > 320:
         raise ActionError("invalid_email", "that is not an email address")
-    if password is not None and not MIN_PASSWORD <= len(password) <= 1000:
-        raise ActionError("weak_password", f"passwords are at least {MIN_PASSWORD} characters")
+    if password is not None:
+        check_password(password)
     return name, email
 
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= 1000:
+        raise ActionError("weak_password", f"passwords are at least {MIN_PASSWORD} characters")
 
 async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role) -> Operator:
     name, email = check_operator_fields(name, email, password)
-    operator = Operator(name=name, email=email, role=role, password_hash=_hasher.hash(password))
+    operator = Operator(name=name, email=email, role=role, password_hash=await hash_password(password))
     try:
         async with rt.db.write() as s:
             s.add(operator)
     except IntegrityError as exc:
         raise Conflict("email_taken", "an operator with this email exists") from exc
     return operator
-
 
 async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
     """On a fresh install: an admin with a random password, returned once to be printed."""
@@ -69,16 +81,21 @@ async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
         return None  # another process of this server created it first
     return email, password
 
-
-async def do_login(rt: Runtime, email: str, password: str) -> tuple[str, Operator]:
+async def do_login(rt: Runtime, email: str, password: str, address: str = "unknown") -> tuple[str, Operator]:
+    """`address` is the client's; failures are counted per account and address (login_limits.py)."""
+    account = email.strip().lower()
+    limits = rt.limits()
+    blocked = await limits.check(account, address)
+    if blocked is not None:
+        raise TooMany("too_many_attempts", "too many failed logins; try again later", blocked.retry_after)
     async with rt.db.read() as s:
-        operator = (await s.exec(select(Operator).where(Operator.email == email.strip().lower()))).first()
-    try:
-        _hasher.verify(operator.password_hash if operator else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+        operator = (await s.exec(select(Operator).where(Operator.email == account))).first()
+    if not await verify_password(operator.password_hash if operator else _DUMMY_HASH, password):
         operator = None
     if operator is None or not operator.is_active:
+        await limits.failed(account, address)
         raise ActionError("bad_credentials", "wrong email or password")
+    await limits.succeeded(account, address)
     token = secrets.token_urlsafe(32)
     async with rt.db.write() as s:
         s.add(OperatorSession(
@@ -87,11 +104,14 @@ async def do_login(rt: Runtime, email: str, password: str) -> tuple[str, Operato
         ))
     return token, operator
 
-
 async def do_logout(rt: Runtime, token: str) -> None:
+    hashed = token_hash(token)
     async with rt.db.write() as s:
-        await s.exec(delete(OperatorSession).where(col(OperatorSession.token_hash) == token_hash(token)))
-
+        session = await s.get(OperatorSession, hashed)
+        await s.exec(delete(OperatorSession).where(col(OperatorSession.token_hash) == hashed))
+    if session is not None:
+        # The inbox sockets opened with this token close on every process.
+        await publish_access(rt, [session_ended(session.operator_id, hashed)])
 
 async def operators_online(rt: Runtime) -> bool:
     async with rt.db.read() as s:
@@ -99,10 +119,8 @@ async def operators_online(rt: Runtime) -> bool:
             Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
             col(Operator.role).in_([Role.admin, Role.operator])))).one())
 
-
 # Every frame that may follow a change of "is anyone online" starts like this (tests pin it).
 PRESENCE_PREFIX = '{"type":"presence"'
-
 
 class OnlineOperators:
     """"Is any operator online?" for every widget that connects, without a query each time.
@@ -144,7 +162,6 @@ class OnlineOperators:
             self._value = value
         return value
 
-
 async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
     frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
     dispatches = [Dispatch(STAFF, frame.model_dump_json())]
@@ -153,7 +170,6 @@ async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, n
         public = PresenceFrame(operators_online=now_online).model_dump_json()
         dispatches.append(Dispatch(Audience(all_visitors=True), public))
     await rt.bus.publish(dispatches)
-
 
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
     was_online = await operators_online(rt)
@@ -165,7 +181,6 @@ async def do_set_availability(rt: Runtime, operator: Operator, availability: Ava
     await _publish_presence(rt, operator, was_online, await operators_online(rt))
     return operator
 
-
 async def do_update_operator(
     rt: Runtime, actor: Operator, operator_id: int, *, name: str | None = None, role: Role | None = None,
     is_active: bool | None = None, password: str | None = None,
@@ -174,37 +189,45 @@ async def do_update_operator(
         raise Forbidden("admin_only", "only admins manage operators")
     if actor.id == operator_id and (is_active is False or (role is not None and role != Role.admin)):
         raise ActionError("own_account", "admins cannot demote or deactivate themselves")
+    new_hash = None
+    if password is not None:
+        check_password(password)
+        new_hash = await hash_password(password)  # before the transaction: it holds the writer
     # Deactivating or re-roling an online operator can change whether anyone can answer.
     was_online = await operators_online(rt) if role is not None or is_active is not None else None
     async with rt.db.write() as s:
         operator = await s.get(Operator, operator_id)
         if operator is None:
             raise NotFound("operator_not_found", "no such operator")
+        old_role = operator.role
         if name is not None:
             operator.name, _ = check_operator_fields(name, operator.email, None)
         if role is not None:
             operator.role = role
-        if password is not None:
-            check_operator_fields(operator.name, operator.email, password)
-            operator.password_hash = _hasher.hash(password)
+        if new_hash is not None:
+            operator.password_hash = new_hash
         if is_active is not None:
             operator.is_active = is_active
         if is_active is False or password is not None:
             # Lock them out now, not when their token expires.
             await s.exec(delete(OperatorSession).where(col(OperatorSession.operator_id) == operator_id))
         s.add(operator)
+    access = []
+    if is_active is False or password is not None:
+        access.append(operator_locked_out(operator_id))
+    elif role is not None and role != old_role:
+        access.append(role_changed(operator_id, role.value))
+    await publish_access(rt, access)
     if was_online is not None and operator.availability == Availability.online:
         now_online = await operators_online(rt)
         if now_online != was_online:
             await _publish_presence(rt, operator, was_online, now_online)
     return operator
 
-
 def check_language(language: str | None) -> str | None:
     if language is not None and language not in LANGUAGES:
         raise ActionError("invalid_language", "language is 'en', 'ru' or null (follow the browser)")
     return language
-
 
 async def do_set_language(rt: Runtime, operator: Operator, language: str | None) -> Operator:
     """An operator's own choice of inbox language; it is theirs alone, so nobody is told."""

@@ -111,4 +111,6 @@ def secret_hint(secret: str | None) -> str | None:
 
 
 def site_allows(site: SiteSettings, origin: str) -> bool:
-    return "*" in site.allowed_origins or origin.rstrip("/") in site.allowed_origins
+    # Exact origins, scheme included: https://shop.example does not let http://shop.example in.
+    origin = origin.rstrip("/").lower()
+    return "*" in site.allowed_origins or any(origin == o.lower() for o in site.allowed_origins)

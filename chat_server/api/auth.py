@@ -9,7 +9,8 @@ from .framework import Auth, Call, Operation, endpoint
 
 
 async def login(c: Call[sc.LoginBody, None]) -> sc.LoginResult:
-    token, operator = await do_login(c.rt, c.body.email, c.body.password)
+    token, operator = await do_login(c.rt, c.body.email, c.body.password,
+                                     c.request.client.host if c.request.client else "unknown")
     return sc.LoginResult(token=token, operator=operator_view(operator))
 
 

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..actions.errors import ActionError
-from ..models import IdentityKind, Operator, Role
+from ..actions.errors import ActionError, TooMany
+from ..actions.visitor_tokens import token_contact
+from ..models import Operator, Role
 from ..models.ids import MAX_ROW_ID, RowId
 from ..models.types import unstorable
-from ..reads.contacts import contact_id_by_identity
 from ..reads.operators import authenticate
 from ..runtime import Runtime
-from ..tokens import VisitorTokens
+from ..tokens import visitor_tokens
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +111,20 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
         try:
             return await self._serve(request, rt)
         except ActionError as exc:
-            return error(exc.status, exc.code, exc.message)
+            response = error(exc.status, exc.code, exc.message)
+            if isinstance(exc, TooMany) and exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:
         if any(isinstance(v, int) and not 0 < v <= MAX_ROW_ID for v in request.path_params.values()):
             # No row has such an id, and the database would refuse to even compare with it.
             return error(404, "not_found", "no such object")
-        token = _credential(request, "bearer")
+        token = credential(request, "bearer")
         operator = None
         contact_id = None
         if self.auth in (Auth.visitor, Auth.reader):
-            visitor_token = _credential(request, "visitor")
+            visitor_token = credential(request, "visitor")
             if visitor_token is not None:
                 contact_id = await visitor_contact(rt, visitor_token)
                 if contact_id is None:
@@ -183,7 +186,7 @@ def endpoint(method: str, path: str, handler: Handler[BodyT, QueryT], *, summary
     return Endpoint(method, path, summary, body, query, response, auth, status, handler)
 
 
-def _credential(request: Request, kind: str) -> str | None:
+def credential(request: Request, kind: str) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == kind and token.strip():
@@ -192,11 +195,9 @@ def _credential(request: Request, kind: str) -> str | None:
 
 
 async def visitor_contact(rt: Runtime, token: str) -> int | None:
-    """The contact behind a widget's visitor token (after a merge: the survivor)."""
-    visitor_id = VisitorTokens(rt.settings.effective_secret_key).read(token)
-    if visitor_id is None:
-        return None
-    return await contact_id_by_identity(rt.db, IdentityKind.visitor, visitor_id)
+    """The contact behind a widget's unexpired, unrevoked visitor token (after a merge: the survivor)."""
+    claim = visitor_tokens(rt.settings).claim(token)
+    return await token_contact(rt, claim) if claim is not None else None
 
 
 async def read_body(request: Request, limit: int) -> bytes | Response:
@@ -253,14 +254,12 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
         path = PREFIX + ep.path.replace(":int}", "}")
         params = [
             {"name": name.split(":")[0], "in": "path", "required": True,
+             # Ids out of range are answered 404 before anything else (see _serve).
              "schema": ROW_ID_SCHEMA if name.endswith(":int") else {"type": "string"}}
             for name in _path_names(ep.path)
         ]
         if ep.query is not None:
-            properties = ep.query.model_json_schema()["properties"]
-            for name, field in ep.query.model_fields.items():
-                params.append({"name": name, "in": "query", "required": field.is_required(),
-                               "schema": properties[name], "description": field.description or ""})
+            params += _query_parameters(ep.query)
         if params:
             op["parameters"] = params
         if ep.body is not None:
@@ -287,6 +286,30 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
                         "description": "'Visitor <token>': the token the widget got in `welcome`"},
         }},
     }
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Each query parameter with what the server enforces on it (pattern, enum, length), taken
+    from the model that validates it; a parameter may be left out unless it is required."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    params = []
+    for name, field in model.model_fields.items():
+        prop = dict(schema["properties"][name])
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:  # a choice of kinds ("me" / "none" or an id): keep every one
+            prop["anyOf"] = options
+        if "$ref" in prop:
+            prop.update(defs[prop.pop("$ref").rsplit("/", 1)[-1]])
+        description = prop.pop("description", "") or field.description or ""
+        prop.pop("title", None)
+        if prop.get("default") is None:
+            prop.pop("default", None)
+        params.append({"name": name, "in": "query", "required": field.is_required(), "schema": prop,
+                       "description": description})
+    return params
 
 
 def _path_names(path: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,7 +35,16 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Counts of sockets and messages tell outsiders how busy the site is: only for whoever
+    holds CHAT_METRICS_TOKEN, and not there at all while it is unset."""
     rt: Runtime = request.state.rt
+    expected = rt.settings.metrics_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if not expected:
+        return JSONResponse({"error": {"code": "not_found", "message": "Not Found"}}, status_code=404)
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return JSONResponse({"error": {"code": "unauthorized", "message": "send 'Authorization: Bearer <metrics token>'"}},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -49,6 +49,9 @@ class ContactIdentity(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True, sa_type=Int64)
     # How this identity came to the contact: "first visit", "identify", "merge: ...".
     linked_reason: str = Field(default="", max_length=200)
+    # Visitor identities: tokens carry the version they were issued under; revoking them all
+    # (the widget's shutdown) is raising it.
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -41,3 +41,18 @@ async def team(db: Database) -> Sequence[Operator]:
 async def active(db: Database) -> Sequence[Operator]:
     async with db.read() as s:
         return (await s.exec(select(Operator).where(Operator.is_active == True))).all()  # noqa: E712
+
+
+async def live_sessions(db: Database, hashes: list[str]) -> dict[str, str]:
+    """Session token hash -> the operator's role, for sessions that still let someone in."""
+    live: dict[str, str] = {}
+    async with db.read() as s:
+        for i in range(0, len(hashes), 500):
+            rows = (await s.exec(
+                select(OperatorSession.token_hash, Operator.role)
+                .join(Operator, col(Operator.id) == OperatorSession.operator_id)
+                .where(col(OperatorSession.token_hash).in_(hashes[i:i + 500]),
+                       col(OperatorSession.expires_at) > utcnow(), Operator.is_active == True)  # noqa: E712
+            )).all()
+            live.update({token_hash: str(role) for token_hash, role in rows})
+    return live

@@ -27,6 +27,10 @@ class Connection:
     contact_id: int | None = None
     operator_id: int | None = None
     role: str | None = None
+    # What let it in: the hash of an operator's session token, or a visitor's visitor id; and
+    # when (monotonic) that was checked, so a revocation racing the check is still applied.
+    credential: str | None = None
+    checked_at: float = 0.0
     id: int = field(default_factory=lambda: next(_ids))
     # conversation id -> last seq this socket has been given (public_seq for visitors)
     cursors: dict[int, int] = field(default_factory=dict)

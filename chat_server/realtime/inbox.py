@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -28,7 +29,7 @@ from ..frames import (
     TypingFrame,
     operator_frame_adapter,
 )
-from ..models import Availability, Conversation, Operator
+from ..models import Availability, Conversation, Operator, Role
 from ..reads import conversations, operators
 from ..views import operator_view
 from .connection import Connection
@@ -43,6 +44,7 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     hello: OperatorHello | None = await read_hello(ws, operator_frame_adapter, settings.max_frame_bytes)
     if hello is None:
         return
+    checked_at = time.monotonic()
     operator = await operators.authenticate(sv.rt.db, hello.token)
     if operator is None:
         await send_and_close(ws, error_frame("unauthorized", "log in again", "hello"), 4401)
@@ -50,7 +52,8 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     cursors = {int(k): v for k, v in hello.cursors.items()}
     everyone = await operators.active(sv.rt.db)
     known = await conversations.by_ids(sv.rt.db, list(cursors))
-    conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role)
+    conn = Connection("operator", settings.send_queue_frames, operator_id=operator.id, role=operator.role,
+                      credential=operators.token_hash(hello.token), checked_at=checked_at)
     conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
     sv.hub.add(conn)
     try:
@@ -92,6 +95,11 @@ async def _contact_of(sv: SocketServices, conversation_id: int) -> int:
 
 
 async def _handle(sv: SocketServices, conn: Connection, operator: Operator, frame: Any) -> None:
+    if conn.closed:
+        return  # revoked while this frame waited: nothing more is done on its behalf
+    # The hub keeps the role current when an admin changes it (realtime/hub.py).
+    if conn.role is not None and operator.role != conn.role:
+        operator.role = Role(conn.role)
     match frame:
         case OperatorSend():
             attachments = await resolve_attachments(sv.rt, frame.attachment_ids, staff=True)

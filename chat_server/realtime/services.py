@@ -21,6 +21,7 @@ class SocketServices:
     tokens: VisitorTokens
     connect_limiter: RateLimiter
     message_limiter: RateLimiter
+    event_limiter: RateLimiter  # `track` frames per visitor
     arrivals: Arrivals
     # Kept current by the presence frames the bus brings (see app.py).
     online: OnlineOperators = field(default_factory=OnlineOperators)

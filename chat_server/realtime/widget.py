@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
@@ -23,6 +23,7 @@ from ..frames import (
     IdentifiedFrame,
     Ping,
     PongFrame,
+    TokenFrame,
     TypingFrame,
     VisitorHello,
     VisitorIdentify,
@@ -46,10 +47,14 @@ def origin_allowed(ws: WebSocket, allow_list: list[str]) -> bool:
     origin = ws.headers.get("origin")
     if origin is None or "*" in allow_list:
         return True  # not a browser, or the admin allows every site
-    origin = origin.rstrip("/")
-    if origin in allow_list:
+    origin = origin.rstrip("/").lower()
+    if origin in (o.lower() for o in allow_list):
         return True
-    return urlsplit(origin).netloc == ws.headers.get("host")  # the server's own pages
+    # The server's own pages: same host and same scheme (http pages open ws://, https wss://),
+    # so a page served over plain http elsewhere cannot pass for the https site.
+    own_scheme = "https" if ws.url.scheme == "wss" else "http"
+    host = (ws.headers.get("host") or "").lower()
+    return bool(host) and origin == f"{own_scheme}://{host}"
 
 
 async def widget_endpoint(ws: WebSocket) -> None:
@@ -68,21 +73,26 @@ async def widget_endpoint(ws: WebSocket) -> None:
     if hello is None:
         return
     page = hello.page
-    returning = sv.tokens.read(hello.token)
+    checked_at = time.monotonic()
+    claim = sv.tokens.claim(hello.token, legacy=settings.visitor_legacy_tokens)
+    returning = claim.visitor_id if claim else None
     try:
         arrival = await do_visitor_arrive(
-            sv.rt, sv.arrivals, returning, page.url if page else "", page.referrer if page else ""
+            sv.rt, sv.arrivals, returning, page.url if page else "", page.referrer if page else "",
+            token_version=claim.version if claim else None,
         )
     except ActionError as exc:
         await send_and_close(ws, error_frame(exc.code, exc.message, "hello"), 1008)
         return
     visitor_id, conv = arrival.visitor_id, arrival.conversation
-    conn = Connection("visitor", settings.send_queue_frames, contact_id=arrival.contact_id)
+    conn = Connection("visitor", settings.send_queue_frames, contact_id=arrival.contact_id,
+                      credential=visitor_id, checked_at=checked_at)
     online = await sv.online.get(sv.rt)
     conn.send(VisitorWelcome(
-        token=sv.tokens.issue(visitor_id), visitor_id=visitor_id,
+        token=sv.tokens.issue(visitor_id, arrival.token_version), visitor_id=visitor_id,
         conversation=visitor_conversation_view(conv), operators_online=online,
     ).model_dump_json())
+    renewal = _TokenRenewal(sv, conn, visitor_id, arrival.token_version)
     # Join the fan-out and start the resume in the same step, so nothing slips in between.
     sv.hub.add(conn)
     try:
@@ -100,7 +110,27 @@ async def widget_endpoint(ws: WebSocket) -> None:
         await run_socket(ws, conn, visitor_frame_adapter, settings.max_frame_bytes,
                          lambda frame: _handle(sv, conn, frame), sv.rt.metrics.slow_consumers.inc)
     finally:
+        renewal.cancel()
         sv.hub.remove(conn)
+
+
+class _TokenRenewal:
+    """A socket open for half a token's life hands the widget a fresh token (one timer per
+    socket), so a tab left open for weeks can still reconnect and upload."""
+
+    def __init__(self, sv: SocketServices, conn: Connection, visitor_id: str, version: int) -> None:
+        self._sv, self._conn, self._visitor_id, self._version = sv, conn, visitor_id, version
+        self._every = sv.tokens.max_age / 2
+        self._timer = asyncio.get_running_loop().call_later(self._every, self._renew)
+
+    def _renew(self) -> None:
+        if self._conn.closed:
+            return
+        self._conn.send(TokenFrame(token=self._sv.tokens.issue(self._visitor_id, self._version)).model_dump_json())
+        self._timer = asyncio.get_running_loop().call_later(self._every, self._renew)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 async def _catch_new_conversation(sv: SocketServices, conn: Connection) -> None:
@@ -137,6 +167,8 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
         case VisitorReceipt():
             await do_contact_receipt(sv.rt, conn.contact_id, frame.state, frame.seq)
         case VisitorTrack():
+            if not sv.event_limiter.allow(f"contact:{conn.contact_id}"):
+                raise ActionError("rate_limited", "too many events; wait a moment")
             await do_record_event(sv.rt, conn.contact_id, frame.name, frame.properties, frame.url)
         case VisitorIdentify():
             done = await do_identify(

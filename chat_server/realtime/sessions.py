@@ -1,0 +1,37 @@
+"""Inbox sockets checked against the database now and then.
+
+Revocations travel as news (realtime/hub.py), which is immediate but can be lost: Redis down
+when a logout published, or a session that simply expired. Once a minute each process reads,
+in one query, which of its inbox sockets' sessions are still live and with which role, and
+closes or downgrades the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..reads.operators import live_sessions
+from ..runtime import Runtime
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 60.0
+
+
+async def recheck_sockets(rt: Runtime, hub: Hub) -> None:
+    started = time.monotonic()
+    hashes = sorted({c.credential for c in hub.operator_connections() if c.credential})
+    if hashes:
+        hub.confirm_sessions(await live_sessions(rt.db, hashes), started)
+
+
+async def recheck_forever(rt: Runtime, hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(RECHECK_SECONDS)
+        try:
+            await recheck_sockets(rt, hub)
+        except Exception:
+            log.exception("checking the inbox sockets' sessions failed")
