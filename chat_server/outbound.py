@@ -30,14 +30,12 @@ class OutboundWorker:
         self.rt = rt
         self.channels = channels
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        # Set on commit of a queued reply (actions.messages), so a reply leaves at once.
+        self._wake = rt.outbound_queued
         self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def stop(self) -> None:
         """Let the batch in hand finish (a send cancelled halfway might go out unrecorded,

@@ -14,8 +14,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Audience, Dispatch
+from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import PresenceFrame
 from ..models import Availability, Operator, OperatorSession, Role
 from ..models.types import utcnow
@@ -112,22 +113,23 @@ async def do_logout(rt: Runtime, token: str) -> None:
 
 async def operators_online(rt: Runtime) -> bool:
     async with rt.db.read() as s:
-        return bool((await s.exec(select(func.count()).select_from(Operator).where(
-            Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
-            col(Operator.role).in_([Role.admin, Role.operator])))).one())
+        return await _count_online(s)
 
 
-# Every frame that may follow a change of "is anyone online" starts like this (tests pin it).
-PRESENCE_PREFIX = '{"type":"presence"'
+async def _count_online(s: AsyncSession) -> bool:
+    return bool((await s.exec(select(func.count()).select_from(Operator).where(
+        Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
+        col(Operator.role).in_([Role.admin, Role.operator])))).one())
 
 
 class OnlineOperators:
     """"Is any operator online?" for every widget that connects, without a query each time.
 
-    The answer is read from the database once and kept until a presence frame passes through
+    The answer is read from the database once and kept until presence news passes through
     this process: every change of an operator's availability, role or active flag publishes
-    one, and the bus brings it to every process. So the kept answer is never older than a
-    presence change takes to travel; when the bus lost news, it is forgotten too.
+    some, and the bus brings it to every process. So the kept answer is never older than a
+    presence change takes to travel; when the bus lost news, it is forgotten too. It listens
+    to the bus like the hub does (see app.py).
     """
 
     def __init__(self) -> None:
@@ -140,9 +142,12 @@ class OnlineOperators:
         self._value = None
         self._reading = None
 
-    def observe(self, dispatches: Sequence[Dispatch]) -> None:
-        if any(d.frame.startswith(PRESENCE_PREFIX) for d in dispatches):
+    def dispatch(self, dispatches: Sequence[Dispatch]) -> None:
+        if any(d.kind is DispatchKind.presence for d in dispatches):
             self.forget()
+
+    def resync(self) -> None:
+        self.forget()
 
     async def get(self, rt: Runtime) -> bool:
         if self._value is not None:
@@ -162,24 +167,26 @@ class OnlineOperators:
         return value
 
 
-async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
+def presence_dispatches(operator: Operator, was_online: bool, now_online: bool) -> list[Dispatch]:
     frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
-    dispatches = [Dispatch(STAFF, frame.model_dump_json())]
+    dispatches = [Dispatch(DispatchKind.presence, STAFF, frame.model_dump_json())]
     if was_online != now_online:
         # Widgets only learn whether anyone can answer, not who.
         public = PresenceFrame(operators_online=now_online).model_dump_json()
-        dispatches.append(Dispatch(Audience(all_visitors=True), public))
-    await rt.bus.publish(dispatches)
+        dispatches.append(Dispatch(DispatchKind.presence, Audience(all_visitors=True), public))
+    return dispatches
 
 
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
-    was_online = await operators_online(rt)
     async with rt.db.write() as s:
+        # Read in the transaction that changes it: on SQLite nothing else writes meanwhile.
+        was_online = await _count_online(s)
         fresh = await s.get(Operator, operator.id)
         assert fresh is not None
         fresh.availability = availability
+        await s.flush()
+        s.publish(presence_dispatches(fresh, was_online, await _count_online(s)))
     operator.availability = availability
-    await _publish_presence(rt, operator, was_online, await operators_online(rt))
     return operator
 
 
@@ -192,8 +199,9 @@ async def do_update_operator(
     if actor.id == operator_id and (is_active is False or (role is not None and role != Role.admin)):
         raise ActionError("own_account", "admins cannot demote or deactivate themselves")
     # Deactivating or re-roling an online operator can change whether anyone can answer.
-    was_online = await operators_online(rt) if role is not None or is_active is not None else None
+    may_change_presence = role is not None or is_active is not None
     async with rt.db.write() as s:
+        was_online = await _count_online(s) if may_change_presence else None
         operator = await s.get(Operator, operator_id)
         if operator is None:
             raise NotFound("operator_not_found", "no such operator")
@@ -210,8 +218,9 @@ async def do_update_operator(
             # Lock them out now, not when their token expires.
             await s.exec(delete(OperatorSession).where(col(OperatorSession.operator_id) == operator_id))
         s.add(operator)
-    if was_online is not None and operator.availability == Availability.online:
-        now_online = await operators_online(rt)
-        if now_online != was_online:
-            await _publish_presence(rt, operator, was_online, now_online)
+        if was_online is not None and operator.availability == Availability.online:
+            await s.flush()
+            now_online = await _count_online(s)
+            if now_online != was_online:
+                s.publish(presence_dispatches(operator, was_online, now_online))
     return operator
