@@ -52,6 +52,9 @@ class OutboundWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before looking, not after: a reply committed while we look wakes the
+            # next wait at once instead of being missed until the poll.
+            self._wake.clear()
             try:
                 jobs = await claim_due_jobs(self.rt)
                 if jobs:
@@ -63,7 +66,6 @@ class OutboundWorker:
                     continue
             except Exception:
                 log.exception("the outbound queue failed; retrying")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
