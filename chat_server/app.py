@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -23,6 +23,7 @@ from integrations.base import AdapterRegistry
 
 from . import migrate
 from .actions.arrivals import Arrivals
+from .actions.inbound_batch import contact_message_writes
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .api import (
@@ -45,7 +46,7 @@ from .api import (
 from .api import channels as api_channels
 from .api.assets import WidgetCors
 from .api.framework import Operation
-from .bus import Dispatch, Dispatcher, Resync, make_bus
+from .bus import make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
 from .login_limits import LoginLimits
@@ -65,26 +66,6 @@ from .sweeps import start_sweeps
 
 log = logging.getLogger(__name__)
 
-
-
-def _observing(online: OnlineOperators, dispatch: Dispatcher) -> Dispatcher:
-    """Presence news passes the process's "anyone online" answer on its way to the sockets."""
-
-    def both(dispatches: Sequence[Dispatch]) -> None:
-        online.observe(dispatches)
-        dispatch(dispatches)
-
-    return both
-
-
-def _forgetting(online: OnlineOperators, resync: Resync) -> Resync:
-    """News was lost: presence changes may be among it."""
-
-    def both() -> None:
-        online.forget()
-        resync()
-
-    return both
 
 
 class State(TypedDict):
@@ -161,20 +142,29 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         if settings.auto_migrate:
             await migrate.upgrade_async(settings.effective_database_url)
+        # The runtime, wired here and nowhere else. Every write's news goes to the bus once it
+        # has committed (db.py's unit of work); the bus brings the news of every process to
+        # its listeners here: the "anyone online?" cache first (a presence change must be
+        # heard before the next widget asks), then the hub, which hands it to the sockets.
         metrics = Metrics()
-        rt = Runtime(settings=settings, db=open_database(settings), bus=make_bus(settings.redis_url), metrics=metrics,
+        bus = make_bus(settings.redis_url)
+        db = open_database(settings, publish=bus.publish)
+        metrics.count_statements([db.read_engine, db.write_engine])
+        rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
+                     inbound_writes=contact_message_writes(db, metrics),  # group commit of contacts' messages
                      login_limits=LoginLimits(settings))
-        metrics.count_statements([rt.db.read_engine, rt.db.write_engine])
+        arrivals = Arrivals(rt)  # group commit of widget connects
+        online = OnlineOperators()
         backfill = make_backfill(rt)
         hub = Hub(backfill, metrics)
         sockets = SocketServices(
             rt=rt, hub=hub, backfill=backfill, tokens=visitor_tokens(settings),
             connect_limiter=RateLimiter(settings.ip_connects_per_minute),
             message_limiter=RateLimiter(settings.visitor_messages_per_minute),
-            event_limiter=RateLimiter(settings.visitor_events_per_minute), arrivals=Arrivals(rt),
+            event_limiter=RateLimiter(settings.visitor_events_per_minute), arrivals=arrivals, online=online,
         )
         app.state.sockets = sockets  # so the process's SIGTERM handler can close sockets first
-        await rt.bus.start(_observing(sockets.online, hub.dispatch), _forgetting(sockets.online, hub.resync))
+        await bus.start([online, hub])
         await do_ensure_site(rt)
         first_admin = await do_ensure_first_admin(rt)
         if first_admin:

@@ -10,8 +10,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -50,8 +51,24 @@ class AccessChange:
     detail: str = ""
 
 
+class DispatchKind(StrEnum):
+    """What a dispatch is news of, so a listener can pick out what it cares about (the online
+    cache: presence) without reading the frame."""
+
+    message = "message"
+    message_updated = "message_updated"
+    conversation = "conversation"
+    conversation_removed = "conversation_removed"
+    receipt = "receipt"
+    presence = "presence"
+    typing = "typing"
+    reset = "reset"
+    access = "access"  # who may keep a socket open changed (carries an AccessChange, no frame)
+
+
 @dataclass(slots=True)
 class Dispatch:
+    kind: DispatchKind
     audience: Audience
     frame: str  # serialised once, sent as is to every recipient
     conversation_id: int | None = None
@@ -70,28 +87,48 @@ class Dispatch:
     def to_json(self) -> dict[str, Any]:
         a = self.audience
         return {
-            "a": [a.contact_ids, a.operator_ids, a.roles, a.all_visitors],
+            "k": self.kind.value, "a": [a.contact_ids, a.operator_ids, a.roles, a.all_visitors],
             "f": self.frame, "c": self.conversation_id, "s": self.seq, "e": self.epoch,
             "r": self.rekey, "x": self.reset, "t": self.published_at,
-            **({"k": [self.access.kind, self.access.subject, self.access.detail]} if self.access else {}),
+            **({"g": [self.access.kind, self.access.subject, self.access.detail]} if self.access else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dispatch:
         c, o, r, v = d["a"]
         return cls(
-            Audience(tuple(c), tuple(o), tuple(r), bool(v)), d["f"], d["c"], d["s"], d["e"],
+            DispatchKind(d["k"]), Audience(tuple(c), tuple(o), tuple(r), bool(v)), d["f"], d["c"], d["s"], d["e"],
             tuple(d["r"]) if d["r"] else None, d["x"], d["t"],
-            AccessChange(*d["k"]) if d.get("k") else None,
+            AccessChange(*d["g"]) if d.get("g") else None,
         )
 
 
-Dispatcher = Callable[[Sequence[Dispatch]], None]
-Resync = Callable[[], None]
+class Listener(Protocol):
+    """Hears every dispatch committed anywhere (this process's hub, the online cache)."""
+
+    def dispatch(self, dispatches: Sequence[Dispatch]) -> None: ...
+
+    def resync(self) -> None:
+        """News may have been lost: whatever was derived from it must be looked up again."""
+
+
+class Listeners:
+    """The bus's listeners, told in the order given."""
+
+    def __init__(self, listeners: Sequence[Listener]) -> None:
+        self._listeners = tuple(listeners)
+
+    def dispatch(self, dispatches: Sequence[Dispatch]) -> None:
+        for listener in self._listeners:
+            listener.dispatch(dispatches)
+
+    def resync(self) -> None:
+        for listener in self._listeners:
+            listener.resync()
 
 
 class Bus(Protocol):
-    async def start(self, dispatch: Dispatcher, resync: Resync) -> None: ...
+    async def start(self, listeners: Sequence[Listener]) -> None: ...
     async def publish(self, dispatches: Sequence[Dispatch]) -> None: ...
     async def ping(self) -> None: ...
     async def stop(self) -> None: ...
@@ -101,20 +138,20 @@ class LocalBus:
     """One process: deliver straight to this process's sockets."""
 
     def __init__(self) -> None:
-        self._dispatch: Dispatcher | None = None
+        self._listeners: Listeners | None = None
 
-    async def start(self, dispatch: Dispatcher, resync: Resync) -> None:
-        self._dispatch = dispatch
+    async def start(self, listeners: Sequence[Listener]) -> None:
+        self._listeners = Listeners(listeners)
 
     async def publish(self, dispatches: Sequence[Dispatch]) -> None:
-        if dispatches and self._dispatch is not None:
-            self._dispatch(dispatches)
+        if dispatches and self._listeners is not None:
+            self._listeners.dispatch(dispatches)
 
     async def ping(self) -> None:
         return None
 
     async def stop(self) -> None:
-        self._dispatch = None
+        self._listeners = None
 
 
 class RedisBus:
@@ -132,13 +169,12 @@ class RedisBus:
         self._sub_redis: aioredis.Redis = aioredis.from_url(
             url, socket_connect_timeout=5, health_check_interval=15
         )
-        self._dispatch: Dispatcher | None = None
-        self._resync: Resync | None = None
+        self._listeners: Listeners | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def start(self, dispatch: Dispatcher, resync: Resync) -> None:
-        self._dispatch, self._resync = dispatch, resync
+    async def start(self, listeners: Sequence[Listener]) -> None:
+        self._listeners = Listeners(listeners)
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
         # Wait briefly so the first publications of this process are heard; if Redis is down
         # the server still starts and serves its own sockets.
@@ -164,8 +200,8 @@ class RedisBus:
                 await self._redis.publish(CHANNEL, payload)
         except (RedisError, OSError) as exc:
             log.warning("redis publish failed, delivering locally", extra={"error": str(exc)})
-            if self._dispatch is not None:
-                self._dispatch(dispatches)
+            if self._listeners is not None:
+                self._listeners.dispatch(dispatches)
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -173,13 +209,13 @@ class RedisBus:
             pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
-                if backoff > 0.1 and self._resync is not None:
-                    self._resync()  # we may have missed dispatches while disconnected
+                if backoff > 0.1 and self._listeners is not None:
+                    self._listeners.resync()  # we may have missed dispatches while disconnected
                 self._subscribed.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
-                    if message.get("type") == "message" and self._dispatch is not None:
-                        self._dispatch([Dispatch.from_json(d) for d in json.loads(message["data"])])
+                    if message.get("type") == "message" and self._listeners is not None:
+                        self._hear(message["data"], self._listeners)
             except asyncio.CancelledError:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
@@ -189,6 +225,18 @@ class RedisBus:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    @staticmethod
+    def _hear(data: bytes, listeners: Listeners) -> None:
+        try:
+            dispatches = [Dispatch.from_json(d) for d in json.loads(data)]
+        except (ValueError, KeyError, TypeError, IndexError):
+            # Say, a process of an older version during a rolling deploy. Dropping the news
+            # must not end the subscription; the listeners look again at what they hold.
+            log.exception("unreadable dispatch on the bus; resyncing")
+            listeners.resync()
+            return
+        listeners.dispatch(dispatches)
 
     async def ping(self) -> None:
         await self._redis.ping()

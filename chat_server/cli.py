@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from . import backup, migrate
 from .actions.errors import ActionError
+from .actions.inbound_batch import contact_message_writes
 from .actions.operators import do_create_operator
 from .app import create_app
 from .bus import LocalBus
@@ -66,7 +67,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 async def _create_operator(settings: Settings, name: str, email: str, password: str, role: Role) -> None:
-    rt = Runtime(settings=settings, db=open_database(settings), bus=LocalBus(), metrics=Metrics())
+    bus, metrics = LocalBus(), Metrics()
+    db = open_database(settings, bus.publish)
+    rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
+                 inbound_writes=contact_message_writes(db, metrics))
     try:
         await do_create_operator(rt, name, email, password, role)
     finally:

@@ -1,8 +1,10 @@
-"""Engines and sessions: SQLite (embedded default) or PostgreSQL, chosen by URL."""
+"""Engines and sessions: SQLite (embedded default) or PostgreSQL, chosen by URL; the unit of
+work that sends a write's news only once it is committed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,40 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .bus import Dispatch
 from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Sequence[Dispatch]], Awaitable[None]]
+
+
+class WriteSession(AsyncSession):
+    """The session of one write transaction, and its unit of work.
+
+    An action registers the news of what it writes here, inside its transaction; the
+    database hands it to the bus once the transaction has committed, and drops it on
+    rollback. So news can be neither sent before the rows are visible nor forgotten, and
+    a failed write tells nobody anything (zulip's send_event_on_commit).
+
+    Register in the outer transaction: what a rolled-back savepoint registered still goes out.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dispatches: list[Dispatch] = []
+        self.commit_hooks: list[Callable[[], None]] = []
+        self.has_bus = False
+
+    def publish(self, dispatches: Iterable[Dispatch]) -> None:
+        """Send these to their audiences once this transaction has committed."""
+        if not self.has_bus:
+            raise RuntimeError("this database has no bus to publish on")
+        self.dispatches.extend(dispatches)
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` once this transaction has committed (after its dispatches went out)."""
+        self.commit_hooks.append(hook)
 
 
 class Database:
@@ -23,8 +58,11 @@ class Database:
     PostgreSQL serialises what must be serialised with row locks, so one engine serves both.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, publish: Publish | None = None) -> None:
+        """`publish` (the bus's) receives every write's dispatches after its commit; a database
+        without one (a script, a test's seeding) refuses writes that have news to send."""
         self.url = url
+        self._publish = publish
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -36,14 +74,29 @@ class Database:
         else:
             self.write_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.write_engine
-        self._write = async_sessionmaker(self.write_engine, class_=AsyncSession, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, class_=WriteSession, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        async with self._write() as session, session.begin():
-            yield session
+    async def write(self) -> AsyncIterator[WriteSession]:
+        """A session in one transaction: committed on success, rolled back on error. What it
+        registered (`publish`, `on_commit`) runs after the commit, with the connection already
+        given back: SQLite's one writer is not held while the news goes out."""
+        async with self._write() as session:
+            session.has_bus = self._publish is not None
+            async with session.begin():
+                yield session
+        # Only reached when the transaction committed: an exception (the rollback) skips it.
+        await self._after_commit(session)
+
+    async def _after_commit(self, session: WriteSession) -> None:
+        if session.dispatches and self._publish is not None:
+            await self._publish(session.dispatches)
+        for hook in session.commit_hooks:
+            try:
+                hook()
+            except Exception:  # the write is done and its news sent; a hook must not undo the answer
+                log.exception("an after-commit hook failed")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -60,8 +113,8 @@ class Database:
             await self.read_engine.dispose()
 
 
-def open_database(settings: Settings) -> Database:
-    return Database(settings.effective_database_url)
+def open_database(settings: Settings, publish: Publish | None = None) -> Database:
+    return Database(settings.effective_database_url, publish)
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -30,14 +30,12 @@ class OutboundWorker:
         self.rt = rt
         self.channels = channels
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        # Set on commit of a queued reply (actions.messages), so a reply leaves at once.
+        self._wake = rt.outbound_queued
         self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def stop(self) -> None:
         """Let the batch in hand finish (a send cancelled halfway might go out unrecorded,
@@ -54,6 +52,9 @@ class OutboundWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before looking, not after: a reply committed while we look wakes the
+            # next wait at once instead of being missed until the poll.
+            self._wake.clear()
             try:
                 jobs = await claim_due_jobs(self.rt)
                 if jobs:
@@ -65,7 +66,6 @@ class OutboundWorker:
                     continue
             except Exception:
                 log.exception("the outbound queue failed; retrying")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 

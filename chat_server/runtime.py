@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .bus import Bus
 from .db import Database
@@ -12,15 +13,22 @@ from .login_limits import LoginLimits
 from .metrics import Metrics
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from .actions.inbound_batch import Inbound
+    from .actions.thread import Stored
+
 
 @dataclass
 class Runtime:
     settings: Settings
-    db: Database
+    db: Database  # its writes publish on `bus` after they commit
     bus: Bus
     metrics: Metrics
-    # Contacts' messages written in batches; made by actions.inbound_batch on first use.
-    inbound_writes: GroupCommit[Any, Any] | None = None
+    # Contacts' messages, written in batches (actions.inbound_batch.contact_message_writes).
+    inbound_writes: GroupCommit[Inbound, Stored]
+    # Set when a committed transaction queued a reply for a channel: the outbound worker
+    # sends it at once instead of at its next poll.
+    outbound_queued: asyncio.Event = field(default_factory=asyncio.Event)
     # Failed-login counters; in memory unless the app gives it the Redis-backed one.
     login_limits: LoginLimits | None = None
 

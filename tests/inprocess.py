@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import event
 
 from chat_server import migrate
-from chat_server.bus import Dispatch
+from chat_server.actions.inbound_batch import contact_message_writes
+from chat_server.bus import Bus, Dispatch
 from chat_server.db import Database
 from chat_server.metrics import Metrics
 from chat_server.runtime import Runtime
@@ -19,7 +20,7 @@ class RecordingBus:
     def __init__(self) -> None:
         self.published: list[Dispatch] = []
 
-    async def start(self, dispatch: Any, resync: Any) -> None:
+    async def start(self, listeners: Any) -> None:
         return None
 
     async def publish(self, dispatches: Sequence[Dispatch]) -> None:
@@ -51,8 +52,14 @@ class QueryCounter:
         return len(self.statements)
 
 
+def runtime_for(settings: Settings, bus: Bus) -> Runtime:
+    """A runtime wired as the app's lifespan wires it: writes publish on `bus` after commit."""
+    metrics = Metrics()
+    db = Database(settings.effective_database_url, bus.publish)
+    return Runtime(settings=settings, db=db, bus=bus, metrics=metrics, inbound_writes=contact_message_writes(db, metrics))
+
+
 async def make_runtime(database_url: str) -> tuple[Runtime, RecordingBus]:
     await migrate.upgrade_async(database_url)
     bus = RecordingBus()
-    settings = Settings(database_url=database_url, secret_key="test")
-    return Runtime(settings=settings, db=Database(database_url), bus=bus, metrics=Metrics()), bus
+    return runtime_for(Settings(database_url=database_url, secret_key="test"), bus), bus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -13,13 +14,13 @@ from chat_server.actions.contacts import find_contact
 from chat_server.actions.errors import ActionError
 from chat_server.actions.messages import do_contact_message
 from chat_server.actions.operators import (
-    PRESENCE_PREFIX,
     OnlineOperators,
     do_create_operator,
     do_set_availability,
     do_update_operator,
 )
 from chat_server.actions.site import do_update_site
+from chat_server.bus import Dispatch, DispatchKind
 from chat_server.frames import PresenceFrame
 from chat_server.models import Availability, Channel, Contact, ContactIdentity, IdentityKind, Role
 from chat_server.models.types import utcnow
@@ -108,10 +109,22 @@ async def test_a_batch_with_a_duplicate_identity_falls_back_to_find_or_create(
         assert len((await s.exec(select(Contact))).all()) == 2
 
 
-def test_presence_frames_are_recognised_by_their_opening() -> None:
-    assert PresenceFrame(operators_online=True).model_dump_json().startswith(PRESENCE_PREFIX)
-    assert PresenceFrame(operator_id=3, availability=Availability.away, operators_online=False).model_dump_json() \
-        .startswith(PRESENCE_PREFIX)
+async def test_presence_news_says_what_it_is(rt: tuple[Runtime, RecordingBus]) -> None:
+    """The online cache picks presence out by the dispatch's kind, never by reading the frame."""
+    runtime, bus = rt
+    op = await do_create_operator(runtime, "Olga", "olga@example.com", "long password", Role.operator)
+    await do_set_availability(runtime, op, Availability.online)
+    assert [(d.kind, json.loads(d.frame)["type"]) for d in bus.published] == [
+        (DispatchKind.presence, "presence"), (DispatchKind.presence, "presence")]
+    online = OnlineOperators()
+    assert await online.get(runtime) is True
+    await do_set_availability(runtime, op, Availability.away)
+    news = bus.published[-1]
+    # The same frame under another kind is not presence news: the kept answer stays.
+    online.dispatch([Dispatch(DispatchKind.typing, news.audience, news.frame)])
+    assert await online.get(runtime) is True
+    online.dispatch([Dispatch.from_json(json.loads(json.dumps(news.to_json())))])  # as Redis brings it
+    assert await online.get(runtime) is False
 
 
 async def test_online_answer_is_kept_until_presence_news(rt: tuple[Runtime, RecordingBus]) -> None:
@@ -121,7 +134,7 @@ async def test_online_answer_is_kept_until_presence_news(rt: tuple[Runtime, Reco
     assert await online.get(runtime) is False
     await do_set_availability(runtime, op, Availability.online)
     assert await online.get(runtime) is False  # no news has reached this process yet
-    online.observe(bus.published)
+    online.dispatch(bus.published)
     assert await online.get(runtime) is True
 
     bus.published.clear()
@@ -130,9 +143,9 @@ async def test_online_answer_is_kept_until_presence_news(rt: tuple[Runtime, Reco
     # Deactivating the only online operator is presence news too, for widgets and for the kept answer.
     assert [d.frame for d in bus.published if d.audience.all_visitors] == [
         PresenceFrame(operators_online=False).model_dump_json()]
-    online.observe(bus.published)
+    online.dispatch(bus.published)
     assert await online.get(runtime) is False
-    online.forget()
+    online.resync()
     assert await online.get(runtime) is False
 
 

@@ -13,13 +13,10 @@ from chat_server import migrate
 from chat_server.actions.attachments import do_store_attachment
 from chat_server.actions.contacts import find_or_create_contact
 from chat_server.actions.errors import ActionError
-from chat_server.db import Database
-from chat_server.metrics import Metrics
 from chat_server.models import IdentityKind
-from chat_server.runtime import Runtime
 from chat_server.settings import Settings
 from tests.harness import ChatServer, Socket, api, create_operator, login, operator, visitor
-from tests.inprocess import RecordingBus
+from tests.inprocess import RecordingBus, runtime_for
 
 pytestmark = pytest.mark.anyio
 
@@ -155,7 +152,7 @@ async def test_a_visitor_cannot_fill_the_disk(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
     await migrate.upgrade_async(url)
     settings = Settings(database_url=url, secret_key="test", data_dir=tmp_path / "data", visitor_uploads_per_hour=3)
-    rt = Runtime(settings=settings, db=Database(url), bus=RecordingBus(), metrics=Metrics())
+    rt = runtime_for(settings, RecordingBus())
     try:
         async with rt.db.write() as s:
             contact, _ = await find_or_create_contact(s, IdentityKind.visitor, "uploader", "first visit")

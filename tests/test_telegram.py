@@ -226,6 +226,24 @@ async def test_429_retry_after_is_honoured_then_sent_once(bot: Any, app: AppServ
     assert [c.method for c in tg.calls if c.method.startswith("send")] == ["sendMessage:refused", "sendMessage"]
 
 
+@pytest.fixture
+def no_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbound worker looks for due replies only when woken (or once an hour)."""
+    monkeypatch.setattr("chat_server.outbound.POLL_SECONDS", 3600.0)
+
+
+async def test_a_reply_leaves_when_committed_not_at_the_next_poll(no_polling: None, bot: Any, app: AppServer,
+                                                                  tg: FakeBotApi) -> None:
+    http, instance = bot
+    await post_update(app, instance, fixture("telegram", "text"))
+    conv_id, _ = await only_thread(http)
+    for text in ("First answer", "Second answer"):
+        reply = await _reply(http, conv_id, text)
+        await eventually(lambda message_id=reply["id"]: _state(http, conv_id, message_id, "sent"),
+                         what="reply sent without a poll")
+    assert [c.params["text"] for c in tg.sent()] == ["First answer", "Second answer"]
+
+
 async def test_blocked_bot_shows_the_reply_failed_with_the_reason(bot: Any, app: AppServer, tg: FakeBotApi) -> None:
     http, instance = bot
     inbox = await operator(app, await login(app))

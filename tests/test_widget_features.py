@@ -20,13 +20,11 @@ from playwright.async_api import Page, expect
 
 from chat_server.actions.proactive import do_send_proactive
 from chat_server.bus import RedisBus
-from chat_server.db import Database
-from chat_server.metrics import Metrics
-from chat_server.runtime import Runtime
 from chat_server.settings import Settings
 from tests.browser import chromium, watch_console, widget
 from tests.channel_helpers import eventually
 from tests.harness import ChatServer, api, login, operator
+from tests.inprocess import runtime_for
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -80,9 +78,8 @@ async def test_proactive_chat_message_and_card_report_delivered_read_clicked_rep
     token = await login(site)
     settings = Settings(database_url=site.database_url, secret_key="test-secret-key", redis_url=redis_server.url,
                         data_dir=site.tmp / "data")
-    rt = Runtime(settings=settings, db=Database(settings.effective_database_url), bus=RedisBus(redis_server.url),
-                 metrics=Metrics())
-    await rt.bus.start(lambda dispatches: None, lambda: None)
+    rt = runtime_for(settings, RedisBus(redis_server.url))
+    await rt.bus.start([])
     problems: list[str] = []
     try:
         async with chromium() as browser:

@@ -3,8 +3,7 @@ process, whose hubs close or downgrade the sockets concerned (see realtime/hub.p
 
 from __future__ import annotations
 
-from ..bus import AccessChange, Audience, Dispatch
-from ..runtime import Runtime
+from ..bus import AccessChange, Audience, Dispatch, DispatchKind
 
 
 def session_ended(operator_id: int, session_hash: str) -> Dispatch:
@@ -24,11 +23,7 @@ def visitor_token_revoked(contact_id: int, visitor_id: str) -> Dispatch:
 
 
 def _dispatch(change: AccessChange, audience: Audience) -> Dispatch:
-    return Dispatch(audience, "", access=change)
-
-
-async def publish_access(rt: Runtime, dispatches: list[Dispatch]) -> None:
-    """Call after the commit: a socket closed for a change that then rolled back would be wrong,
-    and one left open after it committed is what this exists to prevent."""
-    if dispatches:
-        await rt.bus.publish(dispatches)
+    # Registered on the write's unit of work like every other dispatch: a socket closed for a
+    # change that then rolled back would be wrong, and one left open after it committed is what
+    # this exists to prevent.
+    return Dispatch(DispatchKind.access, audience, "", access=change)

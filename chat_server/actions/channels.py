@@ -55,7 +55,6 @@ async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
         message_ids = list((await s.exec(select(OutboundJob.message_id).where(
             OutboundJob.instance_id == instance_id, OutboundJob.state == JobState.queued))).all())
         reason = f"the {instance.channel} channel {instance.name!r} was removed"
-        failed: list[tuple[Message, Conversation]] = []
         if message_ids:
             await s.exec(update(OutboundJob).where(col(OutboundJob.message_id).in_(message_ids))
                          .values(state=JobState.failed, last_error=reason))
@@ -65,11 +64,8 @@ async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
                 s.add(message)
                 conv = await s.get(Conversation, message.conversation_id)
                 assert conv is not None
-                failed.append((message, conv))
+                s.publish(message_dispatches(message, conv, updated=True))
         await s.delete(instance)
-    dispatches = [d for m, conv in failed for d in message_dispatches(m, conv, updated=True)]
-    if dispatches:
-        await rt.bus.publish(dispatches)
     return message_ids
 
 

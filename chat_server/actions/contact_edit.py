@@ -59,7 +59,7 @@ async def do_update_contact(
         s.add(contact)
         await s.flush()
         conv = await conversation_of(s, contact_id)
-    if conv is not None:
-        # The inbox list shows name, email and phone: every open inbox gets the new ones.
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        if conv is not None:
+            # The inbox list shows name, email and phone: every open inbox gets the new ones.
+            s.publish([conversation_dispatch(conv, contact)])
     return contact

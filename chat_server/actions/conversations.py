@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from ..bus import Dispatch
+from ..db import WriteSession
 from ..models import Contact, Conversation, Message, Operator, Role, Status
 from ..models.types import utcnow
 from ..runtime import Runtime
@@ -19,12 +19,14 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
 
 
-async def _commit_change(rt: Runtime, conv: Conversation, contact: Contact, line: Message | None) -> Conversation:
-    dispatches: list[Dispatch] = [conversation_dispatch(conv, contact)]
+async def _publish_change(s: WriteSession, conv: Conversation, line: Message | None) -> None:
+    """The new state of the conversation for every inbox, and the system line saying why."""
+    await s.flush()
+    contact = await s.get(Contact, conv.contact_id)
+    assert contact is not None
+    s.publish([conversation_dispatch(conv, contact)])
     if line is not None:
-        dispatches += message_dispatches(line, conv)
-    await rt.bus.publish(dispatches)
-    return conv
+        s.publish(message_dispatches(line, conv))
 
 
 async def do_assign(rt: Runtime, actor: Operator, conversation_id: int, assignee_id: int | None) -> Conversation:
@@ -45,10 +47,8 @@ async def do_assign(rt: Runtime, actor: Operator, conversation_id: int, assignee
             text = (f"{actor.name} assigned the conversation to {assignee.name}" if assignee
                     else f"{actor.name} unassigned the conversation")
             line = await do_append_system_line(s, conv, text, actor, "assigned" if assignee else "unassigned")
-        await s.flush()
-        contact = await s.get(Contact, conv.contact_id)
-        assert contact is not None
-    return await _commit_change(rt, conv, contact, line)
+        await _publish_change(s, conv, line)
+    return conv
 
 
 def check_status(status: Status, snoozed_until: datetime | None) -> None:
@@ -81,10 +81,8 @@ async def do_set_status(
             }[status]
             status_event = {Status.open: "reopened", Status.closed: "closed", Status.snoozed: "snoozed"}
             line = await do_append_system_line(s, conv, f"{who} {verb}", actor, status_event[status])
-        await s.flush()
-        contact = await s.get(Contact, conv.contact_id)
-        assert contact is not None
-    return await _commit_change(rt, conv, contact, line)
+        await _publish_change(s, conv, line)
+    return conv
 
 
 def check_tags(tags: list[str]) -> list[str]:
@@ -107,10 +105,8 @@ async def do_set_tags(rt: Runtime, actor: Operator, conversation_id: int, tags: 
         conv = await locked_conversation(s, conversation_id)
         conv.tags = tags
         s.add(conv)
-        await s.flush()
-        contact = await s.get(Contact, conv.contact_id)
-        assert contact is not None
-    return await _commit_change(rt, conv, contact, None)
+        await _publish_change(s, conv, None)
+    return conv
 
 
 async def do_wake_snoozed(rt: Runtime) -> int:

@@ -102,8 +102,8 @@ async def do_identify(
         s.add(contact)
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
-    if conv is not None:
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        if conv is not None:
+            s.publish([conversation_dispatch(conv, contact)])
     return Identified(contact_id, merged)
 
 
@@ -119,5 +119,5 @@ async def do_leave_email(rt: Runtime, contact_id: int, email: str) -> None:
         s.add(contact)
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
-    if conv is not None:
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        if conv is not None:
+            s.publish([conversation_dispatch(conv, contact)])

@@ -147,9 +147,8 @@ async def _apply_edit(rt: Runtime, channel: Channel, msg: InboundMessage) -> Sto
         s.add(original)
         conv = await s.get(Conversation, original.conversation_id)
         assert conv is not None
-    stored = Stored(original, conv, dispatches=message_dispatches(original, conv, updated=True))
-    await rt.bus.publish(stored.dispatches)
-    return stored
+        s.publish(message_dispatches(original, conv, updated=True))
+    return Stored(original, conv)
 
 
 async def do_channel_update(
@@ -213,4 +212,4 @@ async def _note_link(rt: Runtime, contact_id: int, channel: Channel) -> None:
             return
         line = await do_append_system_line(s, conv, f"The contact continued on {LABEL[channel.value]}", None)
         await s.flush()
-    await rt.bus.publish(message_dispatches(line, conv))
+        s.publish(message_dispatches(line, conv))

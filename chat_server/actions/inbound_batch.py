@@ -19,10 +19,11 @@ from sqlalchemy import inspect as sa_inspect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db import Database
 from ..group_commit import GroupCommit
+from ..metrics import Metrics
 from ..models import AuthorType, Channel, Contact, Conversation, DeliveryState, Direction, Kind, Message, Status
 from ..models.types import utcnow
-from ..runtime import Runtime
 from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
@@ -45,16 +46,15 @@ class Inbound:
     follow_merges: bool  # the sender may have been merged into another card since it was resolved
 
 
-def inbound_writes(rt: Runtime) -> GroupCommit[Inbound, Stored]:
-    if rt.inbound_writes is None:
-        rt.inbound_writes = GroupCommit(lambda batch: write_contact_messages(rt, batch), workers=1 if rt.db.is_sqlite else 4)
-    writes: GroupCommit[Inbound, Stored] = rt.inbound_writes
-    return writes
+def contact_message_writes(db: Database, metrics: Metrics) -> GroupCommit[Inbound, Stored]:
+    """The process's batch writer of contacts' messages (built once, in the app's lifespan)."""
+    return GroupCommit(lambda batch: write_contact_messages(db, metrics, batch), workers=1 if db.is_sqlite else 4)
 
 
-async def write_contact_messages(rt: Runtime, batch: list[Inbound]) -> list[Stored]:
-    """Store a batch of contacts' messages in one transaction, then publish them."""
-    async with rt.db.write() as s:
+async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inbound]) -> list[Stored]:
+    """Store a batch of contacts' messages in one transaction; its news goes out in one
+    publication once the batch has committed."""
+    async with db.write() as s:
         for item in batch:
             if item.follow_merges:
                 item.contact_id = await survivor_of(s, item.contact_id)
@@ -73,14 +73,14 @@ async def write_contact_messages(rt: Runtime, batch: list[Inbound]) -> list[Stor
             if message.attachments:
                 await bind_attachments(s, message.conversation_id, message.attachments)
         contacts = await _contacts(s, created | reopened)
-    stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
+        stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
+        for one in stored:
+            contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
+            if contact is not None:
+                s.publish([conversation_dispatch(one.conversation, contact)])
+            s.publish(message_dispatches(one.message, one.conversation))
     for one in stored:
-        contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
-        if contact is not None:
-            one.dispatches.append(conversation_dispatch(one.conversation, contact))
-        one.dispatches += message_dispatches(one.message, one.conversation)
-        rt.metrics.messages_in.labels(one.message.channel.value).inc()
-    await rt.bus.publish([d for one in stored for d in one.dispatches])
+        metrics.messages_in.labels(one.message.channel.value).inc()
     return stored
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Audience, Dispatch
+from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import ConversationRemovedFrame, ResetFrame
 from ..models import (
     Attachment,
@@ -170,8 +170,7 @@ async def do_merge_contacts(
         s.add_all([survivor, merged, record])
         await s.flush()
         await s.refresh(survivor)
-    dispatches = _merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line)
-    await rt.bus.publish(dispatches)
+        s.publish(_merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line))
     return record
 
 
@@ -182,17 +181,19 @@ def _merge_dispatches(
     assert survivor.id is not None
     reset = ResetFrame(conversation_id=keep.id if keep else None, epoch=keep.epoch if keep else 1).model_dump_json()
     # The absorbed contact's open widgets now belong to the survivor and get its thread.
-    dispatches = [Dispatch(Audience(), reset, rekey=(merged_id, survivor.id))]
+    dispatches = [Dispatch(DispatchKind.reset, Audience(), reset, rekey=(merged_id, survivor.id))]
     if keep is None:
         return dispatches
     if renumbered:
         assert gone_id is not None
-        dispatches.append(Dispatch(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
-        dispatches.append(Dispatch(STAFF, reset, keep.id, epoch=keep.epoch, reset=True))
+        dispatches.append(Dispatch(DispatchKind.reset, contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch,
+                                   reset=True))
+        dispatches.append(Dispatch(DispatchKind.reset, STAFF, reset, keep.id, epoch=keep.epoch, reset=True))
         removed = ConversationRemovedFrame(conversation_id=gone_id, merged_into_conversation_id=keep.id)
-        dispatches.append(Dispatch(STAFF, removed.model_dump_json()))
+        dispatches.append(Dispatch(DispatchKind.conversation_removed, STAFF, removed.model_dump_json()))
     else:
-        dispatches.append(Dispatch(contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch, reset=True))
+        dispatches.append(Dispatch(DispatchKind.reset, contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch,
+                                   reset=True))
     dispatches.append(conversation_dispatch(keep, survivor))
     if line is not None:
         dispatches += message_dispatches(line, keep)

@@ -25,7 +25,7 @@ from ..runtime import Runtime
 from .attachments import bind_attachments
 from .contacts import contact_channels, conversation_of
 from .errors import ActionError, Forbidden, NotFound
-from .inbound_batch import Inbound, inbound_writes
+from .inbound_batch import Inbound
 from .outbound import enqueue, reply_instance
 from .publish import (
     STAFF,
@@ -78,7 +78,7 @@ async def do_contact_message(
         if existing:
             return existing
     try:
-        return await inbound_writes(rt).submit(Inbound(
+        return await rt.inbound_writes.submit(Inbound(
             contact_id, channel, text, client_msg_id, external_id, attachments or [], author_name,
             channel_instance_id, meta or {}, follow_merges,
         ))
@@ -154,15 +154,14 @@ async def do_send_operator_message(
             conv.operator_read_seq = conv.last_seq
             conv.operator_read_public_seq = conv.last_public_seq
         await s.flush()
-    stored = Stored(message, conv)
-    stored.dispatches += message_dispatches(message, conv)
-    if not note:
-        stored.dispatches.append(
-            receipt_dispatch(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq)
-        )
+        s.publish(message_dispatches(message, conv))
+        if not note:
+            s.publish([receipt_dispatch(
+                contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq)])
+        if instance_id is not None:
+            s.on_commit(rt.outbound_queued.set)  # the worker sends it now, not at its next poll
     rt.metrics.messages_out.labels(picked.value, kind.value).inc()
-    await rt.bus.publish(stored.dispatches)
-    return stored
+    return Stored(message, conv)
 
 
 async def _reply_channel(s: AsyncSession, conv: Conversation, requested: str | None) -> Channel:
@@ -206,10 +205,10 @@ async def do_operator_read(rt: Runtime, operator: Operator, conversation_id: int
         conv.operator_read_seq = seq
         conv.operator_read_public_seq = public or 0
         s.add(conv)
-    await rt.bus.publish([
-        receipt_dispatch(STAFF, conv.id, "operator", "read", seq),
-        receipt_dispatch(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq),
-    ])
+        s.publish([
+            receipt_dispatch(STAFF, conv.id, "operator", "read", seq),
+            receipt_dispatch(contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq),
+        ])
 
 
 _STATE_ORDER = {DeliveryState.sent: 0, DeliveryState.delivered: 1, DeliveryState.read: 2}
@@ -244,4 +243,4 @@ async def do_contact_receipt(rt: Runtime, contact_id: int, state: str, public_se
             await s.exec(select(func.max(Message.seq)).where(
                 Message.conversation_id == conv.id, col(Message.public_seq) <= public_seq))
         ).one() or 0
-    await rt.bus.publish([receipt_dispatch(STAFF, conv.id, "contact", state, seq)])
+        s.publish([receipt_dispatch(STAFF, conv.id, "contact", state, seq)])

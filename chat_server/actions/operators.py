@@ -13,14 +13,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Audience, Dispatch
+from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import PresenceFrame
 from ..models import Availability, Operator, OperatorSession, Role
 from ..models.types import utcnow
 from ..reads.operators import token_hash
 from ..runtime import Runtime
-from .access import operator_locked_out, publish_access, role_changed, session_ended
+from .access import operator_locked_out, role_changed, session_ended
 from .errors import ActionError, Conflict, Forbidden, NotFound, TooMany
 from .publish import STAFF
 from .validation import check_storable
@@ -33,15 +34,18 @@ MIN_PASSWORD = 8
 # The languages the inbox has a catalogue for (inbox_ui/i18n/*.json); None follows the browser.
 LANGUAGES = ("en", "ru")
 
+
 async def hash_password(password: str) -> str:
     # argon2 takes ~100 ms of CPU by design; on the event loop it would stall every socket.
     return await asyncio.to_thread(_hasher.hash, password)
+
 
 async def verify_password(password_hash: str, password: str) -> bool:
     try:
         return await asyncio.to_thread(_hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
 
 def check_operator_fields(name: str, email: str, password: str | None) -> tuple[str, str]:
     name = check_storable(name.strip(), "name")
@@ -54,9 +58,11 @@ def check_operator_fields(name: str, email: str, password: str | None) -> tuple[
         check_password(password)
     return name, email
 
+
 def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= 1000:
         raise ActionError("weak_password", f"passwords are at least {MIN_PASSWORD} characters")
+
 
 async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role) -> Operator:
     name, email = check_operator_fields(name, email, password)
@@ -67,6 +73,7 @@ async def do_create_operator(rt: Runtime, name: str, email: str, password: str, 
     except IntegrityError as exc:
         raise Conflict("email_taken", "an operator with this email exists") from exc
     return operator
+
 
 async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
     """On a fresh install: an admin with a random password, returned once to be printed."""
@@ -80,6 +87,7 @@ async def do_ensure_first_admin(rt: Runtime) -> tuple[str, str] | None:
     except Conflict:
         return None  # another process of this server created it first
     return email, password
+
 
 async def do_login(rt: Runtime, email: str, password: str, address: str = "unknown") -> tuple[str, Operator]:
     """`address` is the client's; failures are counted per account and address (login_limits.py)."""
@@ -104,31 +112,36 @@ async def do_login(rt: Runtime, email: str, password: str, address: str = "unkno
         ))
     return token, operator
 
+
 async def do_logout(rt: Runtime, token: str) -> None:
     hashed = token_hash(token)
     async with rt.db.write() as s:
         session = await s.get(OperatorSession, hashed)
         await s.exec(delete(OperatorSession).where(col(OperatorSession.token_hash) == hashed))
-    if session is not None:
-        # The inbox sockets opened with this token close on every process.
-        await publish_access(rt, [session_ended(session.operator_id, hashed)])
+        if session is not None:
+            # The inbox sockets opened with this token close on every process.
+            s.publish([session_ended(session.operator_id, hashed)])
+
 
 async def operators_online(rt: Runtime) -> bool:
     async with rt.db.read() as s:
-        return bool((await s.exec(select(func.count()).select_from(Operator).where(
-            Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
-            col(Operator.role).in_([Role.admin, Role.operator])))).one())
+        return await _count_online(s)
 
-# Every frame that may follow a change of "is anyone online" starts like this (tests pin it).
-PRESENCE_PREFIX = '{"type":"presence"'
+
+async def _count_online(s: AsyncSession) -> bool:
+    return bool((await s.exec(select(func.count()).select_from(Operator).where(
+        Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
+        col(Operator.role).in_([Role.admin, Role.operator])))).one())
+
 
 class OnlineOperators:
     """"Is any operator online?" for every widget that connects, without a query each time.
 
-    The answer is read from the database once and kept until a presence frame passes through
+    The answer is read from the database once and kept until presence news passes through
     this process: every change of an operator's availability, role or active flag publishes
-    one, and the bus brings it to every process. So the kept answer is never older than a
-    presence change takes to travel; when the bus lost news, it is forgotten too.
+    some, and the bus brings it to every process. So the kept answer is never older than a
+    presence change takes to travel; when the bus lost news, it is forgotten too. It listens
+    to the bus like the hub does (see app.py).
     """
 
     def __init__(self) -> None:
@@ -141,9 +154,12 @@ class OnlineOperators:
         self._value = None
         self._reading = None
 
-    def observe(self, dispatches: Sequence[Dispatch]) -> None:
-        if any(d.frame.startswith(PRESENCE_PREFIX) for d in dispatches):
+    def dispatch(self, dispatches: Sequence[Dispatch]) -> None:
+        if any(d.kind is DispatchKind.presence for d in dispatches):
             self.forget()
+
+    def resync(self) -> None:
+        self.forget()
 
     async def get(self, rt: Runtime) -> bool:
         if self._value is not None:
@@ -162,24 +178,29 @@ class OnlineOperators:
             self._value = value
         return value
 
-async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
+
+def presence_dispatches(operator: Operator, was_online: bool, now_online: bool) -> list[Dispatch]:
     frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
-    dispatches = [Dispatch(STAFF, frame.model_dump_json())]
+    dispatches = [Dispatch(DispatchKind.presence, STAFF, frame.model_dump_json())]
     if was_online != now_online:
         # Widgets only learn whether anyone can answer, not who.
         public = PresenceFrame(operators_online=now_online).model_dump_json()
-        dispatches.append(Dispatch(Audience(all_visitors=True), public))
-    await rt.bus.publish(dispatches)
+        dispatches.append(Dispatch(DispatchKind.presence, Audience(all_visitors=True), public))
+    return dispatches
+
 
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
-    was_online = await operators_online(rt)
     async with rt.db.write() as s:
+        # Read in the transaction that changes it: on SQLite nothing else writes meanwhile.
+        was_online = await _count_online(s)
         fresh = await s.get(Operator, operator.id)
         assert fresh is not None
         fresh.availability = availability
+        await s.flush()
+        s.publish(presence_dispatches(fresh, was_online, await _count_online(s)))
     operator.availability = availability
-    await _publish_presence(rt, operator, was_online, await operators_online(rt))
     return operator
+
 
 async def do_update_operator(
     rt: Runtime, actor: Operator, operator_id: int, *, name: str | None = None, role: Role | None = None,
@@ -194,8 +215,9 @@ async def do_update_operator(
         check_password(password)
         new_hash = await hash_password(password)  # before the transaction: it holds the writer
     # Deactivating or re-roling an online operator can change whether anyone can answer.
-    was_online = await operators_online(rt) if role is not None or is_active is not None else None
+    may_change_presence = role is not None or is_active is not None
     async with rt.db.write() as s:
+        was_online = await _count_online(s) if may_change_presence else None
         operator = await s.get(Operator, operator_id)
         if operator is None:
             raise NotFound("operator_not_found", "no such operator")
@@ -212,22 +234,25 @@ async def do_update_operator(
             # Lock them out now, not when their token expires.
             await s.exec(delete(OperatorSession).where(col(OperatorSession.operator_id) == operator_id))
         s.add(operator)
-    access = []
-    if is_active is False or password is not None:
-        access.append(operator_locked_out(operator_id))
-    elif role is not None and role != old_role:
-        access.append(role_changed(operator_id, role.value))
-    await publish_access(rt, access)
-    if was_online is not None and operator.availability == Availability.online:
-        now_online = await operators_online(rt)
-        if now_online != was_online:
-            await _publish_presence(rt, operator, was_online, now_online)
+        access = []
+        if is_active is False or password is not None:
+            access.append(operator_locked_out(operator_id))
+        elif role is not None and role != old_role:
+            access.append(role_changed(operator_id, role.value))
+        s.publish(access)
+        if was_online is not None and operator.availability == Availability.online:
+            await s.flush()
+            now_online = await _count_online(s)
+            if now_online != was_online:
+                s.publish(presence_dispatches(operator, was_online, now_online))
     return operator
+
 
 def check_language(language: str | None) -> str | None:
     if language is not None and language not in LANGUAGES:
         raise ActionError("invalid_language", "language is 'en', 'ru' or null (follow the browser)")
     return language
+
 
 async def do_set_language(rt: Runtime, operator: Operator, language: str | None) -> Operator:
     """An operator's own choice of inbox language; it is theirs alone, so nobody is told."""

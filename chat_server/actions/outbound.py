@@ -141,7 +141,7 @@ async def _finish(rt: Runtime, job_id: int, job_values: dict[str, Any], message_
         s.add_all([job, message])
         conv = await s.get(Conversation, message.conversation_id)
         assert conv is not None
-    await rt.bus.publish(message_dispatches(message, conv, updated=True))
+        s.publish(message_dispatches(message, conv, updated=True))
 
 
 async def do_release(rt: Runtime, job_ids: list[int]) -> None:
@@ -216,7 +216,5 @@ async def do_channel_receipt(
             s.add(m)
         conv = await s.get(Conversation, anchor.conversation_id)
         assert conv is not None
-    dispatches = [d for m in changed for d in message_dispatches(m, conv, updated=True)]
-    if dispatches:
-        await rt.bus.publish(dispatches)
+        s.publish(d for m in changed for d in message_dispatches(m, conv, updated=True))
     return len(changed)

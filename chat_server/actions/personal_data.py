@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..attachments import safe_name, storage_for
-from ..bus import Dispatch
+from ..bus import Dispatch, DispatchKind
 from ..frames import ConversationRemovedFrame
 from ..models import AuditRecord, Contact, Operator, Role
 from ..models.types import utcnow
@@ -81,8 +81,8 @@ async def do_delete_contact(rt: Runtime, actor: Operator, contact_id: int) -> di
         keys = await owned_keys(s, person)
         counts, orphaned = await delete_reached(s, keys)
         s.add(AuditRecord(operator_id=actor.id, action="contact_deleted", subject_id=person, rows=sum(counts.values())))
-    remove_files(rt, orphaned)
-    await rt.bus.publish(removed_conversations(keys))
+        s.publish(removed_conversations(keys))
+        s.on_commit(lambda: remove_files(rt, orphaned))
     return counts
 
 
@@ -101,7 +101,8 @@ async def delete_reached(s: AsyncSession, keys: dict[str, set[Any]]) -> tuple[di
 
 
 def remove_files(rt: Runtime, paths: set[str]) -> None:
-    """After the commit: the rows that named these files are gone for good."""
+    """Run after the commit (`on_commit`): only then are the rows that named these files gone
+    for good."""
     storage = storage_for(rt.settings)
     for path in paths:
         storage.open_path(path).unlink(missing_ok=True)
@@ -109,6 +110,7 @@ def remove_files(rt: Runtime, paths: set[str]) -> None:
 
 def removed_conversations(keys: dict[str, set[Any]]) -> list[Dispatch]:
     return [
-        Dispatch(STAFF, ConversationRemovedFrame(conversation_id=conversation_id, merged_into_conversation_id=None).model_dump_json())
+        Dispatch(DispatchKind.conversation_removed, STAFF,
+                 ConversationRemovedFrame(conversation_id=conversation_id, merged_into_conversation_id=None).model_dump_json())
         for conversation_id in sorted(keys.get("conversation", set()))
     ]

@@ -43,10 +43,9 @@ async def do_send_proactive(
             delivery_state=DeliveryState.sent, display=display,
         ))
         await s.flush()
-        contact = await s.get(Contact, contact_id) if created else None
-    stored = Stored(message, conv)
-    if contact is not None:
-        stored.dispatches.append(conversation_dispatch(conv, contact))
-    stored.dispatches += message_dispatches(message, conv)
-    await rt.bus.publish(stored.dispatches)
-    return stored
+        if created:
+            contact = await s.get(Contact, contact_id)
+            assert contact is not None
+            s.publish([conversation_dispatch(conv, contact)])  # the inbox learns of the thread before its first line
+        s.publish(message_dispatches(message, conv))
+    return Stored(message, conv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..bus import Audience, Dispatch
+from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import ConversationUpdatedFrame, ReceiptFrame
 from ..models import Contact, Conversation, Message, Role
 from ..views import conversation_view, message_frames
@@ -19,20 +19,20 @@ def message_dispatches(m: Message, conv: Conversation, updated: bool = False) ->
     """Operators get every message; the contact only public ones, in their own numbering.
     `updated` re-sends a message whose state changed (no new place in the stream)."""
     staff, visitor = message_frames(m, "message.updated" if updated else "message")
-    dispatches = [Dispatch(STAFF, staff, conv.id, None if updated else m.seq, conv.epoch)]
+    kind = DispatchKind.message_updated if updated else DispatchKind.message
+    dispatches = [Dispatch(kind, STAFF, staff, conv.id, None if updated else m.seq, conv.epoch)]
     if visitor is not None:
-        dispatches.append(
-            Dispatch(contact_audience(conv.contact_id), visitor, conv.id, None if updated else m.public_seq, conv.epoch)
-        )
+        dispatches.append(Dispatch(
+            kind, contact_audience(conv.contact_id), visitor, conv.id, None if updated else m.public_seq, conv.epoch))
     return dispatches
 
 
 def conversation_dispatch(conv: Conversation, contact: Contact) -> Dispatch:
     frame = ConversationUpdatedFrame(conversation=conversation_view(conv, contact))
-    return Dispatch(STAFF, frame.model_dump_json())
+    return Dispatch(DispatchKind.conversation, STAFF, frame.model_dump_json())
 
 
 def receipt_dispatch(audience: Audience, conversation_id: int | None, reader: str, state: str, seq: int) -> Dispatch:
     frame = ReceiptFrame.model_validate(
         {"conversation_id": conversation_id, "reader": reader, "state": state, "seq": seq})
-    return Dispatch(audience, frame.model_dump_json())
+    return Dispatch(DispatchKind.receipt, audience, frame.model_dump_json())

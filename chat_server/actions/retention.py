@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
@@ -36,7 +37,7 @@ async def do_prune_events(rt: Runtime, now: datetime) -> int:
             if not ids:
                 return pruned
             counts, orphaned = await delete_reached(s, await reached_keys(s, {"event": ids}))
-        remove_files(rt, orphaned)
+            s.on_commit(partial(remove_files, rt, orphaned))
         pruned += counts.get("event", 0)
         await asyncio.sleep(0)  # let waiting writers in between batches
 
@@ -58,7 +59,7 @@ async def do_prune_closed_conversations(rt: Runtime, now: datetime) -> int:
                 return pruned
             keys: dict[str, set[Any]] = await reached_keys(s, {"conversation": ids})
             counts, orphaned = await delete_reached(s, keys)
-        remove_files(rt, orphaned)
-        await rt.bus.publish(removed_conversations(keys))
+            s.publish(removed_conversations(keys))
+            s.on_commit(partial(remove_files, rt, orphaned))
         pruned += counts.get("conversation", 0)
         await asyncio.sleep(0)

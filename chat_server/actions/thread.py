@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..bus import Dispatch
 from ..models import Conversation, Direction, Kind, Message
 
 
@@ -15,7 +14,6 @@ class Stored:
     message: Message
     conversation: Conversation
     duplicate: bool = False
-    dispatches: list[Dispatch] = field(default_factory=list)
 
 
 def number(conv: Conversation, message: Message) -> Message:

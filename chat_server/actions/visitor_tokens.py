@@ -7,7 +7,7 @@ from sqlmodel import col, select, update
 from ..models import ContactIdentity, IdentityKind
 from ..runtime import Runtime
 from ..tokens import VisitorClaim
-from .access import publish_access, visitor_token_revoked
+from .access import visitor_token_revoked
 
 
 async def token_contact(rt: Runtime, claim: VisitorClaim) -> int | None:
@@ -34,6 +34,5 @@ async def do_revoke_visitor_token(rt: Runtime, claim: VisitorClaim) -> bool:
             return False
         await s.exec(update(ContactIdentity).where(col(ContactIdentity.id) == identity.id)
                      .values(token_version=identity.token_version + 1))
-        contact_id = identity.contact_id
-    await publish_access(rt, [visitor_token_revoked(contact_id, claim.visitor_id)])
+        s.publish([visitor_token_revoked(identity.contact_id, claim.visitor_id)])
     return True

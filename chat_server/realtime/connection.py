@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from ..frames import ResetFrame
 Backfill = Callable[["Connection", int, int], Awaitable[list[tuple[int, str]]]]
 
 _ids = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 class SlowConsumer(Exception):
@@ -124,6 +126,8 @@ class Connection:
             missing = await backfill(self, conv, after)
         except Exception:
             # Could not reach the database: the client will resume when it reconnects.
+            log.exception("back-fill of conversation %s after %s for %s socket %s failed; closing it with 1011",
+                          conv, after, self.kind, self.id)
             self.filling.pop(conv, None)
             self.close(1011)
             return

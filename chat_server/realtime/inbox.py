@@ -11,11 +11,9 @@ from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
 from ..actions.operators import do_set_availability
-from ..actions.publish import STAFF, contact_audience
-from ..bus import Dispatch
+from ..actions.typing import do_operator_typing
 from ..frames import (
     AckFrame,
-    Author,
     ConversationRemovedFrame,
     OperatorHello,
     OperatorPresence,
@@ -26,7 +24,6 @@ from ..frames import (
     Ping,
     PongFrame,
     ResetFrame,
-    TypingFrame,
     operator_frame_adapter,
 )
 from ..models import Availability, Conversation, Operator, Role
@@ -114,13 +111,7 @@ async def _handle(sv: SocketServices, conn: Connection, operator: Operator, fram
             check_can_write(operator)
             if sv.typing_limiter.allow(f"operator:{operator.id}"):
                 contact_id = await _contact_of(sv, frame.conversation_id)
-                author = Author(type="operator", id=operator.id, name=operator.name)
-                typing = TypingFrame(conversation_id=frame.conversation_id, author=author, is_typing=frame.is_typing)
-                public = TypingFrame(author=Author(type="operator", name=operator.name), is_typing=frame.is_typing)
-                await sv.rt.bus.publish([
-                    Dispatch(STAFF, typing.model_dump_json()),
-                    Dispatch(contact_audience(contact_id), public.model_dump_json()),
-                ])
+                await do_operator_typing(sv.rt, operator, frame.conversation_id, contact_id, frame.is_typing)
         case OperatorRead():
             await do_operator_read(sv.rt, operator, frame.conversation_id, frame.seq)
         case OperatorPresence():

@@ -23,8 +23,8 @@ class SocketServices:
     message_limiter: RateLimiter
     event_limiter: RateLimiter  # `track` frames per visitor
     arrivals: Arrivals
-    # Kept current by the presence frames the bus brings (see app.py).
-    online: OnlineOperators = field(default_factory=OnlineOperators)
+    # Kept current by the presence news the bus brings (see app.py).
+    online: OnlineOperators
     # Typing news is cosmetic: a few per second is plenty.
     typing_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(120))
     # conversation id -> contact id, for typing news from operators without a database read

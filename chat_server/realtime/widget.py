@@ -14,17 +14,14 @@ from ..actions.errors import ActionError
 from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
 from ..actions.messages import do_contact_message, do_contact_receipt
-from ..actions.publish import STAFF
-from ..bus import Dispatch
+from ..actions.typing import do_contact_typing
 from ..frames import (
     AckFrame,
-    Author,
     EmailSavedFrame,
     IdentifiedFrame,
     Ping,
     PongFrame,
     TokenFrame,
-    TypingFrame,
     VisitorHello,
     VisitorIdentify,
     VisitorLeaveEmail,
@@ -161,9 +158,7 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
         case VisitorTyping():
             conversation_id = next(iter(conn.cursors), None)
             if conversation_id is not None and sv.typing_limiter.allow(f"contact:{conn.contact_id}"):
-                typing = TypingFrame(conversation_id=conversation_id, author=Author(type="contact", id=conn.contact_id),
-                                     is_typing=frame.is_typing)
-                await sv.rt.bus.publish([Dispatch(STAFF, typing.model_dump_json())])
+                await do_contact_typing(sv.rt, conn.contact_id, conversation_id, frame.is_typing)
         case VisitorReceipt():
             await do_contact_receipt(sv.rt, conn.contact_id, frame.state, frame.seq)
         case VisitorTrack():
