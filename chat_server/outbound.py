@@ -13,7 +13,15 @@ from integrations.base import OutboundAttachment, OutboundMessage, PermanentFail
 
 from .actions.attachments import readable_attachment
 from .actions.links import reply_token
-from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent, do_release
+from .actions.outbound import (
+    Job,
+    claim_due_jobs,
+    do_mark_failed,
+    do_mark_retry,
+    do_mark_sent,
+    do_record_part,
+    do_release,
+)
 from .attachments import storage_for
 from .channels import ChannelService
 from .runtime import Runtime
@@ -21,7 +29,6 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-SEND_TIMEOUT = 120.0
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -80,27 +87,39 @@ class OutboundWorker:
     async def send(self, job: Job) -> None:
         m = job.message
         assert m.id is not None
+        channel = str(m.channel)  # read back from the database as a plain string
         if job.recipient is None:
-            await do_mark_failed(self.rt, job.job_id, f"the contact has no {m.channel.value} address")
+            await do_mark_failed(self.rt, job.job_id, f"the contact has no {channel} address")
             return
         adapter = self.channels.adapter(job.instance.channel)
         thread = job.thread
+
+        async def part_sent(external_id: str) -> None:
+            await do_record_part(self.rt, job.job_id, external_id)
+
         outbound = OutboundMessage(
             message_id=m.id, recipient=job.recipient, text=m.text, author_name=m.author_name,
             attachments=[a for a in (await self._files(m.attachments)) if a is not None],
             subject=thread.meta.get("subject") if thread else None,
             in_reply_to=thread.external_id if thread else None, references=job.references,
             reply_token=reply_token(self.rt.settings.effective_secret_key, m.conversation_id),
+            sent_parts=job.parts, part_sent=part_sent,
         )
+        timeout = self.rt.settings.outbound_send_timeout
         try:
             config = self.channels.config(job.instance)
-            sent = await asyncio.wait_for(adapter.send(config, outbound), SEND_TIMEOUT)
+            sent = await asyncio.wait_for(adapter.send(config, outbound), timeout)
         except RetryLater as exc:
             await do_mark_retry(self.rt, job.job_id, job.attempts, exc.reason, timedelta(seconds=exc.seconds))
         except PermanentFailure as exc:
             await do_mark_failed(self.rt, job.job_id, str(exc))
+        except TimeoutError:
+            log.warning("sending message %s on %s timed out", m.id, channel)
+            await do_mark_retry(self.rt, job.job_id, job.attempts, f"{channel} did not answer within {timeout:g} s")
         except Exception as exc:
-            log.warning("sending message %s on %s failed", m.id, m.channel.value, exc_info=True)
+            # Anything else is taken as passing (a 5xx, the network, an error code we do not
+            # know): counted, retried with backoff, and failed visibly after the last attempt.
+            log.warning("sending message %s on %s failed", m.id, channel, exc_info=True)
             await do_mark_retry(self.rt, job.job_id, job.attempts, f"{type(exc).__name__}: {exc}"[:500])
         else:
             meta = {"subject": outbound.subject} if outbound.subject else None

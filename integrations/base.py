@@ -76,6 +76,38 @@ class OutboundMessage:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     reply_token: str | None = None
+    # A reply that leaves in several parts (long text, text then files): the channel ids of
+    # the parts an earlier try already delivered, in order. The adapter sends only the rest,
+    # and reports each part as it leaves (`part_sent` records it before the next one goes),
+    # so a retry never sends a part twice.
+    sent_parts: list[str] = field(default_factory=list)
+    part_sent: Callable[[str], Awaitable[None]] | None = None
+
+    async def deliver_parts(self, parts: list[Callable[[], Awaitable[str]]]) -> Sent:
+        """Send the parts not sent yet, in order; each callable sends one and returns its id."""
+        if not parts:
+            raise PermanentFailure("nothing to send: no text and no files")
+        ids = list(self.sent_parts[: len(parts)])
+        for part in parts[len(ids):]:
+            external_id = await part()
+            ids.append(external_id)
+            if self.part_sent is not None:
+                await self.part_sent(external_id)
+        return Sent(ids[-1])
+
+
+def split_text(text: str, size: int) -> list[str]:
+    """Cut a long text into parts the service accepts, at a line break or a space near the
+    limit when there is one, so words are not split across two messages."""
+    parts: list[str] = []
+    while len(text) > size:
+        cut = max(text.rfind("\n", size // 2, size), text.rfind(" ", size // 2, size))
+        cut = cut + 1 if cut > 0 else size
+        parts.append(text[:cut])
+        text = text[cut:]
+    if text or not parts:
+        parts.append(text)
+    return parts
 
 
 @dataclass

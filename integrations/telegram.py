@@ -8,7 +8,7 @@ import io
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import aiohttp
@@ -21,6 +21,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.types import BufferedInputFile, Message, Update
@@ -32,11 +33,13 @@ from .base import (
     Handle,
     InboundAttachment,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PermanentFailure,
     RetryLater,
     Sent,
     WebhookAnswer,
+    split_text,
 )
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,8 @@ def _bot_id(config: TelegramConfig) -> str:
     return config.token.split(":", 1)[0]
 
 
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+def _sent_id(config: TelegramConfig, chat_id: int, sent: Message) -> str:
+    return f"{_bot_id(config)}:{chat_id}:{sent.message_id}"
 
 
 class TelegramAdapter:
@@ -155,22 +158,32 @@ class TelegramAdapter:
 
     async def send(self, config: TelegramConfig, message: OutboundMessage) -> Sent:
         chat_id = int(message.recipient)
-        try:
-            async with _bot(config) as bot:
-                last = None
-                caption = message.text if len(message.text) <= MAX_CAPTION else ""
-                if message.text and not (message.attachments and caption):
-                    for part in _chunks(message.text, MAX_TEXT):
-                        last = await bot.send_message(chat_id, part)
-                for i, a in enumerate(message.attachments):
-                    last = await bot.send_document(chat_id, BufferedInputFile(a.data, a.name),
-                                                   caption=caption if i == 0 and caption else None)
-        except TelegramRetryAfter as exc:
-            raise RetryLater(exc.retry_after, f"Telegram asked to wait {exc.retry_after} s") from exc
-        except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as exc:
-            raise PermanentFailure(f"Telegram refused: {exc.message}") from exc
-        assert last is not None
-        return Sent(f"{_bot_id(config)}:{chat_id}:{last.message_id}")
+        caption = message.text if len(message.text) <= MAX_CAPTION else ""
+        async with _bot(config) as bot:
+
+            def text_part(text: str) -> Callable[[], Awaitable[str]]:
+                async def send() -> str:
+                    return _sent_id(config, chat_id, await bot.send_message(chat_id, text))
+                return send
+
+            def file_part(a: OutboundAttachment, caption: str | None) -> Callable[[], Awaitable[str]]:
+                async def send() -> str:
+                    doc = BufferedInputFile(a.data, a.name)
+                    return _sent_id(config, chat_id, await bot.send_document(chat_id, doc, caption=caption))
+                return send
+
+            parts: list[Callable[[], Awaitable[str]]] = []
+            if message.text and not (message.attachments and caption):
+                parts += [text_part(t) for t in split_text(message.text, MAX_TEXT)]
+            parts += [file_part(a, caption if i == 0 and caption else None) for i, a in enumerate(message.attachments)]
+            try:
+                return await message.deliver_parts(parts)
+            except TelegramRetryAfter as exc:
+                raise RetryLater(exc.retry_after, f"Telegram asked to wait {exc.retry_after} s") from exc
+            except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as exc:
+                raise PermanentFailure(f"Telegram refused: {exc.message}") from exc
+            except TelegramServerError as exc:
+                raise RuntimeError(f"Telegram answered with a server error: {exc.message}") from exc
 
     async def listen(self, config: TelegramConfig, cursor: str | None, handle: Handle) -> None:
         if config.mode != "polling":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import mimetypes
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import requests
@@ -27,6 +28,7 @@ from .base import (
     RetryLater,
     Sent,
     WebhookAnswer,
+    split_text,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ MAX_TEXT = 4096
 SLOW_DOWN = {6, 9}
 REFUSED = {7, 900, 901, 902, 917}
 PEER_CHATS_START = 2_000_000_000  # peer ids from here on are group chats
+
+
+def _random_id(message_id: int, part: int) -> int:
+    """VK's idempotency key (int32) for one part of one of our messages."""
+    if part == 0:
+        return message_id % 2**31
+    digest = hashlib.sha256(f"{message_id}:{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 class VkConfig(ChannelConfig):
@@ -168,25 +178,35 @@ class VkAdapter:
         msg.attachments.append(InboundAttachment(name=name, content_type=ctype, data=data))
 
     async def send(self, config: VkConfig, message: OutboundMessage) -> Sent:
-        def call() -> int:
-            vk = self._api(config)
-            attachments = [self._upload(vk, int(message.recipient), a.name, a.data) for a in message.attachments]
-            result = vk.method("messages.send", {
-                "peer_id": int(message.recipient), "message": message.text[:MAX_TEXT],
-                # VK drops a second send with the same random_id: a retry never doubles a reply.
-                "random_id": message.message_id % 2**31,
-                **({"attachment": ",".join(attachments)} if attachments else {}),
-            })
-            return int(result)
+        peer_id = int(message.recipient)
+        texts = split_text(message.text, MAX_TEXT)
+
+        def part(i: int, text: str) -> Callable[[], Awaitable[str]]:
+            last = i == len(texts) - 1
+
+            def call() -> str:
+                vk = self._api(config)
+                files = [self._upload(vk, peer_id, a.name, a.data) for a in message.attachments] if last else []
+                result = vk.method("messages.send", {
+                    "peer_id": peer_id, "message": text,
+                    # VK drops a second send with the same random_id: a retry never doubles a part.
+                    "random_id": _random_id(message.message_id, i),
+                    **({"attachment": ",".join(files)} if files else {}),
+                })
+                return f"{config.group_id}:{int(result)}"
+
+            async def send() -> str:
+                return await asyncio.to_thread(call)
+            return send
+
         try:
-            sent = await asyncio.to_thread(call)
+            return await message.deliver_parts([part(i, t) for i, t in enumerate(texts)])
         except vk_api.ApiError as exc:
             if exc.code in SLOW_DOWN:
                 raise RetryLater(1.0, f"VK asked to slow down: {exc.error.get('error_msg')}") from exc
             if exc.code in REFUSED:
                 raise PermanentFailure(f"VK refused: {exc.error.get('error_msg')}") from exc
-            raise
-        return Sent(f"{config.group_id}:{sent}")
+            raise RuntimeError(f"VK error {exc.code}: {exc.error.get('error_msg')}") from exc
 
     def _upload(self, vk: vk_api.VkApi, peer_id: int, name: str, data: bytes) -> str:
         server = vk.method("docs.getMessagesUploadServer", {"type": "doc", "peer_id": peer_id})

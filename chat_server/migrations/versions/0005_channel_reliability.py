@@ -1,0 +1,29 @@
+"""channel reliability: the parts of a multi-part reply that already left
+
+Revision ID: 0005_channel_reliability
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0005_channel_reliability"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbound_job") as batch:
+        batch.add_column(sa.Column("parts", JSON, nullable=False, server_default="[]"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbound_job") as batch:
+        batch.drop_column("parts")
