@@ -3,9 +3,12 @@ adapter protocol and the registry. Adapters translate; they never touch the data
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -134,6 +137,53 @@ class ConfigError(Exception):
     pass
 
 
+class DownloadRefused(Exception):  # noqa: N818
+    """A file URL we will not fetch (a host that is not the service's, a private address)."""
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """Where channel files may be downloaded from, how big and how slow they may be.
+
+    Payloads name file URLs, and whoever can post a payload could name an internal address:
+    only the services' own file hosts are fetched (`*.example.com` matches subdomains), and
+    only at public addresses, unless a host is named exactly (a deployment's own Bot API
+    server, the local fakes in tests). The default allows nothing."""
+
+    hosts: tuple[str, ...] = ()
+    max_bytes: int = 20 * 1024 * 1024
+    timeout: float = 60.0
+
+    def _matches(self, host: str) -> tuple[bool, bool]:
+        """(allowed, named exactly)."""
+        for pattern in self.hosts:
+            if pattern == host:
+                return True, True
+            if pattern.startswith("*.") and host.endswith(pattern[1:]):
+                return True, False
+        return False, False
+
+    async def check(self, url: str) -> None:
+        """Raises DownloadRefused unless `url` may be fetched now."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme not in ("http", "https") or not host:
+            raise DownloadRefused("not a web address")
+        allowed, exact = self._matches(host)
+        if not allowed:
+            raise DownloadRefused(f"{host} is not one of the service's file hosts")
+        if exact:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+        except OSError as exc:
+            raise DownloadRefused(f"{host} could not be resolved") from exc
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if not address.is_global:
+                raise DownloadRefused(f"{host} points at a private address")
+
+
 @dataclass
 class WebhookAnswer:
     """What to answer the service at once, and the updates to process (now or after)."""
@@ -151,6 +201,9 @@ Handle = Callable[[list[Any], str | None], Awaitable[None]]
 
 class ChannelAdapter(Protocol):
     """One channel. `config` is the instance's validated settings (secrets included)."""
+
+    # Where files named in payloads may be fetched from (set by the registry).
+    downloads: DownloadPolicy
 
     @property
     def channel(self) -> str: ...
@@ -201,11 +254,19 @@ class AdapterRegistry:
                  factories: dict[str, Callable[[], ChannelAdapter]] | None = None) -> None:
         self._by_channel = {a.channel: a for a in adapters or []}
         self._factories = dict(factories or {})
+        self.downloads = DownloadPolicy()
+
+    def use_downloads(self, policy: DownloadPolicy) -> None:
+        """The deployment's download rules, handed to every adapter (made now or later)."""
+        self.downloads = policy
+        for adapter in self._by_channel.values():
+            adapter.downloads = policy
 
     def get(self, channel: str) -> ChannelAdapter | None:
         adapter = self._by_channel.get(channel)
         if adapter is None and channel in self._factories:
             adapter = self._by_channel[channel] = self._factories.pop(channel)()
+            adapter.downloads = self.downloads
         return adapter
 
     def channels(self) -> list[str]:

@@ -8,16 +8,20 @@ import hmac
 import json
 import logging
 import mimetypes
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import requests
 import vk_api
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from vk_api.bot_longpoll import VkBotLongPoll
 
 from .base import (
     ChannelConfig,
+    DownloadPolicy,
+    DownloadRefused,
     Event,
     Handle,
     InboundAttachment,
@@ -33,7 +37,7 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_REDIRECTS = 3
 MAX_TEXT = 4096
 # VK error codes: too many requests, flood control; cannot write to this user, blacklisted.
 SLOW_DOWN = {6, 9}
@@ -55,11 +59,21 @@ class VkConfig(ChannelConfig):
     mode: Literal["callback", "longpoll"] = "longpoll"
     # Callback API: the string VK expects back when confirming the address, and its secret key.
     confirmation: str = Field(default="", max_length=100)
-    secret: str = Field(default="", max_length=100)
+    # Required in callback mode: without it anyone who knows the public group id could post
+    # messages as any VK user.
+    secret: str = Field(default="", max_length=100, validate_default=True)
     # For the vk.me link; "club<group_id>" when empty.
     screen_name: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.]*$")
     api_version: str = Field(default="5.199", pattern=r"^\d+\.\d+$")
     wait: int = Field(default=25, ge=1, le=90)
+
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_for_callbacks(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("mode") == "callback" and not value.strip():
+            raise ValueError("callback mode needs the secret key set in the community's Callback API settings")
+        return value
 
 
 SessionHook = Callable[[requests.Session], None]
@@ -69,6 +83,7 @@ class VkAdapter:
     channel = "vk"
     config_model = VkConfig
     secret_fields = ("token", "secret")
+    downloads = DownloadPolicy()
 
     def __init__(self, session_hook: SessionHook | None = None) -> None:
         # Lets a deployment (or a test) adjust the requests sessions: proxies, transports.
@@ -92,7 +107,7 @@ class VkAdapter:
             return WebhookAnswer(403, "wrong group")
         if event["type"] == "confirmation":
             return WebhookAnswer(200, config.confirmation)
-        if config.secret and not hmac.compare_digest(str(event.get("secret", "")).encode(), config.secret.encode()):
+        if not config.secret or not hmac.compare_digest(str(event.get("secret", "")).encode(), config.secret.encode()):
             return WebhookAnswer(403, "wrong secret")
         return WebhookAnswer(200, "ok", [event], process_after_answer=True)
 
@@ -154,28 +169,50 @@ class VkAdapter:
 
     async def _fetch(self, config: VkConfig, msg: InboundMessage, url: str, name: str, ctype: str,
                      size: int | None = None) -> None:
-        if size is not None and size > MAX_DOWNLOAD:
+        policy = self.downloads
+        if size is not None and size > policy.max_bytes:
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
             return
-
-        def download() -> bytes:
-            session = self._api(config).http
-            with session.get(url, timeout=60, stream=True) as r:
-                r.raise_for_status()
-                data = r.raw.read(MAX_DOWNLOAD + 1, decode_content=True)
-            return data if len(data) <= MAX_DOWNLOAD else b""
-
+        deadline = time.monotonic() + policy.timeout
         try:
-            data = await asyncio.to_thread(download)
+            data: bytes | None = None
+            for _ in range(MAX_REDIRECTS + 1):
+                # Every hop is checked: a VK document URL redirects to its CDN, and a payload
+                # could name (or redirect to) an internal address.
+                await policy.check(url)
+                url, data = await asyncio.to_thread(self._get_once, config, url, policy, deadline)
+                if data is not None:
+                    break
+            if data is None:
+                raise DownloadRefused("too many redirects")
+        except DownloadRefused as exc:
+            log.warning("not downloading a VK attachment: %s", exc)
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: not downloaded: {exc}]"
+            return
         except (requests.RequestException, OSError):
             # The message matters more than the file: keep it, and say what is missing.
             log.warning("could not download a VK attachment", exc_info=True)
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: could not be downloaded]"
             return
-        if not data:
-            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
-            return
         msg.attachments.append(InboundAttachment(name=name, content_type=ctype, data=data))
+
+    def _get_once(self, config: VkConfig, url: str, policy: DownloadPolicy,
+                  deadline: float) -> tuple[str, bytes | None]:
+        """One request: (the next URL, None) for a redirect, else (url, the bytes)."""
+        session = self._api(config).http
+        remaining = max(0.1, deadline - time.monotonic())
+        with session.get(url, timeout=remaining, stream=True, allow_redirects=False) as r:
+            if r.is_redirect:
+                return urljoin(url, r.headers.get("location", "")), None
+            r.raise_for_status()
+            data = bytearray()
+            for chunk in r.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > policy.max_bytes:
+                    raise DownloadRefused("too large")
+                if time.monotonic() > deadline:
+                    raise DownloadRefused("took too long")
+        return url, bytes(data)
 
     async def send(self, config: VkConfig, message: OutboundMessage) -> Sent:
         peer_id = int(message.recipient)

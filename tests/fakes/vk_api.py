@@ -40,6 +40,7 @@ class FakeVk(BaseAdapter):
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.sent: list[Sent] = []
         self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}  # path on files.vk.ru -> where it sends the client
         self.uploads: list[tuple[str, bytes]] = []
         self.users: dict[int, tuple[str, str]] = {}
         self.failures: dict[str, list[dict[str, Any] | None]] = {}
@@ -78,6 +79,10 @@ class FakeVk(BaseAdapter):
             assert isinstance(request.body, bytes)
             self.uploads.append((request.headers.get("Content-Type", ""), request.body))
             return self._json(request, {"file": f"uploaded-{len(self.uploads)}"})
+        if url.netloc == "files.vk.ru" and url.path in self.redirects:
+            r = self._bytes(request, 302, b"")
+            r.headers["Location"] = self.redirects[url.path]
+            return r
         if url.netloc == "files.vk.ru" and url.path in self.files:
             return self._bytes(request, 200, self.files[url.path])
         return self._bytes(request, 404, b"not found")
