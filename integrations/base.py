@@ -49,6 +49,12 @@ class InboundMessage:
     original: str | None = None
     # Set for news that is not a customer message (bounces, auto-replies): never stored.
     ignored: str | None = None
+    # The person shared their own phone number (Telegram's "share my phone" button).
+    shared_phone: str | None = None
+    # Read leniently, because the service sent something our library's model refused: what
+    # was not understood, and the update as it arrived, kept for the operator.
+    partial: str | None = None
+    raw: dict[str, Any] | None = None
 
 
 @dataclass

@@ -75,6 +75,9 @@ class OriginalView(BaseModel):
     original: str
     subject: str | None
     edits: list[dict[str, Any]]
+    # Set when the update was only partly understood: what was not, and the update as it came.
+    partly_understood: str | None = None
+    raw: dict[str, Any] | None = None
 
 
 def _service(c: Call) -> ChannelService:
@@ -191,7 +194,8 @@ async def message_original(c: Call) -> OriginalView:
     if message is None or message.id is None or conv is None:
         raise NotFound("message_not_found", "no such message")
     return OriginalView(message_id=message.id, text=message.text, original=message.meta.get("original", message.text),
-                        subject=message.meta.get("subject"), edits=message.meta.get("edits", []))
+                        subject=message.meta.get("subject"), edits=message.meta.get("edits", []),
+                        partly_understood=message.meta.get("partial"), raw=message.meta.get("raw"))
 
 
 async def webhook(request: Request) -> Response:
