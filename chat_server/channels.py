@@ -15,7 +15,9 @@ from pydantic import BaseModel, ValidationError
 from integrations.base import (
     AdapterRegistry,
     ChannelAdapter,
+    ChannelState,
     DownloadPolicy,
+    ForeignReply,
     InboundMessage,
     ReadReceipt,
     WebhookAnswer,
@@ -23,7 +25,7 @@ from integrations.base import (
 
 from .actions.channels import do_save_cursor, get_instance, list_instances
 from .actions.errors import ActionError, NotFound
-from .actions.inbound import Outcome, do_channel_update
+from .actions.inbound import Outcome, do_channel_state, do_channel_update, do_foreign_reply
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
 from .attachments import store_attachment
@@ -245,6 +247,12 @@ class ChannelService:
                 if isinstance(event, ReadReceipt):
                     await do_channel_receipt(self.rt, instance.id, Channel(instance.channel), event.sender_id,
                                              event.up_to_external_id)
+                    continue
+                if isinstance(event, ForeignReply):
+                    outcomes.append(await do_foreign_reply(self.rt, instance, event))
+                    continue
+                if isinstance(event, ChannelState):
+                    outcomes.append(await do_channel_state(self.rt, instance, event))
                     continue
                 sender = event.sender_id
 

@@ -66,6 +66,27 @@ class ReadReceipt:
 
 
 @dataclass
+class ForeignReply:
+    """Someone on the business side answered the person in the service itself (a community
+    admin writing in VK's own interface): shown in the thread as ours, never sent again."""
+
+    external_id: str
+    recipient_id: str  # the person it went to
+    text: str
+    author_name: str
+    # The idempotency key the sender gave (VK's random_id): ours when it is one of our ids.
+    key: int | None = None
+
+
+@dataclass
+class ChannelState:
+    """The person blocked us (or unblocked us) on the channel: replies there cannot arrive."""
+
+    sender_id: str
+    blocked: bool
+
+
+@dataclass
 class OutboundAttachment:
     name: str
     content_type: str
@@ -201,7 +222,7 @@ class WebhookAnswer:
     process_after_answer: bool = False
 
 
-Event = InboundMessage | ReadReceipt
+Event = InboundMessage | ReadReceipt | ForeignReply | ChannelState
 Handle = Callable[[list[Any], str | None], Awaitable[None]]
 
 

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError
 
 from .base import (
     ChannelConfig,
+    ChannelState,
     DownloadPolicy,
     DownloadRefused,
     Event,
@@ -47,7 +48,8 @@ from .base import (
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
-UPDATES = ["message", "edited_message"]
+# my_chat_member tells us when a person blocks (or unblocks) the bot.
+UPDATES = ["message", "edited_message", "my_chat_member"]
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 
@@ -91,6 +93,16 @@ ENVELOPE = {"message_id", "message_thread_id", "from", "sender_chat", "chat", "d
             "has_protected_content", "media_group_id", "author_signature", "link_preview_options",
             "reply_markup", "via_bot", "external_reply", "business_connection_id", "sender_boost_count",
             "is_topic_message", "has_media_spoiler", "show_caption_above_media", "effect_id"}
+
+
+def _blocked(member: dict[str, Any]) -> list[Event]:
+    """A person stopped (or restarted) the bot in their private chat."""
+    chat, new = member.get("chat"), member.get("new_chat_member")
+    if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(new, dict):
+        return []
+    if not isinstance(chat.get("id"), int) or new.get("status") not in ("kicked", "member"):
+        return []
+    return [ChannelState(str(chat["id"]), blocked=new["status"] == "kicked")]
 
 
 def _str(value: Any) -> str:
@@ -208,6 +220,9 @@ class TelegramAdapter:
             # and files are still read from the JSON, never dropped.
             partial = "; ".join(f"{'.'.join(str(p) for p in e['loc'][:4])}: {e['msg']}" for e in exc.errors()[:3])
             log.warning("a Telegram update did not match aiogram's model; reading it leniently: %s", partial)
+        member = update.get("my_chat_member")
+        if isinstance(member, dict):
+            return _blocked(member)
         raw, edited = (update.get("message"), False) if "message" in update else (update.get("edited_message"), True)
         if not isinstance(raw, dict):
             return []

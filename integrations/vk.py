@@ -20,9 +20,11 @@ from vk_api.bot_longpoll import VkBotLongPoll
 
 from .base import (
     ChannelConfig,
+    ChannelState,
     DownloadPolicy,
     DownloadRefused,
     Event,
+    ForeignReply,
     Handle,
     InboundAttachment,
     InboundMessage,
@@ -79,6 +81,51 @@ class VkConfig(ChannelConfig):
 SessionHook = Callable[[requests.Session], None]
 
 
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _describe(kind: str, body: Any) -> str:
+    """An attachment we keep as text: the link, title and words it carries."""
+    if not isinstance(body, dict):
+        return f"[{kind}: not supported here]"
+    owner, ident = body.get("owner_id") or body.get("from_id"), body.get("id")
+    if kind == "link":
+        title = _s(body.get("title")) or _s(body.get("caption"))
+        return f"[link: {title + ' ' if title else ''}{_s(body.get('url'))}]"
+    if kind == "wall":
+        text = " ".join(_s(body.get("text")).split())
+        return f"[wall post https://vk.com/wall{owner}_{ident}{': ' + text[:1000] if text else ''}]"
+    if kind == "wall_reply":
+        return f"[comment: {_s(body.get('text'))[:1000]}]"
+    if kind == "market":
+        price: dict[str, Any] = body["price"] if isinstance(body.get("price"), dict) else {}
+        bits = [b for b in (_s(body.get("title")), _s(price.get("text"))) if b]
+        return f"[product: {', '.join(bits)} https://vk.com/market{owner}?w=product{owner}_{ident}]"
+    if kind == "video":
+        return f"[video: {_s(body.get('title'))} https://vk.com/video{owner}_{ident}]"
+    if kind == "audio":
+        return f"[audio: {_s(body.get('artist'))} — {_s(body.get('title'))}]"
+    if kind == "poll":
+        answers = " / ".join(_s(a.get("text")) for a in body.get("answers") or [] if isinstance(a, dict))
+        return f"[poll: {_s(body.get('question'))}{' — ' + answers if answers else ''}]"
+    return f"[{kind}: not supported here]"
+
+
+def _context(m: dict[str, Any]) -> list[str]:
+    """What the message answers or forwards, as lines before its own text."""
+    lines = []
+    for fwd in m.get("fwd_messages") or []:
+        if isinstance(fwd, dict):
+            text = " ".join(_s(fwd.get("text")).split())
+            lines.append(f"[forwarded: “{text[:200]}{'…' if len(text) > 200 else ''}”]" if text else "[forwarded message]")
+    reply = m.get("reply_message")
+    if isinstance(reply, dict):
+        text = " ".join(_s(reply.get("text")).split())
+        lines.append(f"[in reply to: “{text[:200]}{'…' if len(text) > 200 else ''}”]" if text else "[in reply to a message]")
+    return lines
+
+
 class VkAdapter:
     channel = "vk"
     config_model = VkConfig
@@ -118,6 +165,10 @@ class VkAdapter:
             return []
         if kind == "message_read":
             return [ReadReceipt(str(obj.get("from_id")), f"{config.group_id}:{obj.get('read_message_id')}")]
+        if kind in ("message_deny", "message_allow") and isinstance(obj.get("user_id"), int):
+            return [ChannelState(str(obj["user_id"]), blocked=kind == "message_deny")]
+        if kind == "message_reply":
+            return self._reply(config, obj)
         if kind not in ("message_new", "message_edit"):
             return []
         m = obj.get("message", obj) if kind == "message_new" else obj
@@ -132,6 +183,9 @@ class VkAdapter:
             msg.external_id, msg.edits = f"{base_id}:edit:{m.get('update_time') or m.get('date')}", base_id
         if m.get("ref"):
             msg.link_token = str(m["ref"])
+        context = _context(m)
+        if context:
+            msg.text = "\n".join([*context, msg.text]) if msg.text else "\n".join(context)
         for a in m.get("attachments") or []:
             if isinstance(a, dict):
                 try:
@@ -164,8 +218,23 @@ class VkAdapter:
                 msg.text = msg.text or "[sticker]"
         elif kind == "audio_message":
             await self._fetch(config, msg, body.get("link_ogg") or body["link_mp3"], "voice.ogg", "audio/ogg")
+        elif kind == "graffiti" and body.get("url"):
+            await self._fetch(config, msg, body["url"], "graffiti.png", "image/png")
         else:
-            msg.text = (msg.text + "\n" if msg.text else "") + f"[{kind}: not supported here]"
+            msg.text = (msg.text + "\n" if msg.text else "") + _describe(str(kind), body)
+
+    def _reply(self, config: VkConfig, m: dict[str, Any]) -> list[Event]:
+        """A message the community sent: one of ours coming back, or an admin answering in VK."""
+        peer_id = m.get("peer_id", 0)
+        if not isinstance(peer_id, int) or peer_id <= 0 or peer_id >= PEER_CHATS_START or not m.get("id"):
+            return []
+        parts = [str(m.get("text") or "")]
+        parts += [_describe(str(a.get("type")), a.get(str(a.get("type"))) or {})
+                  for a in m.get("attachments") or [] if isinstance(a, dict)]
+        key = m.get("random_id")
+        return [ForeignReply(external_id=f"{config.group_id}:{m['id']}", recipient_id=str(peer_id),
+                             text="\n".join(p for p in parts if p), author_name="VK community",
+                             key=key if isinstance(key, int) and key else None)]
 
     async def _fetch(self, config: VkConfig, msg: InboundMessage, url: str, name: str, ctype: str,
                      size: int | None = None) -> None:

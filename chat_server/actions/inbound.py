@@ -14,24 +14,38 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from integrations.base import InboundMessage
+from integrations.base import ChannelState, ForeignReply, InboundMessage
 
-from ..models import Channel, ChannelInstance, Contact, ContactIdentity, Conversation, IdentityKind, Message
+from ..models import (
+    AuthorType,
+    Channel,
+    ChannelInstance,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    DeliveryState,
+    Direction,
+    Event,
+    IdentityKind,
+    Kind,
+    Message,
+)
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import find_contact, find_or_create_contact
 from .errors import ActionError
 from .links import do_spend_link_token, read_reply_token
 from .merge import do_merge_contacts
-from .messages import do_append_system_line, do_contact_message
+from .messages import do_append_system_line, do_contact_message, locked_conversation
 from .publish import message_dispatches
-from .thread import Stored
+from .thread import Stored, append
 from .validation import MAX_TEXT
 
 log = logging.getLogger(__name__)
@@ -272,3 +286,66 @@ async def _note_line(rt: Runtime, contact_id: int, text: str) -> bool:
         await s.flush()
     await rt.bus.publish(message_dispatches(line, conv))
     return True
+
+
+async def do_foreign_reply(rt: Runtime, instance: ChannelInstance, reply: ForeignReply) -> Outcome:
+    """A community admin answered in the service itself: the thread shows it as ours, so
+    operators see the whole conversation. Our own replies coming back are recognised and
+    skipped (by the service's idempotency key, else by their text within the hour)."""
+    channel = Channel(instance.channel)
+    async with rt.db.read() as s:
+        known = (await s.exec(select(Message.id).where(
+            Message.channel == channel, Message.external_id == reply.external_id))).first()
+        contact = await find_contact(s, IdentityKind(channel.value), reply.recipient_id)
+        conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact.id))).first() \
+            if contact is not None else None
+        if known is not None or conv is None:
+            return Outcome(note="duplicate" if known is not None else "unknown person")
+        if reply.key is not None:
+            ours = await s.get(Message, reply.key)
+            if ours is not None and ours.conversation_id == conv.id and ours.direction == Direction.outbound:
+                return Outcome(contact_id=conv.contact_id, note="our own reply")
+        recent = (await s.exec(select(Message.text).where(
+            Message.conversation_id == conv.id, Message.channel == channel, Message.direction == Direction.outbound,
+            col(Message.author_id).is_not(None), col(Message.created_at) > utcnow() - timedelta(hours=1)))).all()
+        if reply.text and any(reply.text.strip() in text for text in recent):
+            return Outcome(contact_id=conv.contact_id, note="our own reply")
+    async with rt.db.write() as s:
+        conv = await locked_conversation(s, conv.id or 0)
+        message = append(s, conv, Message(
+            conversation_id=conv.id or 0, seq=0, channel=channel, direction=Direction.outbound, kind=Kind.text,
+            author_type=AuthorType.operator, author_id=None, author_name=clean_text(reply.author_name, 200),
+            text=clean_text(reply.text) or "[message]", external_id=reply.external_id,
+            delivery_state=DeliveryState.sent, channel_instance_id=instance.id, meta={"sent_outside": True}))
+        await s.flush()
+    stored = Stored(message, conv, dispatches=message_dispatches(message, conv))
+    await rt.bus.publish(stored.dispatches)
+    return Outcome(stored=stored, contact_id=conv.contact_id, note="stored")
+
+
+async def do_channel_state(rt: Runtime, instance: ChannelInstance, news: ChannelState) -> Outcome:
+    """The person blocked (or unblocked) us on a channel: the identity remembers it, the
+    card's timeline records it, and the thread tells operators before they reply there."""
+    channel = instance.channel
+    state = "blocked" if news.blocked else None
+    line = None
+    async with rt.db.write() as s:
+        identity = (await s.exec(select(ContactIdentity).where(
+            ContactIdentity.kind == IdentityKind(channel), ContactIdentity.value == news.sender_id)
+            .with_for_update())).first()
+        if identity is None or identity.state == state:
+            return Outcome(note="no change")
+        identity.state = state
+        s.add(identity)
+        s.add(Event(contact_id=identity.contact_id, name="channel_blocked" if news.blocked else "channel_unblocked",
+                    properties={"channel": channel, "instance_id": instance.id}))
+        conv = (await s.exec(select(Conversation).where(Conversation.contact_id == identity.contact_id)
+                             .with_for_update())).first()
+        if conv is not None:
+            text = (f"The contact blocked us on {LABEL[channel]}: replies there will not reach them" if news.blocked
+                    else f"The contact can be reached on {LABEL[channel]} again")
+            line = await do_append_system_line(s, conv, text, None, "channel_blocked" if news.blocked else None)
+            await s.flush()
+    if line is not None and conv is not None:
+        await rt.bus.publish(message_dispatches(line, conv))
+    return Outcome(contact_id=identity.contact_id, note="blocked" if news.blocked else "unblocked")

@@ -48,6 +48,9 @@ class ContactIdentity(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     # How this identity came to the contact: "first visit", "identify", "merge: ...".
     linked_reason: str = Field(default="", max_length=200)
+    # "blocked" when the person blocked us on this channel (Telegram bot blocked, VK messages
+    # denied): replies there cannot arrive, and the composer says so.
+    state: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -1,4 +1,4 @@
-"""channel reliability: the parts of a multi-part reply that already left
+"""channel reliability: the parts of a multi-part reply that already left; blocked channels
 
 Revision ID: 0005_channel_reliability
 Revises: 0004
@@ -8,6 +8,7 @@ Create Date: 2026-11-30
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -22,8 +23,12 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 def upgrade() -> None:
     with op.batch_alter_table("outbound_job") as batch:
         batch.add_column(sa.Column("parts", JSON, nullable=False, server_default="[]"))
+    with op.batch_alter_table("contact_identity") as batch:
+        batch.add_column(sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contact_identity") as batch:
+        batch.drop_column("state")
     with op.batch_alter_table("outbound_job") as batch:
         batch.drop_column("parts")
