@@ -66,6 +66,7 @@ export class ContactCard {
       h("h3", {}, "Identities"),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},
         h("b", {}, IDENTITY_LABEL[i.kind] || i.kind), " ", h("span", { class: "value" }, i.value),
+        i.state === "blocked" ? h("span", { class: "tag blocked" }, "blocked us") : null,
         h("div", { class: "muted" }, `linked by ${i.linked_reason || "unknown"} · ${fmtTime(i.created_at)}`)))),
       h("h3", {}, "Where they came from"),
       h("table", { class: "facts system" },
@@ -193,5 +194,12 @@ export class ContactCard {
   channels() {
     const map = { visitor: "widget", telegram: "telegram", vk: "vk", email: "email" };
     return new Set((this.card?.identities || []).map((i) => map[i.kind]).filter(Boolean));
+  }
+
+  // Channels on which the person blocked us (a Telegram bot blocked, VK messages denied).
+  blockedChannels() {
+    const kinds = (this.card?.identities || []).map((i) => [i.kind, i.state]);
+    const reachable = new Set(kinds.filter(([, state]) => state !== "blocked").map(([kind]) => kind));
+    return new Set(kinds.filter(([kind, state]) => state === "blocked" && !reachable.has(kind)).map(([kind]) => kind));
   }
 }
