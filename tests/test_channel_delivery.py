@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from integrations.base import AdapterRegistry
 from integrations.email import EmailAdapter
@@ -20,6 +21,9 @@ from tests.channel_helpers import add_channel, admin, eventually, fixture, only_
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.fakes.vk_api import GROUP_ID, FakeVk
 from tests.fakes.vk_api import TOKEN as VK_TOKEN
+from tests.mailservers import SmtpSink
+from tests.services import free_port
+from tests.test_email import first_mail, mailbox_config, smtp_in, the_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -127,6 +131,33 @@ async def test_a_vk_error_code_we_do_not_know_is_retried(app: AppServer, vk: Fak
     assert rows[message_id]["delivery_state"] == "sent"
     assert [s.text for s in vk.sent] == ["Заказ в пути"]
     await http.aclose()
+
+
+async def test_an_smtp_deferral_is_retried_and_counted_until_the_limit(app: AppServer, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    with SmtpSink(ca) as sink:
+        port = free_port()
+        http = await admin(app)
+        await add_channel(http, "email", mailbox_config(sink, ca, tmp_path, listen_port=port))
+
+        async def delivered() -> bool:
+            try:
+                await smtp_in(port, first_mail())
+            except ConnectionRefusedError:  # the listener starts with the instance's loop
+                return False
+            return True
+        await eventually(delivered, what="the mailbox's SMTP listener")
+        conv_id, _ = await the_thread(http, 1)
+        sink.defer = 1
+        once = await reply(http, conv_id, "Your order ships tomorrow.")
+        assert (await settled(http, conv_id, once))[once]["delivery_state"] == "sent"
+        assert len(sink.received) == 1
+        sink.defer = 3
+        never = await reply(http, conv_id, "Hello?")
+        row = (await settled(http, conv_id, never))[never]
+        assert row["delivery_state"] == "failed" and "gave up after 3 attempts" in row["delivery_error"]
+        assert "451" in row["delivery_error"] and len(sink.received) == 1
+        await http.aclose()
 
 
 # --- 2. one conversation's replies leave in the order they were written ------------------------
