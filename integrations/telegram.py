@@ -131,7 +131,7 @@ def _with_links(text: str, entities: Any) -> str:
         return text
     units = text.encode("utf-16-le")
     for e in sorted(links, key=lambda e: e["offset"] + e["length"], reverse=True):
-        end = min(len(units), 2 * (e["offset"] + e["length"]))
+        end = max(0, min(len(units), 2 * (e["offset"] + e["length"])))
         units = units[:end] + f" ({e['url']})".encode("utf-16-le") + units[end:]
     return units.decode("utf-16-le", "replace")
 
@@ -251,7 +251,12 @@ class TelegramAdapter:
         context = [line for line in (_forwarded(m), _replying_to(m)) if line]
         if context:
             msg.text = "\n".join([*context, msg.text]) if msg.text else "\n".join(context)
-        await self._content(bot, msg, m)
+        try:
+            await self._content(bot, msg, m)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Shaped unlike the documentation: keep the words, say what is missing.
+            log.warning("could not read the content of a Telegram message", exc_info=True)
+            msg.text = (msg.text + "\n" if msg.text else "") + "[an attachment that could not be read]"
         if plain == "/start" or plain.startswith("/start "):
             token = plain[len("/start") :].strip()
             if token:
