@@ -20,7 +20,6 @@ from .actions.outbound import (
     do_mark_retry,
     do_mark_sent,
     do_record_part,
-    do_release,
 )
 from .attachments import storage_for
 from .channels import ChannelService
@@ -29,6 +28,7 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+MAX_IN_FLIGHT = 20  # replies being sent at once (each from a different conversation)
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -47,7 +47,7 @@ class OutboundWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Let the batch in hand finish (a send cancelled halfway might go out unrecorded,
+        """Let the sends in hand finish (a send cancelled halfway might go out unrecorded,
         and a query cancelled mid-flight can leave its connection behind); then stop."""
         if self._task:
             self._stopping = True
@@ -60,29 +60,39 @@ class OutboundWorker:
                     await self._task
 
     async def _run(self) -> None:
+        # Each claimed reply is sent by its own task, and claiming goes on while they run: a
+        # reply that hangs until its timeout holds back only its own conversation (whose next
+        # reply is not due until it is done), never the others.
+        in_flight: set[asyncio.Task[None]] = set()
         while not self._stopping:
             try:
-                jobs = await claim_due_jobs(self.rt)
+                room = MAX_IN_FLIGHT - len(in_flight)
+                jobs = await claim_due_jobs(self.rt, limit=room) if room > 0 else []
+                for job in jobs:
+                    task = asyncio.create_task(self.send(job))
+                    in_flight.add(task)
+                    task.add_done_callback(lambda t: self._sent(in_flight, t))
                 if jobs:
-                    # One conversation's replies leave in order; different conversations in parallel.
-                    threads: dict[int, list[Job]] = {}
-                    for job in jobs:
-                        threads.setdefault(job.message.conversation_id, []).append(job)
-                    await asyncio.gather(*(self._send_in_order(group) for group in threads.values()))
                     continue
             except Exception:
                 log.exception("the outbound queue failed; retrying")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        try:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+        except asyncio.CancelledError:  # the stop grace ran out
+            for task in in_flight:
+                task.cancel()
+            raise
 
-    async def _send_in_order(self, jobs: list[Job]) -> None:
-        ordered = sorted(jobs, key=lambda j: j.message.seq)
-        for i, job in enumerate(ordered):
-            if self._stopping:
-                await do_release(self.rt, [j.job_id for j in ordered[i:]])
-                return
-            await self.send(job)
+    def _sent(self, in_flight: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording a reply's delivery failed; it is tried again when its lease ends",
+                      exc_info=task.exception())
+        self._wake.set()  # the conversation's next reply may be due now
 
     async def send(self, job: Job) -> None:
         m = job.message

@@ -122,7 +122,7 @@ async def test_a_vk_doc_pointing_at_loopback_is_not_fetched(app: AppServer, inte
         instance = await add_channel(http, "vk", vk_config())
         event = fixture("vk", "doc", secret=SECRET)
         event["object"]["message"]["attachments"][0]["doc"]["url"] = f"http://127.0.0.1:{internal.port}/admin/dump"
-        async with httpx.AsyncClient(base_url=app.http) as client:
+        async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
             assert (await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=event)).text == "ok"
         m = await only_message(http)
         assert m["attachments"] == []
@@ -136,7 +136,7 @@ async def test_a_redirect_from_the_file_host_to_an_internal_address_is_not_follo
     vk.redirects["/doc/contract.pdf"] = f"http://127.0.0.1:{internal.port}/admin/dump"
     async with await admin(app) as http:
         instance = await add_channel(http, "vk", vk_config())
-        async with httpx.AsyncClient(base_url=app.http) as client:
+        async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
             await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=fixture("vk", "doc", secret=SECRET))
         m = await only_message(http)
         assert m["attachments"] == [] and "not downloaded" in m["text"]
@@ -148,7 +148,7 @@ async def test_a_redirect_within_the_file_hosts_is_followed(app: AppServer, vk: 
     vk.files["/cdn/contract.pdf"] = b"%PDF contract"
     async with await admin(app) as http:
         instance = await add_channel(http, "vk", vk_config())
-        async with httpx.AsyncClient(base_url=app.http) as client:
+        async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
             await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=fixture("vk", "doc", secret=SECRET))
         m = await only_message(http)
         assert [(a["name"], a["size"]) for a in m["attachments"]] == [("contract.pdf", len(b"%PDF contract"))]
@@ -160,7 +160,7 @@ async def test_telegram_files_come_only_from_an_allowed_bot_api_host(app: AppSer
         instance = await add_channel(http, "telegram", {
             "token": TOKEN, "bot_username": "support_test_bot", "api_base": tg.base, "mode": "webhook",
             "webhook_secret": "s3cret-token-for-webhook-calls"})
-        async with httpx.AsyncClient(base_url=app.http) as client:
+        async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
             r = await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=fixture("telegram", "photo"),
                                   headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token-for-webhook-calls"})
             assert r.status_code == 200

@@ -45,7 +45,7 @@ async def bot(app: AppServer, tg: FakeBotApi) -> AsyncIterator[tuple[httpx.Async
 
 
 async def post(app: AppServer, instance: dict[str, Any], update: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(base_url=app.http) as http:
+    async with httpx.AsyncClient(base_url=app.http, timeout=30) as http:
         r = await http.post(f"/api/v1/channels/{instance['id']}/webhook", json=update,
                             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
         assert r.status_code == 200, r.text
@@ -201,7 +201,7 @@ async def test_start_with_a_bad_token_gets_a_conversation_and_says_why(bot: Any,
 async def test_start_with_a_spent_token_gets_a_conversation_too(bot: Any, app: AppServer) -> None:
     http, instance = bot
     _site, welcome = await visitor(app)
-    async with httpx.AsyncClient(base_url=app.http) as client:
+    async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
         r = await client.get("/api/v1/widget/channel-links", headers={"Authorization": f"Visitor {welcome['token']}"})
     token = r.json()["links"][0]["url"].split("start=")[1]
     first = fixture("telegram", "start_token", token=token)

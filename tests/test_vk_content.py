@@ -50,7 +50,7 @@ async def community(app: AppServer) -> AsyncIterator[tuple[httpx.AsyncClient, di
 
 async def callback(app: AppServer, instance: dict[str, Any], event: dict[str, Any] | str) -> None:
     body = fixture("vk", event, secret=SECRET) if isinstance(event, str) else event
-    async with httpx.AsyncClient(base_url=app.http) as http:
+    async with httpx.AsyncClient(base_url=app.http, timeout=30) as http:
         r = await http.post(f"/api/v1/channels/{instance['id']}/webhook", json=body)
         assert r.text == "ok", r.text
 
@@ -156,7 +156,7 @@ async def test_a_telegram_user_who_blocks_the_bot_is_recorded(app: AppServer) ->
             "token": TG_TOKEN, "bot_username": "support_test_bot", "api_base": tg.base, "mode": "webhook",
             "webhook_secret": "s3cret-token-for-webhook-calls", "public_url": app.http})
         assert "my_chat_member" in tg.sent("setWebhook")[0].params["allowed_updates"]
-        async with httpx.AsyncClient(base_url=app.http) as client:
+        async with httpx.AsyncClient(base_url=app.http, timeout=30) as client:
             for name in ("text", "my_chat_member_kicked"):
                 r = await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=fixture("telegram", name),
                                       headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token-for-webhook-calls"})

@@ -155,15 +155,6 @@ async def _finish(rt: Runtime, job_id: int, job_values: dict[str, Any], message_
     await rt.bus.publish(message_dispatches(message, conv, updated=True))
 
 
-async def do_release(rt: Runtime, job_ids: list[int]) -> None:
-    """Hand leased jobs back (a clean shutdown): the next process sends them at once."""
-    if job_ids:
-        async with rt.db.write() as s:
-            await s.exec(update(OutboundJob).where(col(OutboundJob.id).in_(job_ids),
-                                                   col(OutboundJob.state) == JobState.queued)
-                         .values(locked_until=None))
-
-
 async def do_record_part(rt: Runtime, job_id: int, external_id: str) -> None:
     """One part of a multi-part reply left: remembered before the next part goes, so a retry
     sends only what is missing."""
