@@ -10,14 +10,23 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from integrations.base import AdapterRegistry, ChannelAdapter, InboundMessage, ReadReceipt, WebhookAnswer
+from integrations.base import (
+    AdapterRegistry,
+    ChannelAdapter,
+    ChannelState,
+    DownloadPolicy,
+    ForeignReply,
+    InboundMessage,
+    ReadReceipt,
+    WebhookAnswer,
+)
 
 from .actions.attachments import do_store_attachment
 from .actions.channels import do_save_cursor
 from .actions.errors import ActionError, NotFound
-from .actions.inbound import Outcome, do_channel_update
+from .actions.inbound import Outcome, do_channel_state, do_channel_update, do_foreign_reply
 from .actions.links import issue_link_token
 from .actions.outbound import do_channel_receipt
 from .models import Channel, ChannelInstance
@@ -53,6 +62,9 @@ class ChannelService:
     def __init__(self, rt: Runtime, adapters: AdapterRegistry) -> None:
         self.rt = rt
         self.adapters = adapters
+        settings = rt.settings
+        adapters.use_downloads(DownloadPolicy(tuple(settings.channel_file_host_list),
+                                              timeout=settings.channel_download_timeout))
         self._listeners: dict[int, tuple[datetime, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._rescan: asyncio.Task[None] | None = None
@@ -180,7 +192,14 @@ class ChannelService:
             return WebhookAnswer(404, "no such channel")
         if not instance.enabled:
             return WebhookAnswer(404, "channel disabled")
-        answer = await self.adapter(instance.channel).webhook(self.config(instance), headers, body)
+        try:
+            config = self.config(instance)
+        except ValidationError:
+            # Stored before today's rules (a VK callback without its secret): refuse rather
+            # than trust calls we cannot check.
+            log.warning("channel %s has settings that are no longer valid; refusing its webhook", instance_id)
+            return WebhookAnswer(403, "channel settings need updating")
+        answer = await self.adapter(instance.channel).webhook(config, headers, body)
         if answer.updates:
             if answer.process_after_answer:
                 self._later(instance, answer.updates)
@@ -228,6 +247,12 @@ class ChannelService:
                 if isinstance(event, ReadReceipt):
                     await do_channel_receipt(self.rt, instance.id, Channel(instance.channel), event.sender_id,
                                              event.up_to_external_id)
+                    continue
+                if isinstance(event, ForeignReply):
+                    outcomes.append(await do_foreign_reply(self.rt, instance, event))
+                    continue
+                if isinstance(event, ChannelState):
+                    outcomes.append(await do_channel_state(self.rt, instance, event))
                     continue
                 sender = event.sender_id
 

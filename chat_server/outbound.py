@@ -13,7 +13,14 @@ from integrations.base import OutboundAttachment, OutboundMessage, PermanentFail
 
 from .actions.attachments import readable_attachment
 from .actions.links import reply_token
-from .actions.outbound import Job, claim_due_jobs, do_mark_failed, do_mark_retry, do_mark_sent, do_release
+from .actions.outbound import (
+    Job,
+    claim_due_jobs,
+    do_mark_failed,
+    do_mark_retry,
+    do_mark_sent,
+    do_record_part,
+)
 from .attachments import storage_for
 from .channels import ChannelService
 from .runtime import Runtime
@@ -21,7 +28,7 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-SEND_TIMEOUT = 120.0
+MAX_IN_FLIGHT = 20  # replies being sent at once (each from a different conversation)
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -38,7 +45,7 @@ class OutboundWorker:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Let the batch in hand finish (a send cancelled halfway might go out unrecorded,
+        """Let the sends in hand finish (a send cancelled halfway might go out unrecorded,
         and a query cancelled mid-flight can leave its connection behind); then stop."""
         if self._task:
             self._stopping = True
@@ -51,56 +58,78 @@ class OutboundWorker:
                     await self._task
 
     async def _run(self) -> None:
+        # Each claimed reply is sent by its own task, and claiming goes on while they run: a
+        # reply that hangs until its timeout holds back only its own conversation (whose next
+        # reply is not due until it is done), never the others.
+        in_flight: set[asyncio.Task[None]] = set()
         while not self._stopping:
             # Cleared before looking, not after: a reply committed while we look wakes the
             # next wait at once instead of being missed until the poll.
             self._wake.clear()
             try:
-                jobs = await claim_due_jobs(self.rt)
+                room = MAX_IN_FLIGHT - len(in_flight)
+                jobs = await claim_due_jobs(self.rt, limit=room) if room > 0 else []
+                for job in jobs:
+                    task = asyncio.create_task(self.send(job))
+                    in_flight.add(task)
+                    task.add_done_callback(lambda t: self._sent(in_flight, t))
                 if jobs:
-                    # One conversation's replies leave in order; different conversations in parallel.
-                    threads: dict[int, list[Job]] = {}
-                    for job in jobs:
-                        threads.setdefault(job.message.conversation_id, []).append(job)
-                    await asyncio.gather(*(self._send_in_order(group) for group in threads.values()))
                     continue
             except Exception:
                 log.exception("the outbound queue failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        try:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+        except asyncio.CancelledError:  # the stop grace ran out
+            for task in in_flight:
+                task.cancel()
+            raise
 
-    async def _send_in_order(self, jobs: list[Job]) -> None:
-        ordered = sorted(jobs, key=lambda j: j.message.seq)
-        for i, job in enumerate(ordered):
-            if self._stopping:
-                await do_release(self.rt, [j.job_id for j in ordered[i:]])
-                return
-            await self.send(job)
+    def _sent(self, in_flight: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording a reply's delivery failed; it is tried again when its lease ends",
+                      exc_info=task.exception())
+        self._wake.set()  # the conversation's next reply may be due now
 
     async def send(self, job: Job) -> None:
         m = job.message
         assert m.id is not None
+        channel = str(m.channel)  # read back from the database as a plain string
         if job.recipient is None:
-            await do_mark_failed(self.rt, job.job_id, f"the contact has no {m.channel.value} address")
+            await do_mark_failed(self.rt, job.job_id, f"the contact has no {channel} address")
             return
         adapter = self.channels.adapter(job.instance.channel)
         thread = job.thread
+
+        async def part_sent(external_id: str) -> None:
+            await do_record_part(self.rt, job.job_id, external_id)
+
         outbound = OutboundMessage(
             message_id=m.id, recipient=job.recipient, text=m.text, author_name=m.author_name,
             attachments=[a for a in (await self._files(m.attachments)) if a is not None],
             subject=thread.meta.get("subject") if thread else None,
             in_reply_to=thread.external_id if thread else None, references=job.references,
             reply_token=reply_token(self.rt.settings.effective_secret_key, m.conversation_id),
+            sent_parts=job.parts, part_sent=part_sent,
         )
+        timeout = self.rt.settings.outbound_send_timeout
         try:
             config = self.channels.config(job.instance)
-            sent = await asyncio.wait_for(adapter.send(config, outbound), SEND_TIMEOUT)
+            sent = await asyncio.wait_for(adapter.send(config, outbound), timeout)
         except RetryLater as exc:
             await do_mark_retry(self.rt, job.job_id, job.attempts, exc.reason, timedelta(seconds=exc.seconds))
         except PermanentFailure as exc:
             await do_mark_failed(self.rt, job.job_id, str(exc))
+        except TimeoutError:
+            log.warning("sending message %s on %s timed out", m.id, channel)
+            await do_mark_retry(self.rt, job.job_id, job.attempts, f"{channel} did not answer within {timeout:g} s")
         except Exception as exc:
-            log.warning("sending message %s on %s failed", m.id, m.channel.value, exc_info=True)
+            # Anything else is taken as passing (a 5xx, the network, an error code we do not
+            # know): counted, retried with backoff, and failed visibly after the last attempt.
+            log.warning("sending message %s on %s failed", m.id, channel, exc_info=True)
             await do_mark_retry(self.rt, job.job_id, job.attempts, f"{type(exc).__name__}: {exc}"[:500])
         else:
             meta = {"subject": outbound.subject} if outbound.subject else None

@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     # safe to run everywhere.
     channel_workers: bool = True
 
+    # The outbound queue: how often a reply is tried before it is marked failed, the first
+    # wait between tries (doubling, capped at ten minutes), and how long one send may take.
+    outbound_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbound_retry_seconds: float = Field(default=2.0, gt=0, le=600)
+    outbound_send_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Hosts channel files may be downloaded from (comma-separated; "*.example.com" matches its
+    # subdomains). Only the services' own file hosts: a payload naming any other URL is not
+    # fetched. Private, loopback and link-local addresses are refused unless a host is named
+    # here exactly (tests name their local fakes this way).
+    channel_file_hosts: str = (
+        "api.telegram.org,*.userapi.com,*.vk.com,vk.com,*.vk.ru,vk.ru,*.vkuseraudio.net,"
+        "*.vk-cdn.net,*.vkuservideo.net,*.mycdn.me"
+    )
+    channel_download_timeout: float = Field(default=60.0, gt=0, le=600)
+
     # permessage-deflate on the sockets. Chat frames are small JSON that barely shrinks, and each
     # socket compresses every frame again: off saves CPU per recipient (see bench/notes.md).
     ws_compression: bool = False
@@ -94,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def origin_allow_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def channel_file_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.channel_file_hosts.split(",") if h.strip()]
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -3,9 +3,12 @@ adapter protocol and the registry. Adapters translate; they never touch the data
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,6 +51,12 @@ class InboundMessage:
     signature: str | None = None
     # Set for news that is not a customer message (bounces, auto-replies): never stored.
     ignored: str | None = None
+    # The person shared their own phone number (Telegram's "share my phone" button).
+    shared_phone: str | None = None
+    # Read leniently, because the service sent something our library's model refused: what
+    # was not understood, and the update as it arrived, kept for the operator.
+    partial: str | None = None
+    raw: dict[str, Any] | None = None
 
 
 @dataclass
@@ -56,6 +65,27 @@ class ReadReceipt:
 
     sender_id: str
     up_to_external_id: str
+
+
+@dataclass
+class ForeignReply:
+    """Someone on the business side answered the person in the service itself (a community
+    admin writing in VK's own interface): shown in the thread as ours, never sent again."""
+
+    external_id: str
+    recipient_id: str  # the person it went to
+    text: str
+    author_name: str
+    # The idempotency key the sender gave (VK's random_id): ours when it is one of our ids.
+    key: int | None = None
+
+
+@dataclass
+class ChannelState:
+    """The person blocked us (or unblocked us) on the channel: replies there cannot arrive."""
+
+    sender_id: str
+    blocked: bool
 
 
 @dataclass
@@ -78,6 +108,38 @@ class OutboundMessage:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     reply_token: str | None = None
+    # A reply that leaves in several parts (long text, text then files): the channel ids of
+    # the parts an earlier try already delivered, in order. The adapter sends only the rest,
+    # and reports each part as it leaves (`part_sent` records it before the next one goes),
+    # so a retry never sends a part twice.
+    sent_parts: list[str] = field(default_factory=list)
+    part_sent: Callable[[str], Awaitable[None]] | None = None
+
+    async def deliver_parts(self, parts: list[Callable[[], Awaitable[str]]]) -> Sent:
+        """Send the parts not sent yet, in order; each callable sends one and returns its id."""
+        if not parts:
+            raise PermanentFailure("nothing to send: no text and no files")
+        ids = list(self.sent_parts[: len(parts)])
+        for part in parts[len(ids):]:
+            external_id = await part()
+            ids.append(external_id)
+            if self.part_sent is not None:
+                await self.part_sent(external_id)
+        return Sent(ids[-1])
+
+
+def split_text(text: str, size: int) -> list[str]:
+    """Cut a long text into parts the service accepts, at a line break or a space near the
+    limit when there is one, so words are not split across two messages."""
+    parts: list[str] = []
+    while len(text) > size:
+        cut = max(text.rfind("\n", size // 2, size), text.rfind(" ", size // 2, size))
+        cut = cut + 1 if cut > 0 else size
+        parts.append(text[:cut])
+        text = text[cut:]
+    if text or not parts:
+        parts.append(text)
+    return parts
 
 
 @dataclass
@@ -104,6 +166,53 @@ class ConfigError(Exception):
     pass
 
 
+class DownloadRefused(Exception):  # noqa: N818
+    """A file URL we will not fetch (a host that is not the service's, a private address)."""
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """Where channel files may be downloaded from, how big and how slow they may be.
+
+    Payloads name file URLs, and whoever can post a payload could name an internal address:
+    only the services' own file hosts are fetched (`*.example.com` matches subdomains), and
+    only at public addresses, unless a host is named exactly (a deployment's own Bot API
+    server, the local fakes in tests). The default allows nothing."""
+
+    hosts: tuple[str, ...] = ()
+    max_bytes: int = 20 * 1024 * 1024
+    timeout: float = 60.0
+
+    def _matches(self, host: str) -> tuple[bool, bool]:
+        """(allowed, named exactly)."""
+        for pattern in self.hosts:
+            if pattern == host:
+                return True, True
+            if pattern.startswith("*.") and host.endswith(pattern[1:]):
+                return True, False
+        return False, False
+
+    async def check(self, url: str) -> None:
+        """Raises DownloadRefused unless `url` may be fetched now."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme not in ("http", "https") or not host:
+            raise DownloadRefused("not a web address")
+        allowed, exact = self._matches(host)
+        if not allowed:
+            raise DownloadRefused(f"{host} is not one of the service's file hosts")
+        if exact:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+        except OSError as exc:
+            raise DownloadRefused(f"{host} could not be resolved") from exc
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if not address.is_global:
+                raise DownloadRefused(f"{host} points at a private address")
+
+
 @dataclass
 class WebhookAnswer:
     """What to answer the service at once, and the updates to process (now or after)."""
@@ -115,12 +224,15 @@ class WebhookAnswer:
     process_after_answer: bool = False
 
 
-Event = InboundMessage | ReadReceipt
+Event = InboundMessage | ReadReceipt | ForeignReply | ChannelState
 Handle = Callable[[list[Any], str | None], Awaitable[None]]
 
 
 class ChannelAdapter(Protocol):
     """One channel. `config` is the instance's validated settings (secrets included)."""
+
+    # Where files named in payloads may be fetched from (set by the registry).
+    downloads: DownloadPolicy
 
     @property
     def channel(self) -> str: ...
@@ -171,11 +283,19 @@ class AdapterRegistry:
                  factories: dict[str, Callable[[], ChannelAdapter]] | None = None) -> None:
         self._by_channel = {a.channel: a for a in adapters or []}
         self._factories = dict(factories or {})
+        self.downloads = DownloadPolicy()
+
+    def use_downloads(self, policy: DownloadPolicy) -> None:
+        """The deployment's download rules, handed to every adapter (made now or later)."""
+        self.downloads = policy
+        for adapter in self._by_channel.values():
+            adapter.downloads = policy
 
     def get(self, channel: str) -> ChannelAdapter | None:
         adapter = self._by_channel.get(channel)
         if adapter is None and channel in self._factories:
             adapter = self._by_channel[channel] = self._factories.pop(channel)()
+            adapter.downloads = self.downloads
         return adapter
 
     def channels(self) -> list[str]:

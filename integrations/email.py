@@ -28,6 +28,7 @@ from pydantic import Field
 
 from .base import (
     ChannelConfig,
+    DownloadPolicy,
     Event,
     Handle,
     InboundAttachment,
@@ -240,6 +241,7 @@ class EmailAdapter:
     channel = "email"
     config_model = EmailConfig
     secret_fields = ("smtp_password", "imap_password")
+    downloads = DownloadPolicy()  # mail carries its files: nothing is fetched from a URL
 
     async def webhook(self, config: EmailConfig, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         return WebhookAnswer(404, "email has no webhook")

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import mimetypes
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import requests
 import vk_api
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from vk_api.bot_longpoll import VkBotLongPoll
 
 from .base import (
     ChannelConfig,
+    ChannelState,
+    DownloadPolicy,
+    DownloadRefused,
     Event,
+    ForeignReply,
     Handle,
     InboundAttachment,
     InboundMessage,
@@ -27,16 +34,25 @@ from .base import (
     RetryLater,
     Sent,
     WebhookAnswer,
+    split_text,
 )
 
 log = logging.getLogger(__name__)
 
-MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_REDIRECTS = 3
 MAX_TEXT = 4096
 # VK error codes: too many requests, flood control; cannot write to this user, blacklisted.
 SLOW_DOWN = {6, 9}
 REFUSED = {7, 900, 901, 902, 917}
 PEER_CHATS_START = 2_000_000_000  # peer ids from here on are group chats
+
+
+def _random_id(message_id: int, part: int) -> int:
+    """VK's idempotency key (int32) for one part of one of our messages."""
+    if part == 0:
+        return message_id % 2**31
+    digest = hashlib.sha256(f"{message_id}:{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 class VkConfig(ChannelConfig):
@@ -45,20 +61,76 @@ class VkConfig(ChannelConfig):
     mode: Literal["callback", "longpoll"] = "longpoll"
     # Callback API: the string VK expects back when confirming the address, and its secret key.
     confirmation: str = Field(default="", max_length=100)
-    secret: str = Field(default="", max_length=100)
+    # Required in callback mode: without it anyone who knows the public group id could post
+    # messages as any VK user.
+    secret: str = Field(default="", max_length=100, validate_default=True)
     # For the vk.me link; "club<group_id>" when empty.
     screen_name: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.]*$")
     api_version: str = Field(default="5.199", pattern=r"^\d+\.\d+$")
     wait: int = Field(default=25, ge=1, le=90)
 
 
+    @field_validator("secret")
+    @classmethod
+    def _secret_for_callbacks(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("mode") == "callback" and not value.strip():
+            raise ValueError("callback mode needs the secret key set in the community's Callback API settings")
+        return value
+
+
 SessionHook = Callable[[requests.Session], None]
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _describe(kind: str, body: Any) -> str:
+    """An attachment we keep as text: the link, title and words it carries."""
+    if not isinstance(body, dict):
+        return f"[{kind}: not supported here]"
+    owner, ident = body.get("owner_id") or body.get("from_id"), body.get("id")
+    if kind == "link":
+        title = _s(body.get("title")) or _s(body.get("caption"))
+        return f"[link: {title + ' ' if title else ''}{_s(body.get('url'))}]"
+    if kind == "wall":
+        text = " ".join(_s(body.get("text")).split())
+        return f"[wall post https://vk.com/wall{owner}_{ident}{': ' + text[:1000] if text else ''}]"
+    if kind == "wall_reply":
+        return f"[comment: {_s(body.get('text'))[:1000]}]"
+    if kind == "market":
+        price: dict[str, Any] = body["price"] if isinstance(body.get("price"), dict) else {}
+        bits = [b for b in (_s(body.get("title")), _s(price.get("text"))) if b]
+        return f"[product: {', '.join(bits)} https://vk.com/market{owner}?w=product{owner}_{ident}]"
+    if kind == "video":
+        return f"[video: {_s(body.get('title'))} https://vk.com/video{owner}_{ident}]"
+    if kind == "audio":
+        return f"[audio: {_s(body.get('artist'))} — {_s(body.get('title'))}]"
+    if kind == "poll":
+        answers = " / ".join(_s(a.get("text")) for a in body.get("answers") or [] if isinstance(a, dict))
+        return f"[poll: {_s(body.get('question'))}{' — ' + answers if answers else ''}]"
+    return f"[{kind}: not supported here]"
+
+
+def _context(m: dict[str, Any]) -> list[str]:
+    """What the message answers or forwards, as lines before its own text."""
+    lines = []
+    for fwd in m.get("fwd_messages") or []:
+        if isinstance(fwd, dict):
+            text = " ".join(_s(fwd.get("text")).split())
+            lines.append(f"[forwarded: “{text[:200]}{'…' if len(text) > 200 else ''}”]" if text else "[forwarded message]")
+    reply = m.get("reply_message")
+    if isinstance(reply, dict):
+        text = " ".join(_s(reply.get("text")).split())
+        lines.append(f"[in reply to: “{text[:200]}{'…' if len(text) > 200 else ''}”]" if text else "[in reply to a message]")
+    return lines
 
 
 class VkAdapter:
     channel = "vk"
     config_model = VkConfig
     secret_fields = ("token", "secret")
+    downloads = DownloadPolicy()
 
     def __init__(self, session_hook: SessionHook | None = None) -> None:
         # Lets a deployment (or a test) adjust the requests sessions: proxies, transports.
@@ -82,7 +154,7 @@ class VkAdapter:
             return WebhookAnswer(403, "wrong group")
         if event["type"] == "confirmation":
             return WebhookAnswer(200, config.confirmation)
-        if config.secret and not hmac.compare_digest(str(event.get("secret", "")).encode(), config.secret.encode()):
+        if not config.secret or not hmac.compare_digest(str(event.get("secret", "")).encode(), config.secret.encode()):
             return WebhookAnswer(403, "wrong secret")
         return WebhookAnswer(200, "ok", [event], process_after_answer=True)
 
@@ -93,6 +165,10 @@ class VkAdapter:
             return []
         if kind == "message_read":
             return [ReadReceipt(str(obj.get("from_id")), f"{config.group_id}:{obj.get('read_message_id')}")]
+        if kind in ("message_deny", "message_allow") and isinstance(obj.get("user_id"), int):
+            return [ChannelState(str(obj["user_id"]), blocked=kind == "message_deny")]
+        if kind == "message_reply":
+            return self._reply(config, obj)
         if kind not in ("message_new", "message_edit"):
             return []
         m = obj.get("message", obj) if kind == "message_new" else obj
@@ -107,6 +183,9 @@ class VkAdapter:
             msg.external_id, msg.edits = f"{base_id}:edit:{m.get('update_time') or m.get('date')}", base_id
         if m.get("ref"):
             msg.link_token = str(m["ref"])
+        context = _context(m)
+        if context:
+            msg.text = "\n".join([*context, msg.text]) if msg.text else "\n".join(context)
         for a in m.get("attachments") or []:
             if isinstance(a, dict):
                 try:
@@ -139,54 +218,101 @@ class VkAdapter:
                 msg.text = msg.text or "[sticker]"
         elif kind == "audio_message":
             await self._fetch(config, msg, body.get("link_ogg") or body["link_mp3"], "voice.ogg", "audio/ogg")
+        elif kind == "graffiti" and body.get("url"):
+            await self._fetch(config, msg, body["url"], "graffiti.png", "image/png")
         else:
-            msg.text = (msg.text + "\n" if msg.text else "") + f"[{kind}: not supported here]"
+            msg.text = (msg.text + "\n" if msg.text else "") + _describe(str(kind), body)
+
+    def _reply(self, config: VkConfig, m: dict[str, Any]) -> list[Event]:
+        """A message the community sent: one of ours coming back, or an admin answering in VK."""
+        peer_id = m.get("peer_id", 0)
+        if not isinstance(peer_id, int) or peer_id <= 0 or peer_id >= PEER_CHATS_START or not m.get("id"):
+            return []
+        parts = [str(m.get("text") or "")]
+        parts += [_describe(str(a.get("type")), a.get(str(a.get("type"))) or {})
+                  for a in m.get("attachments") or [] if isinstance(a, dict)]
+        key = m.get("random_id")
+        return [ForeignReply(external_id=f"{config.group_id}:{m['id']}", recipient_id=str(peer_id),
+                             text="\n".join(p for p in parts if p), author_name="VK community",
+                             key=key if isinstance(key, int) and key else None)]
 
     async def _fetch(self, config: VkConfig, msg: InboundMessage, url: str, name: str, ctype: str,
                      size: int | None = None) -> None:
-        if size is not None and size > MAX_DOWNLOAD:
+        policy = self.downloads
+        if size is not None and size > policy.max_bytes:
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
             return
-
-        def download() -> bytes:
-            session = self._api(config).http
-            with session.get(url, timeout=60, stream=True) as r:
-                r.raise_for_status()
-                data = r.raw.read(MAX_DOWNLOAD + 1, decode_content=True)
-            return data if len(data) <= MAX_DOWNLOAD else b""
-
+        deadline = time.monotonic() + policy.timeout
         try:
-            data = await asyncio.to_thread(download)
+            data: bytes | None = None
+            for _ in range(MAX_REDIRECTS + 1):
+                # Every hop is checked: a VK document URL redirects to its CDN, and a payload
+                # could name (or redirect to) an internal address.
+                await policy.check(url)
+                url, data = await asyncio.to_thread(self._get_once, config, url, policy, deadline)
+                if data is not None:
+                    break
+            if data is None:
+                raise DownloadRefused("too many redirects")
+        except DownloadRefused as exc:
+            log.warning("not downloading a VK attachment: %s", exc)
+            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: not downloaded: {exc}]"
+            return
         except (requests.RequestException, OSError):
             # The message matters more than the file: keep it, and say what is missing.
             log.warning("could not download a VK attachment", exc_info=True)
             msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: could not be downloaded]"
             return
-        if not data:
-            msg.text = (msg.text + "\n" if msg.text else "") + f"[{name}: too large to download]"
-            return
         msg.attachments.append(InboundAttachment(name=name, content_type=ctype, data=data))
 
+    def _get_once(self, config: VkConfig, url: str, policy: DownloadPolicy,
+                  deadline: float) -> tuple[str, bytes | None]:
+        """One request: (the next URL, None) for a redirect, else (url, the bytes)."""
+        session = self._api(config).http
+        remaining = max(0.1, deadline - time.monotonic())
+        with session.get(url, timeout=remaining, stream=True, allow_redirects=False) as r:
+            if r.is_redirect:
+                return urljoin(url, r.headers.get("location", "")), None
+            r.raise_for_status()
+            data = bytearray()
+            for chunk in r.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > policy.max_bytes:
+                    raise DownloadRefused("too large")
+                if time.monotonic() > deadline:
+                    raise DownloadRefused("took too long")
+        return url, bytes(data)
+
     async def send(self, config: VkConfig, message: OutboundMessage) -> Sent:
-        def call() -> int:
-            vk = self._api(config)
-            attachments = [self._upload(vk, int(message.recipient), a.name, a.data) for a in message.attachments]
-            result = vk.method("messages.send", {
-                "peer_id": int(message.recipient), "message": message.text[:MAX_TEXT],
-                # VK drops a second send with the same random_id: a retry never doubles a reply.
-                "random_id": message.message_id % 2**31,
-                **({"attachment": ",".join(attachments)} if attachments else {}),
-            })
-            return int(result)
+        peer_id = int(message.recipient)
+        texts = split_text(message.text, MAX_TEXT)
+
+        def part(i: int, text: str) -> Callable[[], Awaitable[str]]:
+            last = i == len(texts) - 1
+
+            def call() -> str:
+                vk = self._api(config)
+                files = [self._upload(vk, peer_id, a.name, a.data) for a in message.attachments] if last else []
+                result = vk.method("messages.send", {
+                    "peer_id": peer_id, "message": text,
+                    # VK drops a second send with the same random_id: a retry never doubles a part.
+                    "random_id": _random_id(message.message_id, i),
+                    **({"attachment": ",".join(files)} if files else {}),
+                })
+                return f"{config.group_id}:{int(result)}"
+
+            async def send() -> str:
+                return await asyncio.to_thread(call)
+            return send
+
         try:
-            sent = await asyncio.to_thread(call)
+            return await message.deliver_parts([part(i, t) for i, t in enumerate(texts)])
         except vk_api.ApiError as exc:
             if exc.code in SLOW_DOWN:
                 raise RetryLater(1.0, f"VK asked to slow down: {exc.error.get('error_msg')}") from exc
             if exc.code in REFUSED:
                 raise PermanentFailure(f"VK refused: {exc.error.get('error_msg')}") from exc
-            raise
-        return Sent(f"{config.group_id}:{sent}")
+            raise RuntimeError(f"VK error {exc.code}: {exc.error.get('error_msg')}") from exc
 
     def _upload(self, vk: vk_api.VkApi, peer_id: int, name: str, data: bytes) -> str:
         server = vk.method("docs.getMessagesUploadServer", {"type": "doc", "peer_id": peer_id})

@@ -19,6 +19,9 @@ from tests.services import free_port
 class AppServer:
     def __init__(self, tmp: Path, database_url: str, adapters: AdapterRegistry | None = None, **settings: Any) -> None:
         self.port = free_port()
+        # The local fakes stand in for the services' file hosts: named exactly, so their
+        # loopback address is allowed (nothing else on loopback is).
+        settings.setdefault("channel_file_hosts", "127.0.0.1,files.vk.ru")
         self.settings = Settings(**{
             "database_url": database_url, "data_dir": tmp / "data", "secret_key": "test-secret-key",
             "initial_admin_email": ADMIN_EMAIL, "initial_admin_password": ADMIN_PASSWORD,

@@ -140,6 +140,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.sink.defer > 0:  # a provider's bad day: try again later
+            self.sink.defer -= 1
+            return "451 4.3.0 Temporary local problem, please try again later"
         data = envelope.original_content or b""
         msg = message_from_bytes(data, policy=policy.default)
         assert isinstance(msg, EmailMessage)
@@ -157,6 +160,7 @@ class SmtpSink:
         self.port = free_port()
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.defer = 0  # how many of the next messages are answered 451
         self.credentials = (username, password)
 
         def authenticate(server: Any, session: Session, envelope: Envelope, mechanism: str,

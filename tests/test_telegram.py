@@ -164,10 +164,20 @@ async def test_animated_sticker_becomes_a_clear_placeholder(bot: Any, app: AppSe
     assert m["text"] == "[sticker 😂]" and m["attachments"] == []
 
 
-async def test_unsupported_message_type_says_so_instead_of_vanishing(bot: Any, app: AppServer) -> None:
+async def test_a_location_keeps_its_coordinates(bot: Any, app: AppServer) -> None:
     http, instance = bot
     await post_update(app, instance, fixture("telegram", "location"))
-    assert (await _one_message(http))["text"] == "[location message: not supported here]"
+    assert (await _one_message(http))["text"] == (
+        "[location: 55.75, 37.61 https://www.openstreetmap.org/?mlat=55.75&mlon=37.61]")
+
+
+async def test_unsupported_message_type_says_so_instead_of_vanishing(bot: Any, app: AppServer) -> None:
+    http, instance = bot
+    update = fixture("telegram", "location")
+    update["message"]["dice"] = {"emoji": "🎲", "value": 4}
+    del update["message"]["location"]
+    await post_update(app, instance, update)
+    assert (await _one_message(http))["text"] == "[dice message: not supported here]"
 
 
 async def test_an_edit_changes_the_shown_text_and_keeps_the_old_one(bot: Any, app: AppServer) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,13 +26,12 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .publish import message_dispatches
 
-MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=120)
 
 
-def backoff(attempts: int) -> timedelta:
-    """2 s, 4 s, 8 s ... capped at ten minutes."""
-    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
+def backoff(attempts: int, first: float = 2.0) -> timedelta:
+    """`first`, then doubling (2 s, 4 s, 8 s ... by default), capped at ten minutes."""
+    return timedelta(seconds=min(600.0, first * 2 ** (max(1, attempts) - 1)))
 
 
 async def reply_instance(s: AsyncSession, conv: Conversation, channel: Channel) -> int | None:
@@ -69,16 +69,27 @@ class Job:
     recipient: str | None
     thread: Message | None  # the contact's last inbound message on this channel
     references: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # channel ids of the parts already sent
 
 
 async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
-    """Due jobs, leased to this process: a crash mid-send frees them when the lease ends."""
+    """Due jobs, leased to this process: a crash mid-send frees them when the lease ends.
+
+    Only the first waiting reply of each conversation is due: one that waits for a retry holds
+    back the replies written after it, so the person reads them in the order they were sent."""
     now = utcnow()
+    earlier_job, earlier = aliased(OutboundJob), aliased(Message)
+    waiting_before = (
+        select(col(earlier_job.id)).join(earlier, col(earlier.id) == col(earlier_job.message_id))
+        .where(col(earlier.conversation_id) == col(Message.conversation_id),
+               col(earlier_job.state) == JobState.queued, col(earlier.seq) < col(Message.seq))
+        .exists())
     async with rt.db.read() as s:
         due = list((await s.exec(
-            select(col(OutboundJob.id)).where(
+            select(col(OutboundJob.id)).join(Message, col(Message.id) == col(OutboundJob.message_id)).where(
                 OutboundJob.state == JobState.queued, col(OutboundJob.next_attempt_at) <= now,
-                or_(col(OutboundJob.locked_until).is_(None), col(OutboundJob.locked_until) < now))
+                or_(col(OutboundJob.locked_until).is_(None), col(OutboundJob.locked_until) < now),
+                ~waiting_before)
             .order_by(col(OutboundJob.next_attempt_at), col(OutboundJob.id)).limit(limit)
         )).all())
     claimed: list[int] = []
@@ -115,7 +126,7 @@ async def _load(rt: Runtime, job_id: int) -> Job | None:
             .order_by(col(Message.seq).desc()).limit(1))).first()
         recipient = thread.meta.get("sender_id") if thread is not None else None
         if recipient is None:
-            kind = message.channel.value
+            kind = str(message.channel)  # a plain string when read back, not the enum
             recipient = (await s.exec(
                 select(ContactIdentity.value).where(ContactIdentity.contact_id == conv.contact_id,
                                                     ContactIdentity.kind == kind)
@@ -123,7 +134,7 @@ async def _load(rt: Runtime, job_id: int) -> Job | None:
         references: list[str] = []
         if thread is not None:
             references = [*thread.meta.get("references", []), *([thread.external_id] if thread.external_id else [])]
-    return Job(job_id, job.attempts, message, instance, recipient, thread, references[-20:])
+    return Job(job_id, job.attempts, message, instance, recipient, thread, references[-20:], list(job.parts))
 
 
 async def _finish(rt: Runtime, job_id: int, job_values: dict[str, Any], message_values: dict[str, Any]) -> None:
@@ -144,13 +155,14 @@ async def _finish(rt: Runtime, job_id: int, job_values: dict[str, Any], message_
         s.publish(message_dispatches(message, conv, updated=True))
 
 
-async def do_release(rt: Runtime, job_ids: list[int]) -> None:
-    """Hand leased jobs back (a clean shutdown): the next process sends them at once."""
-    if job_ids:
-        async with rt.db.write() as s:
-            await s.exec(update(OutboundJob).where(col(OutboundJob.id).in_(job_ids),
-                                                   col(OutboundJob.state) == JobState.queued)
-                         .values(locked_until=None))
+async def do_record_part(rt: Runtime, job_id: int, external_id: str) -> None:
+    """One part of a multi-part reply left: remembered before the next part goes, so a retry
+    sends only what is missing."""
+    async with rt.db.write() as s:
+        job = await s.get(OutboundJob, job_id, with_for_update=True)
+        if job is not None:
+            job.parts = [*job.parts, external_id[:200]]
+            s.add(job)
 
 
 async def do_mark_sent(rt: Runtime, job_id: int, external_id: str, meta: dict[str, Any] | None = None) -> None:
@@ -159,20 +171,22 @@ async def do_mark_sent(rt: Runtime, job_id: int, external_id: str, meta: dict[st
         message = await s.get(Message, job.message_id) if job else None
     values: dict[str, Any] = {"delivery_state": DeliveryState.sent, "delivery_error": None,
                               "external_id": external_id[:200]}
+    if job is not None and len(job.parts) > 1:
+        meta = {**(meta or {}), "parts": job.parts}
     if meta and message is not None:
         values["meta"] = {**message.meta, **meta}
     await _finish(rt, job_id, {"state": JobState.done, "locked_until": None, "last_error": None}, values)
 
 
 async def do_mark_retry(rt: Runtime, job_id: int, attempts: int, reason: str, delay: timedelta | None = None) -> bool:
-    """Try again later, or give up after MAX_ATTEMPTS; True when it gave up."""
+    """Try again later, or give up after the configured number of attempts; True when it gave up."""
     attempts += 1
-    if attempts >= MAX_ATTEMPTS:
+    if attempts >= rt.settings.outbound_max_attempts:
         await _fail_now(rt, job_id, f"gave up after {attempts} attempts: {reason}", attempts)
         return True
     async with rt.db.write() as s:
         await s.exec(update(OutboundJob).where(col(OutboundJob.id) == job_id).values(
-            attempts=attempts, next_attempt_at=utcnow() + (delay or backoff(attempts)),
+            attempts=attempts, next_attempt_at=utcnow() + (delay or backoff(attempts, rt.settings.outbound_retry_seconds)),
             locked_until=None, last_error=reason[:1000]))
     return False
 

@@ -23,6 +23,9 @@ class OriginalView(BaseModel):
     # An email's signature, cut from `text` and kept here.
     signature: str | None = None
     edits: list[dict[str, Any]]
+    # Set when the update was only partly understood: what was not, and the update as it came.
+    partly_understood: str | None = None
+    raw: dict[str, Any] | None = None
 
 
 async def history(c: Call[None, sc.HistoryQuery]) -> sc.MessagePage:
@@ -56,7 +59,8 @@ async def original(c: Call[None, None]) -> OriginalView:
         raise NotFound("message_not_found", "no such message")
     return OriginalView(message_id=message.id, text=message.text, original=message.meta.get("original", message.text),
                         subject=message.meta.get("subject"), signature=message.meta.get("signature"),
-                        edits=message.meta.get("edits", []))
+                        edits=message.meta.get("edits", []), partly_understood=message.meta.get("partial"),
+                        raw=message.meta.get("raw"))
 
 
 routes: list[Operation] = [

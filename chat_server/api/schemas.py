@@ -140,6 +140,7 @@ class IdentityView(BaseModel):
     value: str
     linked_reason: str
     created_at: datetime
+    state: str | None = None  # "blocked": the person blocked us on this channel
 
 
 class EventView(BaseModel):

@@ -50,6 +50,8 @@ class OutboundJob(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     last_error: str | None = Field(default=None, max_length=1000)
+    # A reply sent in parts: the channel ids of the parts that left, so a retry skips them.
+    parts: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn, nullable=False, server_default="[]"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -52,6 +52,9 @@ class ContactIdentity(SQLModel, table=True):
     # Visitor identities: tokens carry the version they were issued under; revoking them all
     # (the widget's shutdown) is raising it.
     token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # "blocked" when the person blocked us on this channel (Telegram bot blocked, VK messages
+    # denied): replies there cannot arrive, and the composer says so.
+    state: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

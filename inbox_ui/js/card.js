@@ -92,6 +92,7 @@ export class ContactCard {
       h("h3", {}, t("card.identities")),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},
         h("b", {}, identityName(i.kind)), " ", h("span", { class: "value" }, i.value),
+        i.state === "blocked" ? h("span", { class: "tag blocked" }, t("card.blocked_us")) : null,
         h("div", { class: "muted" }, t("card.linked", { reason: linkedReason(i.linked_reason), time: fmtTime(i.created_at) }))))),
       h("h3", {}, t("card.origin")),
       h("table", { class: "facts system" },
@@ -219,5 +220,12 @@ export class ContactCard {
   channels() {
     const map = { visitor: "widget", telegram: "telegram", vk: "vk", email: "email" };
     return new Set((this.card?.identities || []).map((i) => map[i.kind]).filter(Boolean));
+  }
+
+  // Channels on which the person blocked us (a Telegram bot blocked, VK messages denied).
+  blockedChannels() {
+    const kinds = (this.card?.identities || []).map((i) => [i.kind, i.state]);
+    const reachable = new Set(kinds.filter(([, state]) => state !== "blocked").map(([kind]) => kind));
+    return new Set(kinds.filter(([kind, state]) => state === "blocked" && !reachable.has(kind)).map(([kind]) => kind));
   }
 }

@@ -21,7 +21,7 @@ async function savedReplies() {
 }
 
 export class Composer {
-  constructor(conversation, channels, { onSent } = {}) {
+  constructor(conversation, channels, { onSent, blocked = new Set() } = {}) {
     this.conversation = conversation;
     this.onSent = onSent || (() => {});
     this.note = false;
@@ -36,6 +36,10 @@ export class Composer {
     this.channel = h("select", { class: "channel", "aria-label": t("composer.channel") },
       available.map((c) => h("option", { value: c, selected: c === preferred }, channelLabel(c))));
     if (!available.length) this.channel.append(h("option", { value: "" }, t("composer.no_channel")));
+    // Told before replying: a reply on a channel the person blocked will fail.
+    this.blocked = blocked;
+    this.blockedNote = h("div", { class: "blocked-note", role: "status", hidden: true });
+    this.channel.addEventListener("change", () => this.showBlocked());
     this.modeReply = h("button", { type: "button", class: "mode active", onclick: () => this.setNote(false) }, t("composer.reply"));
     this.modeNote = h("button", { type: "button", class: "mode", onclick: () => this.setNote(true) }, t("composer.note"));
     this.input = h("textarea", { rows: 3, placeholder: t("composer.placeholder_reply"), "aria-label": t("composer.message") });
@@ -50,10 +54,19 @@ export class Composer {
     this.el = h("div", { class: "composer" },
       h("div", { class: "composer-bar" }, this.modeReply, this.modeNote, h("span", { class: "spacer" }),
         h("label", {}, t("composer.via"), " ", this.channel)),
-      this.popup, this.input, this.fileList,
+      this.blockedNote, this.popup, this.input, this.fileList,
       h("div", { class: "composer-actions" }, this.fileInput, this.attachButton, h("span", { class: "spacer" }), this.sendButton));
     this.input.addEventListener("keydown", (e) => this.keydown(e));
     this.input.addEventListener("input", () => this.changed());
+    this.showBlocked();
+  }
+
+  showBlocked() {
+    const channel = this.channel.value;
+    const blocked = !this.note && this.blocked.has(channel);
+    this.blockedNote.hidden = !blocked;
+    this.blockedNote.textContent = blocked
+      ? t("composer.blocked", { channel: channelLabel(channel) }) : "";
   }
 
   setNote(note) {
@@ -62,6 +75,7 @@ export class Composer {
     this.modeNote.classList.toggle("active", note);
     this.modeReply.classList.toggle("active", !note);
     this.channel.disabled = note;
+    this.showBlocked();
     this.attachButton.disabled = note; // notes carry text only
     this.input.placeholder = note ? t("composer.placeholder_note") : t("composer.placeholder_reply");
     this.input.focus();

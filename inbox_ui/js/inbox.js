@@ -172,7 +172,8 @@ export class InboxPage {
     await this.card.ready;
     if (this.currentId !== id) return;
     if (canWrite()) {
-      this.composer = new Composer(conv, this.card.channels(), { onSent: (m) => this.thread.add(m) });
+      this.composer = new Composer(conv, this.card.channels(), { onSent: (m) => this.thread.add(m),
+        blocked: this.card.blockedChannels() });
       this.composerBox.append(this.composer.el);
     } else {
       this.composer = null;

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,12 @@ class FakeBotApi:
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}
         self.updates: list[dict[str, Any]] = []
-        self.failures: dict[str, list[dict[str, Any]]] = {}
+        # Per method, what the next calls meet: an error to answer with, or None to pass.
+        self.failures: dict[str, list[dict[str, Any] | None]] = {}
+        # A bad day for the soak test: called for each send, returns an error to answer with,
+        # "hang" to never answer (a timeout), or None to answer normally.
+        self.chaos: Callable[[str], dict[str, Any] | str | None] | None = None
+        self.hang_seconds = 5.0
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(500_000)
         self._new_update = asyncio.Event()
@@ -46,7 +52,7 @@ class FakeBotApi:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         return self
@@ -67,6 +73,10 @@ class FakeBotApi:
 
     def fail_next(self, method: str, error: dict[str, Any]) -> None:
         self.failures.setdefault(method, []).append(error)
+
+    def fail_after(self, method: str, passes: int, error: dict[str, Any]) -> None:
+        """Let `passes` calls of `method` through, then answer the next one with `error`."""
+        self.failures.setdefault(method, []).extend([*([None] * passes), error])
 
     def sent(self, method: str = "sendMessage") -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -97,8 +107,16 @@ class FakeBotApi:
             if isinstance(v, str) and v.startswith("attach://") and v[9:] in files:
                 files[k] = files.pop(v[9:])
                 params[k] = params.pop(v[9:])
-        if self.failures.get(method):
-            error = self.failures[method].pop(0)
+        error = self.failures[method].pop(0) if self.failures.get(method) else None
+        if error is None and self.chaos is not None and method.startswith("send"):
+            outcome = self.chaos(method)
+            if outcome == "hang":
+                self.calls.append(Call(method + ":hung", params, files))
+                # Longer than the sender waits; then nothing is delivered (the request was lost).
+                await asyncio.sleep(self.hang_seconds)
+                outcome = {"error_code": 504, "description": "Gateway Timeout"}
+            error = outcome if isinstance(outcome, dict) else None
+        if error is not None:
             self.calls.append(Call(method + ":refused", params, files))
             return web.json_response({"ok": False, **error}, status=error["error_code"])
         if method != "getUpdates":

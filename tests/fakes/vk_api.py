@@ -12,6 +12,7 @@ import itertools
 import json
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -39,9 +40,13 @@ class FakeVk(BaseAdapter):
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.sent: list[Sent] = []
         self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}  # path on files.vk.ru -> where it sends the client
         self.uploads: list[tuple[str, bytes]] = []
         self.users: dict[int, tuple[str, str]] = {}
-        self.failures: dict[str, list[dict[str, Any]]] = {}
+        self.failures: dict[str, list[dict[str, Any] | None]] = {}
+        # A bad day for the soak test: called for each messages.send, returns an error to
+        # answer with, "timeout" for a request that never reached VK, or None.
+        self.chaos: Callable[[], dict[str, Any] | str | None] | None = None
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.ts = 100
         self._ids = itertools.count(5000)
@@ -53,6 +58,10 @@ class FakeVk(BaseAdapter):
 
     def fail_next(self, method: str, code: int, message: str) -> None:
         self.failures.setdefault(method, []).append({"error_code": code, "error_msg": message})
+
+    def fail_after(self, method: str, passes: int, code: int, message: str) -> None:
+        """Let `passes` calls of `method` through, then answer the next one with an error."""
+        self.failures.setdefault(method, []).extend([*([None] * passes), {"error_code": code, "error_msg": message}])
 
     def queue_event(self, event: dict[str, Any]) -> None:
         self.events.put(event)
@@ -70,6 +79,10 @@ class FakeVk(BaseAdapter):
             assert isinstance(request.body, bytes)
             self.uploads.append((request.headers.get("Content-Type", ""), request.body))
             return self._json(request, {"file": f"uploaded-{len(self.uploads)}"})
+        if url.netloc == "files.vk.ru" and url.path in self.redirects:
+            r = self._bytes(request, 302, b"")
+            r.headers["Location"] = self.redirects[url.path]
+            return r
         if url.netloc == "files.vk.ru" and url.path in self.files:
             return self._bytes(request, 200, self.files[url.path])
         return self._bytes(request, 404, b"not found")
@@ -82,8 +95,14 @@ class FakeVk(BaseAdapter):
             self.calls.append((name, p))
             if p.get("access_token") != TOKEN:
                 return {"error": {"error_code": 5, "error_msg": "User authorization failed"}}
-            if self.failures.get(name):
-                return {"error": self.failures[name].pop(0)}
+            error = self.failures[name].pop(0) if self.failures.get(name) else None
+            if error is None and self.chaos is not None and name == "messages.send":
+                outcome = self.chaos()
+                if outcome == "timeout":
+                    raise requests.exceptions.ReadTimeout("VK did not answer in time")
+                error = outcome if isinstance(outcome, dict) else None
+            if error is not None:
+                return {"error": error}
             if name == "messages.send":
                 key = (int(p["peer_id"]), int(p["random_id"]))
                 if key not in self._by_random:  # VK drops a repeated random_id
