@@ -25,6 +25,7 @@ from . import migrate
 from .actions.arrivals import Arrivals
 from .actions.conversations import do_wake_snoozed
 from .actions.operators import OnlineOperators, do_ensure_first_admin
+from .actions.presence import do_away_idle_operators, do_mark_inbox_seen
 from .actions.site import do_ensure_site
 from .api import assets, ops
 from .api import channels as api_channels
@@ -137,6 +138,19 @@ async def _wake_snoozed_forever(rt: Runtime) -> None:
             log.exception("waking snoozed conversations failed")
 
 
+async def _presence_forever(rt: Runtime, hub: Hub) -> None:
+    """Stamp the operators this process has an inbox open for, then send away the online ones
+    nobody has seen in an inbox for the away period (see actions/presence.py)."""
+    interval = max(0.2, min(60.0, rt.settings.away_after_minutes * 60 / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await do_mark_inbox_seen(rt, [op for op, conns in hub.operators.items() if conns])
+            await do_away_idle_operators(rt)
+        except Exception:
+            log.exception("the presence sweep failed")
+
+
 def create_app(settings: Settings | None = None, adapters: AdapterRegistry | None = None) -> Starlette:
     """`adapters` replaces the channel adapters (a test points them at local servers)."""
     settings = settings or Settings()
@@ -165,6 +179,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        presence = asyncio.create_task(_presence_forever(rt, hub)) if settings.away_after_minutes > 0 else None
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
         if settings.channel_workers:
@@ -174,6 +189,8 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
             waker.cancel()
+            if presence is not None:
+                presence.cancel()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Contact, Operator
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import conversation_of, get_contact
 from .errors import ActionError
@@ -59,7 +60,8 @@ async def do_update_contact(
         s.add(contact)
         await s.flush()
         conv = await conversation_of(s, contact_id)
-    if conv is not None:
+        summary = await list_summary(s, conv) if conv is not None else None
+    if conv is not None and summary is not None:
         # The inbox list shows name, email and phone: every open inbox gets the new ones.
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        await rt.bus.publish([conversation_dispatch(conv, contact, summary)])
     return contact

@@ -9,7 +9,9 @@ from sqlmodel import col, select
 from ..bus import Dispatch
 from ..models import Contact, Conversation, Message, Operator, Role, Status
 from ..models.types import utcnow
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
+from ..views import ListSummary
 from .errors import ActionError, NotFound
 from .messages import check_can_write, do_append_system_line, locked_conversation
 from .publish import conversation_dispatch, message_dispatches
@@ -19,8 +21,10 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
 
 
-async def _commit_change(rt: Runtime, conv: Conversation, contact: Contact, line: Message | None) -> Conversation:
-    dispatches: list[Dispatch] = [conversation_dispatch(conv, contact)]
+async def _commit_change(
+    rt: Runtime, conv: Conversation, contact: Contact, summary: ListSummary, line: Message | None
+) -> Conversation:
+    dispatches: list[Dispatch] = [conversation_dispatch(conv, contact, summary)]
     if line is not None:
         dispatches += message_dispatches(line, conv)
     await rt.bus.publish(dispatches)
@@ -48,7 +52,8 @@ async def do_assign(rt: Runtime, actor: Operator, conversation_id: int, assignee
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
-    return await _commit_change(rt, conv, contact, line)
+        summary = await list_summary(s, conv)
+    return await _commit_change(rt, conv, contact, summary, line)
 
 
 def check_status(status: Status, snoozed_until: datetime | None) -> None:
@@ -84,7 +89,8 @@ async def do_set_status(
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
-    return await _commit_change(rt, conv, contact, line)
+        summary = await list_summary(s, conv)
+    return await _commit_change(rt, conv, contact, summary, line)
 
 
 def check_tags(tags: list[str]) -> list[str]:
@@ -110,7 +116,8 @@ async def do_set_tags(rt: Runtime, actor: Operator, conversation_id: int, tags: 
         await s.flush()
         contact = await s.get(Contact, conv.contact_id)
         assert contact is not None
-    return await _commit_change(rt, conv, contact, None)
+        summary = await list_summary(s, conv)
+    return await _commit_change(rt, conv, contact, summary, None)
 
 
 async def do_wake_snoozed(rt: Runtime) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from ..models import Contact, ContactIdentity, Conversation, IdentityKind
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import find_contact, get_contact
 from .errors import ActionError, Conflict, Forbidden
@@ -102,8 +103,9 @@ async def do_identify(
         s.add(contact)
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
-    if conv is not None:
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        summary = await list_summary(s, conv) if conv is not None else None
+    if conv is not None and summary is not None:
+        await rt.bus.publish([conversation_dispatch(conv, contact, summary)])
     return Identified(contact_id, merged)
 
 
@@ -119,5 +121,6 @@ async def do_leave_email(rt: Runtime, contact_id: int, email: str) -> None:
         s.add(contact)
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
-    if conv is not None:
-        await rt.bus.publish([conversation_dispatch(conv, contact)])
+        summary = await list_summary(s, conv) if conv is not None else None
+    if conv is not None and summary is not None:
+        await rt.bus.publish([conversation_dispatch(conv, contact, summary)])

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..group_commit import GroupCommit
 from ..models import AuthorType, Channel, Contact, Conversation, DeliveryState, Direction, Kind, Message, Status
 from ..models.types import utcnow
+from ..reads.conversation_list import EMPTY, list_summaries
 from ..runtime import Runtime
 from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
@@ -73,11 +74,13 @@ async def write_contact_messages(rt: Runtime, batch: list[Inbound]) -> list[Stor
             if message.attachments:
                 await bind_attachments(s, message.conversation_id, message.attachments)
         contacts = await _contacts(s, created | reopened)
+        summaries = await list_summaries(s, [convs[c].id or 0 for c in contacts])
     stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
     for one in stored:
         contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
         if contact is not None:
-            one.dispatches.append(conversation_dispatch(one.conversation, contact))
+            summary = summaries.get(one.conversation.id or 0, EMPTY)
+            one.dispatches.append(conversation_dispatch(one.conversation, contact, summary))
         one.dispatches += message_dispatches(one.message, one.conversation)
         rt.metrics.messages_in.labels(one.message.channel.value).inc()
     await rt.bus.publish([d for one in stored for d in one.dispatches])

@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 
 from ..bus import Audience, Dispatch
 from ..frames import PresenceFrame
-from ..models import Availability, Operator, OperatorSession, Role
+from ..models import Availability, AvailabilityOnLogin, Operator, OperatorSession, Role
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, Conflict, Forbidden, NotFound
@@ -49,9 +49,18 @@ def check_operator_fields(name: str, email: str, password: str | None) -> tuple[
     return name, email
 
 
-async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role) -> Operator:
+def check_availability_on_login(value: str) -> AvailabilityOnLogin:
+    try:
+        return AvailabilityOnLogin(value)
+    except ValueError as exc:
+        raise ActionError("invalid_availability_on_login", "availability_on_login is 'online' or 'last'") from exc
+
+
+async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role,
+                             availability_on_login: str = AvailabilityOnLogin.online) -> Operator:
     name, email = check_operator_fields(name, email, password)
-    operator = Operator(name=name, email=email, role=role, password_hash=_hasher.hash(password))
+    operator = Operator(name=name, email=email, role=role, password_hash=_hasher.hash(password),
+                        availability_on_login=check_availability_on_login(availability_on_login))
     try:
         async with rt.db.write() as s:
             s.add(operator)
@@ -164,7 +173,7 @@ class OnlineOperators:
         return value
 
 
-async def _publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
+async def publish_presence(rt: Runtime, operator: Operator, was_online: bool, now_online: bool) -> None:
     frame = PresenceFrame(operator_id=operator.id, availability=operator.availability, operators_online=now_online)
     dispatches = [Dispatch(STAFF, frame.model_dump_json())]
     if was_online != now_online:
@@ -181,7 +190,7 @@ async def do_set_availability(rt: Runtime, operator: Operator, availability: Ava
         assert fresh is not None
         fresh.availability = availability
     operator.availability = availability
-    await _publish_presence(rt, operator, was_online, await operators_online(rt))
+    await publish_presence(rt, operator, was_online, await operators_online(rt))
     return operator
 
 
@@ -215,7 +224,7 @@ async def do_update_operator(
     if was_online is not None and operator.availability == Availability.online:
         now_online = await operators_online(rt)
         if now_online != was_online:
-            await _publish_presence(rt, operator, was_online, now_online)
+            await publish_presence(rt, operator, was_online, now_online)
     return operator
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from sqlmodel import select
 
 from ..models import AuthorType, Channel, Contact, DeliveryState, Direction, Kind, Message
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
@@ -44,9 +45,10 @@ async def do_send_proactive(
         ))
         await s.flush()
         contact = await s.get(Contact, contact_id) if created else None
+        summary = await list_summary(s, conv) if created else None
     stored = Stored(message, conv)
-    if contact is not None:
-        stored.dispatches.append(conversation_dispatch(conv, contact))
+    if contact is not None and summary is not None:
+        stored.dispatches.append(conversation_dispatch(conv, contact, summary))
     stored.dispatches += message_dispatches(message, conv)
     await rt.bus.publish(stored.dispatches)
     return stored

@@ -25,6 +25,7 @@ from ..actions.operators import (
     do_set_language,
     do_update_operator,
 )
+from ..actions.presence import do_arrive_after_login, do_set_availability_on_login
 from ..frames import ConversationView
 from ..models import (
     Availability,
@@ -38,7 +39,8 @@ from ..models import (
     Role,
     Status,
 )
-from ..views import conversation_view, message_view, operator_view
+from ..reads.conversation_list import conversation_views, one_conversation_view, unread_per_tab
+from ..views import message_view, operator_view
 from . import attachments, inbox_api, personal_data, site
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
@@ -53,6 +55,7 @@ api = Registry()
          response=sc.LoginResult, auth=None)
 async def login(c: Call) -> sc.LoginResult:
     token, operator = await do_login(c.rt, c.body.email, c.body.password)
+    operator = await do_arrive_after_login(c.rt, operator)
     return sc.LoginResult(token=token, operator=operator_view(operator))
 
 
@@ -64,7 +67,8 @@ async def logout(c: Call) -> dict[str, bool]:
 
 
 def me_view(operator: Operator) -> sc.MeView:
-    return sc.MeView(**operator_view(operator).model_dump(), language=operator.language)
+    return sc.MeView(**operator_view(operator).model_dump(), language=operator.language,
+                     availability_on_login=operator.availability_on_login.value)
 
 
 @api.add("GET", "/me", summary="The logged-in operator and their own settings", response=sc.MeView)
@@ -72,12 +76,14 @@ async def me(c: Call) -> Any:
     return me_view(c.me)
 
 
-@api.add("PATCH", "/me", summary="Change your own settings (the inbox language)", body=sc.MeBody,
-         response=sc.MeView)
+@api.add("PATCH", "/me", summary="Change your own settings (inbox language, availability on login)",
+         body=sc.MeBody, response=sc.MeView)
 async def update_me(c: Call) -> Any:
     b: sc.MeBody = c.body
     if "language" in b.model_fields_set:
         await do_set_language(c.rt, c.me, b.language)
+    if "availability_on_login" in b.model_fields_set:
+        await do_set_availability_on_login(c.rt, c.me, b.availability_on_login)
     return me_view(c.me)
 
 
@@ -143,11 +149,19 @@ async def list_conversations(c: Call) -> sc.ConversationPage:
     query = query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()).limit(limit + 1)
     async with c.rt.db.read() as s:
         rows = (await s.exec(query)).all()
-    items = [conversation_view(conv, contact) for conv, contact in rows[:limit]]
+        items = await conversation_views(s, rows[:limit])
     last = rows[limit - 1][0] if len(rows) > limit else None
     return sc.ConversationPage(
         items=items, next_cursor=_encode_cursor(last.last_activity_at, last.id) if last and last.id else None
     )
+
+
+@api.add("GET", "/conversations/unread", summary="How many open conversations have unread messages, per tab",
+         response=sc.UnreadCounts)
+async def unread_counts(c: Call) -> sc.UnreadCounts:
+    assert c.me.id is not None
+    async with c.rt.db.read() as s:
+        return sc.UnreadCounts(**await unread_per_tab(s, c.me.id))
 
 
 async def _conversation(c: Call) -> tuple[Conversation, Contact]:
@@ -160,7 +174,9 @@ async def _conversation(c: Call) -> tuple[Conversation, Contact]:
 
 @api.add("GET", "/conversations/{id:int}", summary="One conversation", response=ConversationView)
 async def get_conversation(c: Call) -> Any:
-    return conversation_view(*await _conversation(c))
+    conv, contact = await _conversation(c)
+    async with c.rt.db.read() as s:
+        return await one_conversation_view(s, conv, contact)
 
 
 @api.add("GET", "/conversations/{id:int}/messages", summary="History, newest first, by cursor",
@@ -199,7 +215,7 @@ async def note(c: Call) -> sc.SentMessage:
 
 async def _fresh_view(c: Call, conv: Conversation) -> Any:
     async with c.rt.db.read() as s:
-        return conversation_view(conv, await get_contact(s, conv.contact_id))
+        return await one_conversation_view(s, conv, await get_contact(s, conv.contact_id))
 
 
 @api.add("POST", "/conversations/{id:int}/assign", summary="Assign (or unassign with null)", body=sc.AssignBody)
@@ -262,10 +278,11 @@ async def contact_card(c: Call) -> sc.ContactCard:
                                .order_by(col(Event.occurred_at).desc()).limit(200))).all()
         merges = (await s.exec(select(ContactMerge).where(ContactMerge.survivor_id == contact.id)
                                .order_by(col(ContactMerge.id)))).all()
+        conv_view = await one_conversation_view(s, conv, contact) if conv else None
     return sc.ContactCard(
         contact=contact_view(contact),
         identities=[sc.IdentityView.model_validate(i, from_attributes=True) for i in identities],
-        conversation=conversation_view(conv, contact) if conv else None,
+        conversation=conv_view,
         events=[sc.EventView.model_validate(e, from_attributes=True) for e in events],
         merges=[sc.MergeView.model_validate(m, from_attributes=True) for m in merges],
     )
@@ -292,7 +309,8 @@ async def list_operators(c: Call) -> sc.OperatorList:
          auth="admin", status=201)
 async def create_operator(c: Call) -> Any:
     b: sc.OperatorCreateBody = c.body
-    return operator_view(await do_create_operator(c.rt, b.name, b.email, b.password, Role(b.role)))
+    return operator_view(await do_create_operator(c.rt, b.name, b.email, b.password, Role(b.role),
+                                                  availability_on_login=b.availability_on_login))
 
 
 @api.add("PATCH", "/operators/{id:int}", summary="Change role, name, password or deactivate (admins)",
