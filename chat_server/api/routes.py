@@ -68,7 +68,7 @@ async def logout(c: Call) -> dict[str, bool]:
 
 def me_view(operator: Operator) -> sc.MeView:
     return sc.MeView(**operator_view(operator).model_dump(), language=operator.language,
-                     availability_on_login=operator.availability_on_login.value)
+                     availability_on_login=str(operator.availability_on_login))
 
 
 @api.add("GET", "/me", summary="The logged-in operator and their own settings", response=sc.MeView)
