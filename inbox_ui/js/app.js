@@ -43,6 +43,11 @@ async function logout() {
     await post("/auth/logout");
   } catch (err) { /* the token may already be gone */ }
   auth.token = null;
+  // The logged-out session hears nothing more, and its pages ask nothing more.
+  state.socket?.close();
+  if (inboxPage) inboxPage.unmount();
+  inboxPage = null;
+  state.me = null;
   location.hash = "#/inbox";
   showLogin();
 }
