@@ -3,8 +3,11 @@ it costs, and operators' availability following their inbox (online on login, aw
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -19,11 +22,13 @@ from chat_server.actions.presence import (
     do_mark_inbox_seen,
     do_set_availability_on_login,
 )
+from chat_server.db import Database
 from chat_server.frames import PREVIEW_LENGTH
 from chat_server.models import Availability, Channel, Contact, Conversation, IdentityKind, Operator, Role, Status
 from chat_server.models.types import utcnow
 from chat_server.reads.conversation_list import conversation_views, list_summaries, preview_text, unread_per_tab
 from chat_server.runtime import Runtime
+from tests.harness import ChatServer, api, create_operator, login, operator, visitor
 from tests.inprocess import QueryCounter, RecordingBus
 
 pytestmark = pytest.mark.anyio
@@ -197,3 +202,50 @@ async def test_online_operators_without_an_open_inbox_go_away(rt: tuple[Runtime,
     public = [json.loads(d.frame) for d in bus.published if d.audience.all_visitors]
     assert [f["operators_online"] for f in public] == [False]
     assert await do_away_idle_operators(runtime, now + timedelta(minutes=3)) == []  # nothing twice
+
+
+async def test_the_server_sends_away_an_operator_whose_inbox_stays_closed(tmp_path: Path) -> None:
+    """The lifespan's sweep, for real: a tiny away period (3 s). While the inbox is open the
+    heartbeat keeps her online; once it closes, the widgets hear that nobody is there."""
+    server = ChatServer(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", CHAT_AWAY_AFTER_MINUTES="0.05")
+    server.start()
+    db = Database(server.database_url)
+    try:
+        admin = await login(server)
+        email = f"pia-{uuid.uuid4().hex[:6]}@example.com"
+        pia = await create_operator(server, admin, email, name="Pia", availability_on_login="online")
+        v, welcome = await visitor(server)
+        assert welcome["operators_online"] is True  # she logged in: online
+        inbox = await operator(server, pia)
+
+        async def seen_at() -> datetime:
+            async with db.read() as s:
+                stamp = (await s.exec(select(Operator.inbox_seen_at).where(Operator.email == email))).one()
+            assert stamp is not None
+            return stamp
+
+        # Wait until the heartbeat has stamped her open inbox for longer than the away period.
+        first = await seen_at()
+        for _ in range(200):
+            if await seen_at() - first > timedelta(seconds=6):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the open inbox was not stamped")
+        assert not [f for f in await v.settled() if f["type"] == "presence"]  # still online all along
+        async with api(server, admin) as http:
+            team = (await http.get("/operators")).json()["items"]
+        assert next(o for o in team if o["email"] == email)["availability"] == "online"
+
+        closed_at = asyncio.get_running_loop().time()
+        await inbox.close()
+        presence = await v.expect("presence", timeout=20)
+        assert presence["operators_online"] is False
+        assert asyncio.get_running_loop().time() - closed_at >= 2.5  # not before the away period
+        async with api(server, admin) as http:
+            team = (await http.get("/operators")).json()["items"]
+        assert next(o for o in team if o["email"] == email)["availability"] == "away"
+        await v.close()
+    finally:
+        await db.dispose()
+        server.stop()
