@@ -121,7 +121,7 @@ async def test_the_list_in_russian_counts_with_plural_forms(server: ChatServer, 
     inbox = await open_inbox(browser, server)
     page = inbox.page
     await page.select_option("#language", "ru")
-    await expect(page.locator(".tabs button[data-tab=open]")).to_contain_text("Открытые")
+    await expect(page.locator(".tabs button[data-tab=open] .tab-label")).to_have_text("Открытые")
     v, _ = await visitor(server)
     for text in ("Здравствуйте", "Есть кто?", "Алло"):
         await v.send(type="message.send", client_msg_id=cid(), text=text)

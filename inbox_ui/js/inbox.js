@@ -105,7 +105,8 @@ export class InboxPage {
     const tabs = h("div", { class: "tabs", role: "tablist" }, TABS.map(([key, label]) => h("button", {
       type: "button", role: "tab", class: key === this.tab ? "active" : "", dataset: { tab: key },
       onclick: (e) => { this.tab = key; for (const b of tabs.children) b.classList.toggle("active", b === e.currentTarget); this.reloadList(); },
-    }, label(), COUNTED_TABS.includes(key) ? h("span", { class: "tab-count", hidden: true }) : null)));
+    }, h("span", { class: "tab-label" }, label()),
+    COUNTED_TABS.includes(key) ? h("span", { class: "tab-count", hidden: true }) : null)));
     this.tabsBox = tabs;
     const searchBox = h("input", { type: "search", placeholder: t("inbox.search_placeholder"), value: this.search, "aria-label": t("inbox.search") });
     searchBox.addEventListener("input", () => { this.search = searchBox.value.trim(); this.debouncedReload(); });
