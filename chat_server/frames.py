@@ -124,9 +124,9 @@ class ConversationView(BaseModel):
     # For the inbox list: inbound messages after operator_read_seq, the last message that is
     # not a system line, and when the oldest inbound message no operator reply has answered
     # yet was written (null when the last word is the team's).
-    unread_count: int = 0
-    last_message: MessagePreview | None = None
-    waiting_since: datetime | None = None
+    unread_count: int
+    last_message: MessagePreview | None
+    waiting_since: datetime | None
 
 
 class VisitorConversationView(BaseModel):

@@ -178,6 +178,11 @@ async def test_logging_in_comes_online_unless_the_operator_keeps_their_last_stat
         stored = (await s.exec(select(Operator).where(Operator.id == keeper.id))).one()
     assert stored.availability_on_login == "last" and stored.availability == Availability.away
 
+    # Sales accounts never answer: logging in leaves them away.
+    sales = await do_create_operator(runtime, "Sam", "sam@example.com", "long password", Role.sales)
+    await do_arrive_after_login(runtime, sales)
+    assert sales.availability == Availability.away and bus.published == []
+
 
 async def test_online_operators_without_an_open_inbox_go_away(rt: tuple[Runtime, RecordingBus]) -> None:
     runtime, bus = rt

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from ..models import Availability, AvailabilityOnLogin, Operator
+from ..models import Availability, AvailabilityOnLogin, Operator, Role
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .operators import check_availability_on_login, do_set_availability, operators_online, publish_presence
@@ -37,6 +37,8 @@ async def do_arrive_after_login(rt: Runtime, operator: Operator) -> Operator:
     """Logging in is being there: online, unless the operator keeps their last state. The
     stamp gives them the away period to open an inbox before the sweep counts them gone."""
     await do_mark_inbox_seen(rt, [operator.id or 0])
+    if operator.role == Role.sales:
+        return operator  # they never answer: "online" would mean nothing to a visitor
     if operator.availability_on_login == AvailabilityOnLogin.online and operator.availability != Availability.online:
         return await do_set_availability(rt, operator, Availability.online)
     return operator
