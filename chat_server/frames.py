@@ -109,6 +109,21 @@ class ContactSummary(BaseModel):
     phone: str | None
 
 
+class MessagePreview(BaseModel):
+    """The inbox list's line about a conversation: its last message that is not a system line."""
+
+    seq: int
+    text: str  # the first line, cut to PREVIEW_LENGTH characters
+    kind: Kind
+    direction: Literal["inbound", "outbound", "internal"]
+    author: Author
+    created_at: datetime
+    attachments: int  # how many files it carries
+
+
+PREVIEW_LENGTH = 140
+
+
 class ConversationView(BaseModel):
     id: int
     contact: ContactSummary
@@ -124,6 +139,12 @@ class ConversationView(BaseModel):
     last_inbound_channel: Channel | None
     unread: bool
     epoch: int
+    # For the inbox list: inbound messages after operator_read_seq, the last message that is
+    # not a system line, and when the oldest inbound message no operator reply has answered
+    # yet was written (null when the last word is the team's).
+    unread_count: int
+    last_message: MessagePreview | None
+    waiting_since: datetime | None
 
 
 class VisitorConversationView(BaseModel):

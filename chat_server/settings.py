@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # Tokens issued before tokens expired carry no date: accept them at the widget's hello
     # (which replaces them) while widgets come back after an upgrade; turn off after that.
     visitor_legacy_tokens: bool = True
+    # An online operator with no inbox open for this long becomes away, so the widget stops
+    # promising an answer (0: never). Fractions are allowed (tests use a few seconds).
+    away_after_minutes: float = Field(default=10, ge=0)
     # Files sent in chats: stored under data_dir/attachments unless given.
     max_attachment_bytes: int = 10 * 1024 * 1024
     # Files one visitor may upload per hour (0: no limit), so nobody fills the disk.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic_core import to_json
@@ -10,6 +12,7 @@ from .frames import (
     Author,
     ContactSummary,
     ConversationView,
+    MessagePreview,
     MessageView,
     OperatorView,
     VisitorConversationView,
@@ -102,7 +105,16 @@ def contact_summary(c: Contact) -> ContactSummary:
     return ContactSummary(id=c.id, name=c.name, email=c.email, phone=c.phone)
 
 
-def conversation_view(conv: Conversation, contact: Contact) -> ConversationView:
+@dataclass(frozen=True)
+class ListSummary:
+    """What the inbox list needs beyond the conversation row (read by reads/conversation_list.py)."""
+
+    unread_count: int = 0
+    last_message: MessagePreview | None = None
+    waiting_since: datetime | None = None
+
+
+def conversation_view(conv: Conversation, contact: Contact, summary: ListSummary) -> ConversationView:
     assert conv.id is not None
     return ConversationView(
         id=conv.id, contact=contact_summary(contact), status=conv.status,
@@ -112,6 +124,7 @@ def conversation_view(conv: Conversation, contact: Contact) -> ConversationView:
         contact_read_seq=conv.contact_read_public_seq,
         last_inbound_channel=conv.last_inbound_channel,
         unread=conv.last_inbound_seq > conv.operator_read_seq, epoch=conv.epoch,
+        unread_count=summary.unread_count, last_message=summary.last_message, waiting_since=summary.waiting_since,
     )
 
 

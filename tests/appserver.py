@@ -12,7 +12,7 @@ import uvicorn
 from chat_server.app import create_app
 from chat_server.settings import Settings
 from integrations.base import AdapterRegistry
-from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_TOKEN
+from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_TOKEN, settle_admin
 from tests.services import free_port
 
 
@@ -50,6 +50,7 @@ class AppServer:
         self._task = asyncio.create_task(self._server.serve())
         for _ in range(300):
             if self._server.started:
+                await asyncio.to_thread(settle_admin, self.http)
                 return self
             if self._task.done():
                 self._task.result()

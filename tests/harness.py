@@ -87,6 +87,7 @@ class ChatServer:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(self.http + "/readyz", timeout=1).status_code == 200:
+                    settle_admin(self.http)
                     return
             except httpx.HTTPError:
                 pass
@@ -175,6 +176,18 @@ async def visitor(server: ChatServer, token: str | None = None, last_seq: int = 
     return sock, welcome
 
 
+def settle_admin(base: str) -> None:
+    """Tests log the shared admin in again and again and decide themselves when someone is
+    online (the widget's offline mode depends on it): the admin keeps their last state on
+    login, away to begin with. Tests of coming online on login use operators of their own."""
+    with httpx.Client(base_url=base + "/api/v1", timeout=10) as http:
+        r = http.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert r.status_code == 200, r.text
+        http.headers["authorization"] = f"Bearer {r.json()['token']}"
+        assert http.patch("/me", json={"availability_on_login": "last"}).status_code == 200
+        assert http.post("/me/availability", json={"availability": "away"}).status_code == 200
+
+
 async def login(server: ChatServer, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
     async with httpx.AsyncClient(base_url=server.http) as http:
         r = await http.post("/api/v1/auth/login", json={"email": email, "password": password})
@@ -196,10 +209,12 @@ def api(server: ChatServer, token: str | None = None) -> httpx.AsyncClient:
 
 
 async def create_operator(server: ChatServer, admin_token: str, email: str, role: str = "operator",
-                          name: str | None = None) -> str:
-    """A new operator; returns their login token."""
+                          name: str | None = None, availability_on_login: str = "last") -> str:
+    """A new operator; returns their login token. They stay away on login unless asked (see
+    settle_admin)."""
     async with api(server, admin_token) as http:
         r = await http.post("/operators", json={"name": name or email.split("@")[0], "email": email,
-                                                "password": "password-" + email, "role": role})
+                                                "password": "password-" + email, "role": role,
+                                                "availability_on_login": availability_on_login})
         assert r.status_code == 201, r.text
     return await login(server, email, "password-" + email)

@@ -41,6 +41,7 @@ RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/contacts/{id}"): "admin",
     ("POST", "/me/availability"): "staff",
     ("GET", "/conversations"): "staff",
+    ("GET", "/conversations/unread"): "staff",
     ("GET", "/conversations/{id}"): "staff",
     ("GET", "/conversations/{id}/messages"): "staff",
     ("POST", "/conversations/{id}/messages"): "write",

@@ -429,7 +429,7 @@ async def test_the_inbox_in_russian_end_to_end_and_back_to_english(server: ChatS
     await expect(page.locator("#language")).to_have_value("ru")
 
     # The list: tabs, search, plural count, a visitor's name.
-    await expect(page.locator(".tabs button[data-tab=unassigned]")).to_have_text("Без исполнителя")
+    await expect(page.locator(".tabs button[data-tab=unassigned] .tab-label")).to_have_text("Без исполнителя")
     await expect(page.locator(".thread-pane")).to_have_text("Выберите диалог.")
     await page.fill(".list-pane input[type=search]", word)
     await expect(page.locator(".conversation")).to_have_count(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Contact, Operator
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import conversation_of, get_contact
 from .errors import ActionError
@@ -61,5 +62,5 @@ async def do_update_contact(
         conv = await conversation_of(s, contact_id)
         if conv is not None:
             # The inbox list shows name, email and phone: every open inbox gets the new ones.
-            s.publish([conversation_dispatch(conv, contact)])
+            s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
     return contact

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from ..db import WriteSession
 from ..models import Contact, Conversation, Message, Operator, Role, Status
 from ..models.types import utcnow
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .errors import ActionError, NotFound
 from .messages import check_can_write, do_append_system_line, locked_conversation
@@ -24,7 +25,7 @@ async def _publish_change(s: WriteSession, conv: Conversation, line: Message | N
     await s.flush()
     contact = await s.get(Contact, conv.contact_id)
     assert contact is not None
-    s.publish([conversation_dispatch(conv, contact)])
+    s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
     if line is not None:
         s.publish(message_dispatches(line, conv))
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from ..models import Contact, ContactIdentity, Conversation, IdentityKind
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import find_contact, get_contact
 from .errors import ActionError, Conflict, Forbidden
@@ -103,7 +104,7 @@ async def do_identify(
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
         if conv is not None:
-            s.publish([conversation_dispatch(conv, contact)])
+            s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
     return Identified(contact_id, merged)
 
 
@@ -120,4 +121,4 @@ async def do_leave_email(rt: Runtime, contact_id: int, email: str) -> None:
         await s.flush()
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
         if conv is not None:
-            s.publish([conversation_dispatch(conv, contact)])
+            s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])

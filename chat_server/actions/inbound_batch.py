@@ -24,6 +24,7 @@ from ..group_commit import GroupCommit
 from ..metrics import Metrics
 from ..models import AuthorType, Channel, Contact, Conversation, DeliveryState, Direction, Kind, Message, Status
 from ..models.types import utcnow
+from ..reads.conversation_list import EMPTY, list_summaries
 from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
@@ -73,11 +74,13 @@ async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inb
             if message.attachments:
                 await bind_attachments(s, message.conversation_id, message.attachments)
         contacts = await _contacts(s, created | reopened)
+        summaries = await list_summaries(s, [convs[c].id or 0 for c in contacts])
         stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
         for one in stored:
             contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
             if contact is not None:
-                s.publish([conversation_dispatch(one.conversation, contact)])
+                summary = summaries.get(one.conversation.id or 0, EMPTY)
+                s.publish([conversation_dispatch(one.conversation, contact, summary)])
             s.publish(message_dispatches(one.message, one.conversation))
     for one in stored:
         metrics.messages_in.labels(one.message.channel.value).inc()

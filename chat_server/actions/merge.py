@@ -28,7 +28,9 @@ from ..models import (
     Operator,
     Status,
 )
+from ..reads.conversation_list import EMPTY, list_summary
 from ..runtime import Runtime
+from ..views import ListSummary
 from .contacts import conversation_of, get_contact
 from .errors import ActionError, Conflict
 from .messages import check_can_write, do_append_system_line
@@ -170,13 +172,14 @@ async def do_merge_contacts(
         s.add_all([survivor, merged, record])
         await s.flush()
         await s.refresh(survivor)
-        s.publish(_merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line))
+        summary = await list_summary(s, keep) if keep is not None else EMPTY
+        s.publish(_merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line, summary))
     return record
 
 
 def _merge_dispatches(
     survivor: Contact, merged_id: int, keep: Conversation | None, gone_id: int | None,
-    renumbered: bool, line: Message | None,
+    renumbered: bool, line: Message | None, summary: ListSummary,
 ) -> list[Dispatch]:
     assert survivor.id is not None
     reset = ResetFrame(conversation_id=keep.id if keep else None, epoch=keep.epoch if keep else 1).model_dump_json()
@@ -194,7 +197,7 @@ def _merge_dispatches(
     else:
         dispatches.append(Dispatch(DispatchKind.reset, contact_audience(survivor.id), reset, keep.id, epoch=keep.epoch,
                                    reset=True))
-    dispatches.append(conversation_dispatch(keep, survivor))
+    dispatches.append(conversation_dispatch(keep, survivor, summary))
     if line is not None:
         dispatches += message_dispatches(line, keep)
     return dispatches

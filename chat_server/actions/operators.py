@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import PresenceFrame
-from ..models import Availability, Operator, OperatorSession, Role
+from ..models import Availability, AvailabilityOnLogin, Operator, OperatorSession, Role
 from ..models.types import utcnow
 from ..reads.operators import token_hash
 from ..runtime import Runtime
@@ -64,9 +64,18 @@ def check_password(password: str) -> None:
         raise ActionError("weak_password", f"passwords are at least {MIN_PASSWORD} characters")
 
 
-async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role) -> Operator:
+def check_availability_on_login(value: str) -> AvailabilityOnLogin:
+    try:
+        return AvailabilityOnLogin(value)
+    except ValueError as exc:
+        raise ActionError("invalid_availability_on_login", "availability_on_login is 'online' or 'last'") from exc
+
+
+async def do_create_operator(rt: Runtime, name: str, email: str, password: str, role: Role,
+                             availability_on_login: str = AvailabilityOnLogin.online) -> Operator:
     name, email = check_operator_fields(name, email, password)
-    operator = Operator(name=name, email=email, role=role, password_hash=await hash_password(password))
+    operator = Operator(name=name, email=email, role=role, password_hash=await hash_password(password),
+                        availability_on_login=check_availability_on_login(availability_on_login))
     try:
         async with rt.db.write() as s:
             s.add(operator)
@@ -125,10 +134,10 @@ async def do_logout(rt: Runtime, token: str) -> None:
 
 async def operators_online(rt: Runtime) -> bool:
     async with rt.db.read() as s:
-        return await _count_online(s)
+        return await count_online(s)
 
 
-async def _count_online(s: AsyncSession) -> bool:
+async def count_online(s: AsyncSession) -> bool:
     return bool((await s.exec(select(func.count()).select_from(Operator).where(
         Operator.availability == Availability.online, Operator.is_active == True,  # noqa: E712
         col(Operator.role).in_([Role.admin, Role.operator])))).one())
@@ -192,12 +201,12 @@ def presence_dispatches(operator: Operator, was_online: bool, now_online: bool) 
 async def do_set_availability(rt: Runtime, operator: Operator, availability: Availability) -> Operator:
     async with rt.db.write() as s:
         # Read in the transaction that changes it: on SQLite nothing else writes meanwhile.
-        was_online = await _count_online(s)
+        was_online = await count_online(s)
         fresh = await s.get(Operator, operator.id)
         assert fresh is not None
         fresh.availability = availability
         await s.flush()
-        s.publish(presence_dispatches(fresh, was_online, await _count_online(s)))
+        s.publish(presence_dispatches(fresh, was_online, await count_online(s)))
     operator.availability = availability
     return operator
 
@@ -217,7 +226,7 @@ async def do_update_operator(
     # Deactivating or re-roling an online operator can change whether anyone can answer.
     may_change_presence = role is not None or is_active is not None
     async with rt.db.write() as s:
-        was_online = await _count_online(s) if may_change_presence else None
+        was_online = await count_online(s) if may_change_presence else None
         operator = await s.get(Operator, operator_id)
         if operator is None:
             raise NotFound("operator_not_found", "no such operator")
@@ -242,7 +251,7 @@ async def do_update_operator(
         s.publish(access)
         if was_online is not None and operator.availability == Availability.online:
             await s.flush()
-            now_online = await _count_online(s)
+            now_online = await count_online(s)
             if now_online != was_online:
                 s.publish(presence_dispatches(operator, was_online, now_online))
     return operator

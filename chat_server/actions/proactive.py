@@ -7,6 +7,7 @@ from typing import Any, Literal
 from sqlmodel import select
 
 from ..models import AuthorType, Channel, Contact, DeliveryState, Direction, Kind, Message
+from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
@@ -46,6 +47,7 @@ async def do_send_proactive(
         if created:
             contact = await s.get(Contact, contact_id)
             assert contact is not None
-            s.publish([conversation_dispatch(conv, contact)])  # the inbox learns of the thread before its first line
+            # The inbox learns of the thread before its first line.
+            s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
         s.publish(message_dispatches(message, conv))
     return Stored(message, conv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..bus import Audience, Dispatch, DispatchKind
 from ..frames import ConversationUpdatedFrame, ReceiptFrame
 from ..models import Contact, Conversation, Message, Role
-from ..views import conversation_view, message_frames
+from ..views import ListSummary, conversation_view, message_frames
 
 # Every active staff member reads every conversation (sales read-only); visitors are never staff.
 STAFF = Audience(roles=(Role.admin.value, Role.operator.value, Role.sales.value))
@@ -27,8 +27,10 @@ def message_dispatches(m: Message, conv: Conversation, updated: bool = False) ->
     return dispatches
 
 
-def conversation_dispatch(conv: Conversation, contact: Contact) -> Dispatch:
-    frame = ConversationUpdatedFrame(conversation=conversation_view(conv, contact))
+def conversation_dispatch(conv: Conversation, contact: Contact, summary: ListSummary) -> Dispatch:
+    """`summary` is read in the writing transaction (reads.conversation_list.list_summary), so
+    the view describes the conversation up to its `last_seq`."""
+    frame = ConversationUpdatedFrame(conversation=conversation_view(conv, contact, summary))
     return Dispatch(DispatchKind.conversation, STAFF, frame.model_dump_json())
 
 

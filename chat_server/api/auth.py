@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..actions.operators import do_login, do_logout
+from ..actions.presence import do_arrive_after_login
 from ..views import operator_view
 from . import schemas as sc
 from .framework import Auth, Call, Operation, endpoint
@@ -11,6 +12,7 @@ from .framework import Auth, Call, Operation, endpoint
 async def login(c: Call[sc.LoginBody, None]) -> sc.LoginResult:
     token, operator = await do_login(c.rt, c.body.email, c.body.password,
                                      c.request.client.host if c.request.client else "unknown")
+    operator = await do_arrive_after_login(c.rt, operator)
     return sc.LoginResult(token=token, operator=operator_view(operator))
 
 

@@ -14,7 +14,7 @@ from ..actions.errors import ActionError, NotFound
 from ..actions.merge import do_merge_contacts
 from ..models import Contact
 from ..reads import contacts as reads
-from ..views import conversation_view
+from ..reads import conversation_list as listing
 from . import inbox_schemas as isc
 from . import schemas as sc
 from .framework import Call, Operation, endpoint
@@ -46,7 +46,7 @@ async def contact_card(c: Call[None, None]) -> sc.ContactCard:
     return sc.ContactCard(
         contact=contact_view(card.contact),
         identities=[sc.IdentityView.model_validate(i, from_attributes=True) for i in card.identities],
-        conversation=conversation_view(card.conversation, card.contact) if card.conversation else None,
+        conversation=await listing.view_of(c.rt.db, card.conversation, card.contact) if card.conversation else None,
         events=[sc.EventView.model_validate(e, from_attributes=True) for e in card.events],
         merges=[sc.MergeView.model_validate(m, from_attributes=True) for m in card.merges],
     )

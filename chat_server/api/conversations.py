@@ -13,9 +13,9 @@ from ..db import Database
 from ..frames import ConversationView
 from ..models import Conversation, Status
 from ..models.ids import MAX_ROW_ID
+from ..reads import conversation_list as listing
 from ..reads import conversations as reads
 from ..reads.conversations import ConversationFilter
-from ..views import conversation_view
 from . import schemas as sc
 from .framework import Call, Operation, endpoint
 
@@ -56,7 +56,7 @@ async def list_conversations(c: Call[None, sc.ConversationQuery]) -> sc.Conversa
     rows = await reads.page(c.rt.db, conversation_filter(c.query, c.me.id), limit)
     last = rows[limit - 1][0] if len(rows) > limit else None
     return sc.ConversationPage(
-        items=[conversation_view(conv, contact) for conv, contact in rows[:limit]],
+        items=await listing.page_views(c.rt.db, rows[:limit]),
         next_cursor=encode_cursor(last.last_activity_at, last.id) if last and last.id else None,
     )
 
@@ -65,14 +65,19 @@ async def get_conversation(c: Call[None, None]) -> ConversationView:
     found = await reads.with_contact(c.rt.db, c.path_int("id"))
     if found is None:
         raise NotFound("conversation_not_found", "no such conversation")
-    return conversation_view(*found)
+    return await listing.view_of(c.rt.db, *found)
+
+
+async def unread(c: Call[None, None]) -> sc.UnreadCounts:
+    assert c.me.id is not None
+    return sc.UnreadCounts(**await listing.unread_counts(c.rt.db, c.me.id))
 
 
 async def _fresh_view(db: Database, conv: Conversation) -> ConversationView:
     contact = await reads.contact_of(db, conv)
     if contact is None:
         raise NotFound("contact_not_found", "no such contact")
-    return conversation_view(conv, contact)
+    return await listing.view_of(db, conv, contact)
 
 
 async def assign(c: Call[sc.AssignBody, None]) -> ConversationView:
@@ -96,6 +101,8 @@ async def read(c: Call[sc.ReadBody, None]) -> dict[str, bool]:
 routes: list[Operation] = [
     endpoint("GET", "/conversations", list_conversations, summary="Conversations by last activity, filtered",
              query=sc.ConversationQuery, response=sc.ConversationPage),
+    endpoint("GET", "/conversations/unread", unread, summary="How many open conversations have unread messages, per tab",
+             response=sc.UnreadCounts),
     endpoint("GET", "/conversations/{id:int}", get_conversation, summary="One conversation", response=ConversationView),
     endpoint("POST", "/conversations/{id:int}/assign", assign, summary="Assign (or unassign with null)",
              body=sc.AssignBody),

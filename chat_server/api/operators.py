@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..actions.operators import do_create_operator, do_set_availability, do_set_language, do_update_operator
+from ..actions.presence import do_set_availability_on_login
 from ..frames import OperatorView
 from ..models import Availability, Operator, Role
 from ..reads import operators as reads
@@ -12,7 +13,8 @@ from .framework import Auth, Call, Operation, endpoint
 
 
 def me_view(operator: Operator) -> sc.MeView:
-    return sc.MeView(**operator_view(operator).model_dump(), language=operator.language)
+    return sc.MeView(**operator_view(operator).model_dump(), language=operator.language,
+                     availability_on_login=str(operator.availability_on_login))
 
 
 async def me(c: Call[None, None]) -> sc.MeView:
@@ -22,6 +24,8 @@ async def me(c: Call[None, None]) -> sc.MeView:
 async def update_me(c: Call[sc.MeBody, None]) -> sc.MeView:
     if "language" in c.body.model_fields_set:
         await do_set_language(c.rt, c.me, c.body.language)
+    if "availability_on_login" in c.body.model_fields_set:
+        await do_set_availability_on_login(c.rt, c.me, c.body.availability_on_login)
     return me_view(c.me)
 
 
@@ -35,7 +39,8 @@ async def list_operators(c: Call[None, None]) -> sc.OperatorList:
 
 async def create_operator(c: Call[sc.OperatorCreateBody, None]) -> OperatorView:
     b = c.body
-    return operator_view(await do_create_operator(c.rt, b.name, b.email, b.password, Role(b.role)))
+    return operator_view(await do_create_operator(c.rt, b.name, b.email, b.password, Role(b.role),
+                                                  availability_on_login=b.availability_on_login))
 
 
 async def update_operator(c: Call[sc.OperatorUpdateBody, None]) -> OperatorView:
@@ -48,7 +53,7 @@ async def update_operator(c: Call[sc.OperatorUpdateBody, None]) -> OperatorView:
 
 routes: list[Operation] = [
     endpoint("GET", "/me", me, summary="The logged-in operator and their own settings", response=sc.MeView),
-    endpoint("PATCH", "/me", update_me, summary="Change your own settings (the inbox language)", body=sc.MeBody,
+    endpoint("PATCH", "/me", update_me, summary="Change your own settings (inbox language, availability on login)", body=sc.MeBody,
              response=sc.MeView),
     endpoint("POST", "/me/availability", availability, summary="Go online or away", body=sc.AvailabilityBody),
     endpoint("GET", "/operators", list_operators, summary="The team", response=sc.OperatorList),

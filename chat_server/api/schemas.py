@@ -38,16 +38,24 @@ InboxLanguage = Annotated[
 ]
 
 
+OnLogin = Annotated[
+    Literal["online", "last"],
+    Field(description="logging in makes you online, or keeps the availability you had when you left"),
+]
+
+
 class MeView(OperatorView):
     """The logged-in operator, with what only they need: their own settings."""
 
     language: InboxLanguage = None
+    availability_on_login: OnLogin = "online"
 
 
 class MeBody(Body):
     """The operator's own profile settings; a field left out stays as it is."""
 
     language: InboxLanguage = None
+    availability_on_login: OnLogin = "online"
 
 
 class ReplyBody(Body):
@@ -89,6 +97,7 @@ class OperatorCreateBody(Body):
     email: Annotated[str, Field(min_length=3, max_length=320)]
     password: Annotated[str, Field(min_length=8, max_length=1000)]
     role: Literal["admin", "operator", "sales"] = "operator"
+    availability_on_login: OnLogin = "online"
 
 
 class OperatorUpdateBody(Body):
@@ -123,6 +132,14 @@ class ContactQuery(Body):
 class ConversationPage(BaseModel):
     items: list[ConversationView]
     next_cursor: str | None
+
+
+class UnreadCounts(BaseModel):
+    """Open conversations with unread messages, per inbox tab."""
+
+    open: int
+    mine: int
+    unassigned: int
 
 
 class MessagePage(BaseModel):

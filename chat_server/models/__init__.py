@@ -14,12 +14,13 @@ from .conversation import (
     Message,
     Status,
 )
-from .operator import Availability, Operator, OperatorSession, Role
+from .operator import Availability, AvailabilityOnLogin, Operator, OperatorSession, Role
 from .saved_reply import SavedReply
 from .site import SiteSettings
 
 __all__ = [
-    "Attachment", "AuditRecord", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
+    "Attachment", "AuditRecord", "AuthorType", "Availability", "AvailabilityOnLogin", "Channel", "ChannelInstance", "Contact",
+    "ContactIdentity",
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",

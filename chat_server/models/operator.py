@@ -23,6 +23,11 @@ class Availability(StrEnum):
     away = "away"
 
 
+class AvailabilityOnLogin(StrEnum):
+    online = "online"  # logging in means being there to answer
+    last = "last"  # keep whatever they were when they left
+
+
 class Operator(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     name: str = Field(max_length=200)
@@ -33,6 +38,11 @@ class Operator(SQLModel, table=True):
     is_active: bool = True
     # The inbox's language for this operator: "en", "ru", or None to follow their browser.
     language: str | None = Field(default=None, max_length=5)
+    availability_on_login: AvailabilityOnLogin = Field(
+        default=AvailabilityOnLogin.online, sa_type=String(10), sa_column_kwargs={"server_default": "online"})
+    # When an inbox socket of theirs was last known open (refreshed while one is, by every
+    # process): online operators with none open for CHAT_AWAY_AFTER_MINUTES become away.
+    inbox_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

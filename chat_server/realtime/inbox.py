@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError, NotFound
 from ..actions.messages import check_can_write, do_operator_read, do_send_operator_message
 from ..actions.operators import do_set_availability
+from ..actions.presence import do_mark_inbox_seen
 from ..actions.typing import do_operator_typing
 from ..frames import (
     AckFrame,
@@ -33,6 +35,8 @@ from .connection import Connection
 from .services import SocketServices
 from .socket import error_frame, read_hello, run_socket, send_and_close
 
+log = logging.getLogger(__name__)
+
 
 async def inbox_endpoint(ws: WebSocket) -> None:
     sv: SocketServices = ws.state.sockets
@@ -54,11 +58,23 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
     sv.hub.add(conn)
     try:
+        await do_mark_inbox_seen(sv.rt, [operator.id or 0])
         _resume(sv, conn, cursors, list(known))
         await run_socket(ws, conn, operator_frame_adapter, settings.max_frame_bytes,
                          lambda frame: _handle(sv, conn, operator, frame), sv.rt.metrics.slow_consumers.inc)
     finally:
         sv.hub.remove(conn)
+        await _left(sv, operator.id or 0)
+
+
+async def _left(sv: SocketServices, operator_id: int) -> None:
+    """The away period counts from the moment the last inbox closed, not from the heartbeat."""
+    if sv.hub.operators.get(operator_id):
+        return
+    try:
+        await do_mark_inbox_seen(sv.rt, [operator_id])
+    except Exception:  # the server is stopping: the heartbeat's stamp is a little older, that is all
+        log.warning("could not record when operator %s left the inbox", operator_id, exc_info=True)
 
 
 def _resume(sv: SocketServices, conn: Connection, cursors: dict[int, Any], known: list[Conversation]) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 
+from ..actions.presence import do_away_idle_operators, do_mark_inbox_seen
 from ..reads.operators import live_sessions
 from ..runtime import Runtime
 from .hub import Hub
@@ -35,3 +36,16 @@ async def recheck_forever(rt: Runtime, hub: Hub) -> None:
             await recheck_sockets(rt, hub)
         except Exception:
             log.exception("checking the inbox sockets' sessions failed")
+
+
+async def presence_forever(rt: Runtime, hub: Hub) -> None:
+    """Stamp the operators this process has an inbox open for, then send away the online ones
+    nobody has seen in an inbox for the away period (see actions/presence.py)."""
+    interval = max(0.2, min(60.0, rt.settings.away_after_minutes * 60 / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await do_mark_inbox_seen(rt, [op for op, conns in hub.operators.items() if conns])
+            await do_away_idle_operators(rt)
+        except Exception:
+            log.exception("the presence sweep failed")

@@ -43,6 +43,11 @@ async function logout() {
     await post("/auth/logout");
   } catch (err) { /* the token may already be gone */ }
   auth.token = null;
+  // The logged-out session hears nothing more, and its pages ask nothing more.
+  state.socket?.close();
+  if (inboxPage) inboxPage.unmount();
+  inboxPage = null;
+  state.me = null;
   location.hash = "#/inbox";
   showLogin();
 }
@@ -67,6 +72,7 @@ async function start() {
   document.body.dataset.role = me.role;
   showMe();
   $("availability").value = me.availability;
+  $("online-on-login").checked = me.availability_on_login !== "last";
   for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = !isAdmin();
   for (const el of document.querySelectorAll("[data-writer-only]")) el.hidden = !canWrite();
   $("notify").hidden = !("Notification" in window) || Notification.permission !== "default";
@@ -151,6 +157,15 @@ $("availability").addEventListener("change", async (e) => {
   } catch (err) { toast(err.message); }
 });
 $("language").addEventListener("change", (e) => changeLanguage(e.target.value));
+// Logging in makes you online (the widget then offers a chat), or keeps your last state.
+$("online-on-login").addEventListener("change", async (e) => {
+  try {
+    state.me = await patch("/me", { availability_on_login: e.target.checked ? "online" : "last" });
+  } catch (err) {
+    toast(err.message);
+    e.target.checked = !e.target.checked;
+  }
+});
 $("notify").addEventListener("click", async () => {
   await Notification.requestPermission();
   $("notify").hidden = Notification.permission !== "default";

@@ -47,6 +47,28 @@ function valueText(v) {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
+// A property's value for people: a page as a link named by its title, any other object as
+// "key: value" lines (last_utm: source / medium / campaign), a list as its items; never JSON.
+function propertyValue(v) {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) {
+    return v.every((x) => x === null || typeof x !== "object") ? v.join(", ") : h("div", { class: "prop-lines" }, v.map((x) => h("div", {}, propertyValue(x))));
+  }
+  if (typeof v !== "object") return String(v);
+  if (typeof v.url === "string" && v.url) {
+    const safe = safeUrl(v.url);
+    const name = typeof v.title === "string" && v.title.trim() ? v.title.trim() : v.url;
+    const rest = Object.entries(v).filter(([k]) => k !== "url" && k !== "title");
+    const page = safe ? h("a", { href: safe, target: "_blank", rel: "noopener noreferrer", title: v.url }, name) : `${name} (${v.url})`;
+    return rest.length ? h("div", { class: "prop-lines" }, h("div", {}, page), propertyLines(rest)) : page;
+  }
+  return h("div", { class: "prop-lines" }, propertyLines(Object.entries(v)));
+}
+
+function propertyLines(entries) {
+  return entries.map(([k, x]) => h("div", { class: "prop-line" }, `${k}: `, propertyValue(x)));
+}
+
 function parseValue(text) {
   const t = text.trim();
   if (t === "true" || t === "false") return t === "true";
@@ -137,7 +159,7 @@ export class ContactCard {
   propertiesView(c) {
     const entries = Object.entries(c.properties || {});
     const table = h("table", { class: "facts properties" }, entries.map(([k, v]) => h("tr", {},
-      h("th", {}, k), h("td", {}, valueText(v)),
+      h("th", {}, k), h("td", {}, propertyValue(v)),
       canWrite() ? h("td", {}, h("button", { type: "button", class: "link", title: t("common.remove", { name: k }),
         onclick: () => this.save({ properties: { [k]: null } }) }, "×")) : null)));
     if (!canWrite()) return entries.length ? table : h("p", { class: "muted" }, t("card.no_properties"));

@@ -8,7 +8,50 @@ import { Thread } from "./thread.js";
 import { Composer } from "./composer.js";
 import { ContactCard } from "./card.js";
 import { notify } from "./notify.js";
-import { channelName, statusName, t } from "./i18n.js";
+import { channelName, fmtNumber, statusName, t } from "./i18n.js";
+
+// The list's preview line: the first non-empty line, cut like the server cuts it.
+const PREVIEW_LENGTH = 140;
+// Past this a waiting contact is highlighted in the list.
+const WAITING_ALERT_MINUTES = 5;
+// The tabs that count conversations with unread messages (GET /conversations/unread).
+const COUNTED_TABS = ["open", "mine", "unassigned"];
+
+export function previewText(text) {
+  const first = (text || "").split(/\r?\n/).map((l) => l.trim()).find(Boolean) || "";
+  return first.length <= PREVIEW_LENGTH ? first : `${first.slice(0, PREVIEW_LENGTH - 1).trimEnd()}…`;
+}
+
+function previewOf(m) {
+  return {
+    seq: m.seq, text: previewText(m.text), kind: m.kind, direction: m.direction, author: m.author,
+    created_at: m.created_at, attachments: (m.attachments || []).length,
+  };
+}
+
+function waitingText(since) {
+  const minutes = Math.floor((Date.now() - new Date(since).getTime()) / 60000);
+  if (minutes < 1) return t("inbox.waiting_now");
+  if (minutes < 60) return t("inbox.waiting_minutes", { count: minutes });
+  if (minutes < 60 * 24) return t("inbox.waiting_hours", { count: Math.floor(minutes / 60) });
+  return t("inbox.waiting_days", { count: Math.floor(minutes / 60 / 24) });
+}
+
+function waitingLong(since) {
+  return Date.now() - new Date(since).getTime() >= WAITING_ALERT_MINUTES * 60000;
+}
+
+function previewLine(c) {
+  const m = c.last_message;
+  if (!m) return null;
+  let who = null;
+  if (m.kind === "note") who = h("span", { class: "note-mark" }, t("preview.note"));
+  else if (m.author.type === "operator" && m.author.id === state.me.id) who = h("span", { class: "author" }, t("preview.you"));
+  else if (m.direction !== "inbound" && m.author.name) who = h("span", { class: "author" }, t("preview.author", { name: m.author.name }));
+  const files = m.attachments ? h("span", { class: "files" }, t("preview.files", { count: m.attachments })) : null;
+  return h("div", { class: `preview ${m.kind}` }, who, who ? " " : null, h("span", { class: "text" }, m.text),
+    files && m.text ? " " : null, files);
+}
 
 const TABS = [
   ["open", () => t("tab.open"), { status: "open" }],
@@ -41,6 +84,10 @@ export class InboxPage {
     });
     sock.addEventListener("receipt", (e) => this.onReceipt(e.detail));
     sock.addEventListener("welcome", () => { if (this.mounted) this.reloadList(); });
+    this.unreadTabs = null;
+    this.countsTimer = null;
+    // Waiting times are relative: written again every minute, without drawing the list again.
+    setInterval(() => this.tickWaiting(), 60000);
     document.addEventListener("keydown", (e) => this.shortcut(e));
   }
 
@@ -58,7 +105,9 @@ export class InboxPage {
     const tabs = h("div", { class: "tabs", role: "tablist" }, TABS.map(([key, label]) => h("button", {
       type: "button", role: "tab", class: key === this.tab ? "active" : "", dataset: { tab: key },
       onclick: (e) => { this.tab = key; for (const b of tabs.children) b.classList.toggle("active", b === e.currentTarget); this.reloadList(); },
-    }, label())));
+    }, h("span", { class: "tab-label" }, label()),
+    COUNTED_TABS.includes(key) ? h("span", { class: "tab-count", hidden: true }) : null)));
+    this.tabsBox = tabs;
     const searchBox = h("input", { type: "search", placeholder: t("inbox.search_placeholder"), value: this.search, "aria-label": t("inbox.search") });
     searchBox.addEventListener("input", () => { this.search = searchBox.value.trim(); this.debouncedReload(); });
     const channel = h("select", { "aria-label": t("inbox.channel"), onchange: (e) => { this.channel = e.target.value; this.reloadList(); } },
@@ -75,6 +124,7 @@ export class InboxPage {
 
   unmount() {
     this.mounted = false;
+    document.title = t("app.title");
     this.currentId = null;
     this.thread = null;
   }
@@ -89,8 +139,45 @@ export class InboxPage {
     return { ...base, channel: this.channel, tag: this.tag, q: this.search, limit: 100 };
   }
 
+  // How many open conversations have unread messages, per tab, and in the window's title.
+  async loadUnreadCounts() {
+    if (!this.mounted) return;
+    try {
+      this.unreadTabs = await get("/conversations/unread");
+    } catch (err) { return; } // the list itself reports errors; the counts wait for the next news
+    this.renderUnreadCounts();
+  }
+
+  debouncedUnreadCounts() {
+    clearTimeout(this.countsTimer);
+    this.countsTimer = setTimeout(() => this.loadUnreadCounts(), 1000);
+  }
+
+  renderUnreadCounts() {
+    if (!this.mounted || !this.unreadTabs) return;
+    for (const button of this.tabsBox.children) {
+      const badge = button.querySelector(".tab-count");
+      if (!badge) continue;
+      const count = this.unreadTabs[button.dataset.tab] || 0;
+      badge.hidden = count === 0;
+      badge.textContent = fmtNumber(count);
+      badge.title = t("tab.unread_count", { count });
+    }
+    const total = this.unreadTabs.open || 0;
+    document.title = total ? `(${fmtNumber(total)}) ${t("app.title")}` : t("app.title");
+  }
+
+  tickWaiting() {
+    if (!this.mounted) return;
+    for (const el of this.listBox.querySelectorAll(".waiting[data-since]")) {
+      el.textContent = waitingText(el.dataset.since);
+      el.classList.toggle("long", waitingLong(el.dataset.since));
+    }
+  }
+
   async reloadList() {
     if (!this.mounted) return;
+    this.loadUnreadCounts();
     try {
       const page = await get(`/conversations${query(this.params())}`);
       this.conversations = new Map(page.items.map((c) => [c.id, c]));
@@ -120,12 +207,18 @@ export class InboxPage {
         onkeydown: (e) => { if (e.key === "Enter") location.hash = `#/c/${c.id}`; },
       },
       h("div", { class: "who" }, c.unread ? h("span", { class: "dot", title: t("inbox.unread") }, "●") : null, " ",
-        h("span", { class: "name" }, contactName(c.contact))),
+        h("span", { class: "name" }, contactName(c.contact)),
+        c.unread && c.unread_count ? h("span", { class: "unread-count", title: t("inbox.unread_count", { count: c.unread_count }) },
+          fmtNumber(c.unread_count)) : null),
+      previewLine(c),
       h("div", { class: "muted" },
         c.last_inbound_channel ? h("span", { class: `badge ch-${c.last_inbound_channel}` }, channelName(c.last_inbound_channel)) : null,
         " ", h("time", { datetime: c.last_activity_at }, fmtTime(c.last_activity_at)),
         ` · ${c.assignee_id ? operatorName(c.assignee_id) : t("inbox.unassigned")}`,
-        c.status !== "open" ? ` · ${statusName(c.status)}` : ""),
+        c.status !== "open" ? ` · ${statusName(c.status)}` : "",
+        c.waiting_since && c.status === "open" ? [" · ", h("span", {
+          class: `waiting${waitingLong(c.waiting_since) ? " long" : ""}`, dataset: { since: c.waiting_since },
+        }, waitingText(c.waiting_since))] : null),
       c.tags.length ? h("div", { class: "tags" }, c.tags.map((t) => h("span", { class: "tag" }, t))) : null));
     }
     if (!items.length) this.listBox.append(h("li", { class: "muted empty" }, t("inbox.empty")));
@@ -235,7 +328,9 @@ export class InboxPage {
       state.socket?.send({ type: "read", conversation_id: this.currentId, seq });
       c.unread = false;
       c.operator_read_seq = seq;
+      c.unread_count = 0;
       this.renderList();
+      this.debouncedUnreadCounts();
     }
   }
 
@@ -252,20 +347,45 @@ export class InboxPage {
     if (c) {
       if (!updated) {
         c.last_activity_at = m.created_at;
+        this.applyMessage(c, m);
         if (m.direction === "inbound") {
           c.unread = true;
           c.last_inbound_channel = m.channel;
           c.last_inbound_seq = m.seq;
         }
+      } else if (c.last_message && c.last_message.seq === m.seq) {
+        c.last_message = previewOf(m); // an edited message
       }
       this.renderList();
       if (m.conversation_id === this.currentId && m.direction === "inbound") this.markRead();
     } else if (!updated) {
       this.debouncedReload(); // a conversation this list does not hold yet: ask which belong here
     }
+    if (!updated && m.direction === "inbound") this.debouncedUnreadCounts();
+  }
+
+  // The list's summary after a new message. The conversation's view describes the thread up
+  // to its last_seq, so a message it already counted changes nothing.
+  applyMessage(c, m) {
+    if (m.seq <= c.last_seq) return;
+    c.last_seq = m.seq;
+    if (m.kind !== "system") c.last_message = previewOf(m);
+    if (m.direction === "inbound") {
+      if (m.seq > c.operator_read_seq) c.unread_count = (c.unread_count || 0) + 1;
+      if (!c.waiting_since) c.waiting_since = m.created_at;
+    } else if (m.direction === "outbound" && m.kind === "text" && m.author.type === "operator") {
+      c.waiting_since = null; // answered
+    }
   }
 
   onConversation(conv) {
+    const held = this.conversations.get(conv.id);
+    if (held && held.last_seq > conv.last_seq) {
+      // News older than messages this list has applied since: keep what they told.
+      for (const key of ["last_seq", "last_message", "unread_count", "waiting_since", "unread", "last_inbound_seq",
+        "last_inbound_channel", "last_activity_at", "operator_read_seq"]) conv[key] = held[key];
+    }
+    this.debouncedUnreadCounts();
     if (conv.id === this.currentId) {
       this.current = conv;
       if (this.actions) this.renderActions();
@@ -288,11 +408,20 @@ export class InboxPage {
       if (c && frame.seq > c.operator_read_seq) {
         c.operator_read_seq = frame.seq;
         c.unread = c.last_inbound_seq > frame.seq;
+        if (!c.unread) c.unread_count = 0;
+        else this.refreshOne(c.id); // read part way: the server knows how many are left
         if (this.mounted) this.renderList();
       }
+      this.debouncedUnreadCounts();
     } else if (this.thread && frame.conversation_id === this.currentId) {
       this.thread.contactReached(frame.state, frame.seq);
     }
+  }
+
+  async refreshOne(id) {
+    try {
+      this.onConversation(await get(`/conversations/${id}`));
+    } catch (err) { /* gone meanwhile: conversation.removed says so */ }
   }
 
   onRemoved(frame) {
