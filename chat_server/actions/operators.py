@@ -264,11 +264,16 @@ def check_language(language: str | None) -> str | None:
 
 
 async def do_set_language(rt: Runtime, operator: Operator, language: str | None) -> Operator:
-    """An operator's own choice of inbox language; it is theirs alone, so nobody is told."""
-    language = check_language(language)
+    """An operator's own choice of inbox language."""
+    return await do_set_own_setting(rt, operator, "language", check_language(language))
+
+
+async def do_set_own_setting(rt: Runtime, operator: Operator, name: str, value: object) -> Operator:
+    """One of an operator's own settings (checked by the caller): it is theirs alone, so
+    nobody is told."""
     async with rt.db.write() as s:
         fresh = await s.get(Operator, operator.id)
         assert fresh is not None
-        fresh.language = language
-    operator.language = language
+        setattr(fresh, name, value)
+    setattr(operator, name, value)
     return operator

@@ -19,18 +19,12 @@ from sqlmodel import col, select
 from ..models import Availability, AvailabilityOnLogin, Operator, Role
 from ..models.types import utcnow
 from ..runtime import Runtime
-from .operators import check_availability_on_login, count_online, do_set_availability, presence_dispatches
+from .operators import check_availability_on_login, count_online, do_set_availability, do_set_own_setting, presence_dispatches
 
 
 async def do_set_availability_on_login(rt: Runtime, operator: Operator, value: str) -> Operator:
-    """An operator's own choice; nobody else is told."""
-    choice = check_availability_on_login(value)
-    async with rt.db.write() as s:
-        fresh = await s.get(Operator, operator.id)
-        assert fresh is not None
-        fresh.availability_on_login = choice
-    operator.availability_on_login = choice
-    return operator
+    """Online at every login, or the state they left in."""
+    return await do_set_own_setting(rt, operator, "availability_on_login", check_availability_on_login(value))
 
 
 async def do_arrive_after_login(rt: Runtime, operator: Operator) -> Operator:
