@@ -140,10 +140,16 @@ async def test_one_person_three_channels_one_conversation(world: dict[str, Any])
         states = {m["id"]: m["delivery_state"] for m in await thread(http, conv["id"])}
         return all(states[replies[c]] == "sent" for c in ("telegram", "email"))
     await eventually(all_sent, what="telegram and email replies sent")
-    await asyncio.sleep(1.0)  # a doubled send would show up in this window
-    assert [(c.params["chat_id"], c.params["text"]) for c in tg.sent()] == [("111222333", "Answer on telegram")]
+    # One more reply on each: a conversation's replies leave in order, so a doubled send of the
+    # first would have left before this one is sent.
+    for channel in ("telegram", "email"):
+        r = await http.post(f"/conversations/{conv['id']}/messages", json={"text": f"And one more on {channel}", "channel": channel})
+        replies[channel] = r.json()["message"]["id"]
+    await eventually(all_sent, what="the later replies sent")
+    assert [(c.params["chat_id"], c.params["text"]) for c in tg.sent()] == [
+        ("111222333", "Answer on telegram"), ("111222333", "And one more on telegram")]
     assert [(r.rcpt_tos, r.message.get_content().strip()) for r in sink.received] == [
-        (["anna@example.org"], "Answer on email")]
+        (["anna@example.org"], "Answer on email"), (["anna@example.org"], "And one more on email")]
     assert world["vk"].sent == []
     await site.close()
     await inbox.close()
