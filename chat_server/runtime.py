@@ -20,3 +20,6 @@ class Runtime:
     metrics: Metrics
     # Contacts' messages written in batches; made by actions.inbound_batch on first use.
     inbound_writes: GroupCommit[Any, Any] | None = None
+    # Behaviour: the parsed segment index (actions.membership) and the event writer (actions.tracking).
+    segments: Any = None
+    event_writes: GroupCommit[Any, Any] | None = None

@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this registers them all."""
 
+from .api_key import ApiKey
 from .attachment import Attachment
 from .channel import ChannelInstance, JobState, OutboundJob, UsedLinkToken
 from .contact import Contact, ContactIdentity, ContactMerge, Event, IdentityKind
@@ -13,12 +14,16 @@ from .conversation import (
     Message,
     Status,
 )
+from .data_name import DataName
 from .operator import Availability, Operator, OperatorSession, Role
 from .saved_reply import SavedReply
+from .scoring import Grading, ScoreEntry, ScoringRule
+from .segment import Segment, SegmentMembership
 from .site import SiteSettings
 
 __all__ = [
-    "Attachment", "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
+    "ApiKey", "Attachment", "DataName", "Grading", "ScoreEntry", "ScoringRule", "Segment", "SegmentMembership",
+    "AuthorType", "Availability", "Channel", "ChannelInstance", "Contact", "ContactIdentity",
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
