@@ -22,4 +22,5 @@ class Runtime:
     inbound_writes: GroupCommit[Any, Any] | None = None
     # Behaviour: the parsed segment index (actions.membership) and the event writer (actions.tracking).
     segments: Any = None
+    scoring: Any = None
     event_writes: GroupCommit[Any, Any] | None = None

@@ -86,7 +86,8 @@ async def do_record_event(
         from .tracking import TrackItem, do_track
 
         return (await do_track(rt, [TrackItem(contact_id, name, properties, url)]))[0]
-    from .membership import Touch, evaluate_contacts
+    from .membership import Touch
+    from .scoring import Happened, react
 
     async with rt.db.write() as s:
         if not await _check_proactive(s, contact_id, name, properties):
@@ -99,5 +100,7 @@ async def do_record_event(
             _apply(contact, name, properties, url, None)
             s.add(contact)
             await s.flush()
-        await evaluate_contacts(s, rt, {contact_id: Touch(events={name}, fields={"last_seen_at"})})
+        assert event.id is not None
+        await react(s, rt, {contact_id: Touch(events={name}, fields={"last_seen_at"})}, event.occurred_at,
+                    [Happened(contact_id, event.id, name, url, properties, event.occurred_at)])
     return event.id

@@ -28,7 +28,8 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError
 from .events import DEVICE_PROPERTIES, utm_of
-from .membership import Touch, dialect_of, evaluate_contacts, run
+from .membership import Touch, dialect_of, run
+from .scoring import Happened, react
 from .validation import check_properties, check_storable
 
 CONTACT = Contact.__table__.c  # type: ignore[attr-defined]
@@ -137,11 +138,9 @@ async def store_events(s: AsyncSession, rt: Runtime, items: list[TrackItem], now
         return results
     touches = await _fold(s, cards, written, now)
     await _note_names(s, written, now)
-    from .scoring import score_events  # scoring reads the events just stored
-
-    await score_events(s, rt, [(item, event_id) for item, event_id in zip(items, results, strict=True) if event_id is not None],
-                       touches, now)
-    await evaluate_contacts(s, rt, dict(touches), now)
+    happened = [Happened(i.contact_id, event_id, i.name, i.url, i.properties, i.occurred_at or now)
+                for i, event_id in zip(items, results, strict=True) if event_id is not None]
+    await react(s, rt, touches, now, happened)
     return results
 
 

@@ -17,8 +17,10 @@ from ..actions.contacts import get_contact
 from ..actions.errors import ActionError
 from ..actions.saved_replies import do_create_saved_reply, do_delete_saved_reply, do_update_saved_reply
 from ..behaviour.filters import contact_filter_clause
+from ..behaviour.segments import Group, segment_clause
 from ..models import Contact, Conversation, Event, Message, Operator, SavedReply
 from ..models.types import utcnow
+from ..reads.segments import get_segment
 from ..reporting import Stats, build_report, load_lines
 from . import inbox_schemas as isc
 from . import schemas as sc
@@ -126,10 +128,15 @@ async def contact_proactive(c: Call) -> isc.ProactiveList:
 
 # --- the contacts table ---------------------------------------------------------------------
 
-def _search_query(c: Call, body: isc.ContactSearchBody | isc.ContactExportBody) -> Any:
+async def _search_query(c: Call, body: isc.ContactSearchBody | isc.ContactExportBody) -> Any:
     dialect = c.rt.db.read_engine.dialect.name
     query = select(Contact).where(col(Contact.merged_into_id).is_(None),
                                   contact_filter_clause(body.filter, dialect, utcnow()))
+    if body.segment_id is not None:
+        # The segment's own definition, as its count and the live check use it.
+        async with c.rt.db.read() as s:
+            segment = await get_segment(s, body.segment_id)
+        query = query.where(segment_clause(Group.model_validate(segment.definition), dialect, utcnow()))
     if body.q:
         pattern = "%" + body.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(*(func.lower(col(f)).like(pattern, escape="\\")
@@ -141,7 +148,7 @@ def _search_query(c: Call, body: isc.ContactSearchBody | isc.ContactExportBody) 
          body=isc.ContactSearchBody, response=sc.ContactPage)
 async def search_contacts(c: Call) -> sc.ContactPage:
     b: isc.ContactSearchBody = c.body
-    query = _search_query(c, b)
+    query = await _search_query(c, b)
     if b.cursor is not None:
         query = query.where(col(Contact.id) < b.cursor)
     async with c.rt.db.read() as s:
@@ -171,7 +178,7 @@ def _column_value(contact: Contact, column: str) -> Any:
 async def export_contacts(c: Call) -> Response:
     b: isc.ContactExportBody = c.body
     async with c.rt.db.read() as s:
-        rows = (await s.exec(_search_query(c, b).order_by(col(Contact.id)).limit(MAX_EXPORT_ROWS + 1))).all()
+        rows = (await s.exec((await _search_query(c, b)).order_by(col(Contact.id)).limit(MAX_EXPORT_ROWS + 1))).all()
     if len(rows) > MAX_EXPORT_ROWS:
         raise ActionError("export_too_large", f"narrow the filter: at most {MAX_EXPORT_ROWS} contacts per export")
     out = io.StringIO()
