@@ -24,7 +24,9 @@ from integrations.base import AdapterRegistry
 from . import migrate
 from .actions.arrivals import Arrivals
 from .actions.conversations import do_wake_snoozed
+from .actions.membership import do_sweep_segments
 from .actions.operators import OnlineOperators, do_ensure_first_admin
+from .actions.scoring import do_settle_expired_points
 from .actions.site import do_ensure_site
 from .api import assets, ops
 from .api import channels as api_channels
@@ -48,6 +50,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 SNOOZE_CHECK_SECONDS = 30
+BEHAVIOUR_SWEEP_SECONDS = 60
 
 
 def _observing(online: OnlineOperators, dispatch: Dispatcher) -> Dispatcher:
@@ -137,6 +140,17 @@ async def _wake_snoozed_forever(rt: Runtime) -> None:
             log.exception("waking snoozed conversations failed")
 
 
+async def _sweep_behaviour_forever(rt: Runtime) -> None:
+    """What time alone changes: segments with time windows, points that decayed."""
+    while True:
+        await asyncio.sleep(BEHAVIOUR_SWEEP_SECONDS)
+        try:
+            await do_settle_expired_points(rt)
+            await do_sweep_segments(rt)
+        except Exception:
+            log.exception("the behaviour sweep failed")
+
+
 def create_app(settings: Settings | None = None, adapters: AdapterRegistry | None = None) -> Starlette:
     """`adapters` replaces the channel adapters (a test points them at local servers)."""
     settings = settings or Settings()
@@ -165,6 +179,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                 f"\n  First start: created the admin operator.\n  Log in at /inbox/ as {email}"
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         waker = asyncio.create_task(_wake_snoozed_forever(rt))
+        sweeper = asyncio.create_task(_sweep_behaviour_forever(rt))
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
         if settings.channel_workers:
@@ -174,6 +189,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
             waker.cancel()
+            sweeper.cancel()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)

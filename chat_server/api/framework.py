@@ -69,6 +69,8 @@ class Endpoint:
     # "reader" (staff or visitor: the handler looks at which)
     auth: str | None
     status: int = 200
+    # A larger body limit than the server's default (a batch of events).
+    max_body: int | None = None
 
     def route(self, prefix: str) -> Route:
         return Route(prefix + self.path, self.serve, methods=[self.method])
@@ -103,7 +105,7 @@ class Endpoint:
                 return error(403, "admin_only", "only admins may do this")
         body = query = None
         if self.body is not None:
-            raw = await read_body(request, rt.settings.max_body_bytes)
+            raw = await read_body(request, self.max_body or rt.settings.max_body_bytes)
             if isinstance(raw, Response):
                 return raw
             try:
@@ -170,10 +172,10 @@ class Registry:
     def add(
         self, method: str, path: str, *, summary: str, body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-        auth: str | None = "operator", status: int = 200,
+        auth: str | None = "operator", status: int = 200, max_body: int | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.endpoints.append(Endpoint(method, path, handler, summary, body, query, response, auth, status))
+            self.endpoints.append(Endpoint(method, path, handler, summary, body, query, response, auth, status, max_body))
             return handler
         return register
 

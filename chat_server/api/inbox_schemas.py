@@ -78,7 +78,7 @@ CONTACT_COLUMNS = (
 
 class ContactSearchBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
-    segment_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    segment_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     q: Annotated[str, Field(max_length=200), Storable] | None = None
     cursor: Annotated[int, Field(ge=1, le=2**62)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
@@ -89,7 +89,7 @@ Column = Annotated[str, Field(min_length=1, max_length=120)]
 
 class ContactExportBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
-    segment_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    segment_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     q: Annotated[str, Field(max_length=200), Storable] | None = None
     columns: Annotated[list[Column], Field(min_length=1, max_length=50)] = Field(
         default_factory=lambda: ["id", "name", "email", "phone"])

@@ -38,7 +38,7 @@ from ..models import (
     Status,
 )
 from ..views import conversation_view, message_view, operator_view
-from . import attachments, inbox_api, segments, site
+from . import api_keys, attachments, inbox_api, scoring, segments, site, tracking
 from . import schemas as sc
 from .framework import Call, Registry, openapi_document
 
@@ -297,7 +297,7 @@ async def openapi(c: Call) -> dict[str, Any]:
 
 
 # Each API module keeps its own registry; they are served and documented together.
-REGISTRIES = [api, attachments.api, site.api, inbox_api.api, segments.api]
+REGISTRIES = [api, attachments.api, site.api, inbox_api.api, segments.api, scoring.api, api_keys.api, tracking.api]
 
 
 def routes() -> list[Route]:

@@ -79,7 +79,7 @@ class SegmentCondition(_Strict):
     """The contact is (or is not) in another segment."""
 
     kind: Literal["segment"] = "segment"
-    segment_id: Annotated[int, Field(ge=1, le=2**62)]
+    segment_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     op: Literal["in", "not_in"] = "in"
 
 

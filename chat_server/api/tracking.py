@@ -1,0 +1,181 @@
+"""REST for the site's backend and the widget's page-exit beacon: events (`/track`), property
+operations (`/identify`), with API keys; the admin's own property operations on a card."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, Field, RootModel, model_validator
+
+from ..actions.api_keys import authenticate_api_key
+from ..actions.contacts import find_contact, find_or_create_contact
+from ..actions.errors import ActionError, NotFound
+from ..actions.identify import check_identity
+from ..actions.properties import check_operations, do_change_properties
+from ..actions.tracking import MAX_BATCH, TrackItem, check_track_item, do_track
+from ..behaviour.filters import Storable
+from ..models import Contact, IdentityKind
+from ..runtime import Runtime
+from . import schemas as sc
+from .framework import Call, Registry, error, visitor_contact
+
+api = Registry()
+# A batch of 1,000 events is larger than the other endpoints' bodies.
+TRACK_BODY_BYTES = 8 * 1024 * 1024
+BEACON_EVENTS = 20
+
+UserId = Annotated[str, Field(min_length=1, max_length=200), Storable]
+Email = Annotated[str, Field(min_length=3, max_length=320), Storable]
+ContactId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class Addressed(sc.Body):
+    """The contact: by the site's `user_id` (created when unknown), `email` or contact id."""
+
+    user_id: UserId | None = None
+    email: Email | None = None
+    contact_id: ContactId | None = None
+
+    @model_validator(mode="after")
+    def _one_address(self) -> Addressed:
+        given = [v for v in (self.user_id, self.email, self.contact_id) if v is not None]
+        if len(given) != 1:
+            raise ValueError("address the contact by exactly one of user_id, email, contact_id")
+        return self
+
+
+class TrackEvent(Addressed):
+    name: Annotated[str, Field(min_length=1, max_length=200), Storable]
+    properties: dict[str, Any] = Field(default_factory=dict)
+    url: Annotated[str, Field(max_length=2000), Storable] | None = None
+    occurred_at: AwareDatetime | None = None
+    event_id: Annotated[str, Field(min_length=1, max_length=200), Storable] | None = None
+
+
+class TrackBatch(sc.Body):
+    events: Annotated[list[TrackEvent], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class TrackBody(RootModel[TrackBatch | TrackEvent]):
+    """One event, or {"events": [...]} with up to 1,000."""
+
+
+class TrackResult(BaseModel):
+    stored: int
+    duplicates: int
+    ids: list[int | None]
+
+
+class IdentifyBody(Addressed):
+    name: Annotated[str, Field(max_length=200), Storable] | None = None
+    new_email: Email | None = None
+    phone: Annotated[str, Field(max_length=50), Storable] | None = None
+    properties: Annotated[dict[str, Any], Field(max_length=100)] = Field(default_factory=dict)
+    operations: Annotated[list[dict[str, Any]], Field(max_length=100)] = Field(default_factory=list)
+
+
+class OperationsBody(sc.Body):
+    operations: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=100)]
+
+
+class BeaconEvent(sc.Body):
+    name: Annotated[str, Field(min_length=1, max_length=200), Storable]
+    properties: dict[str, Any] = Field(default_factory=dict)
+    url: Annotated[str, Field(max_length=2000), Storable] | None = None
+
+
+class BeaconBody(sc.Body):
+    token: Annotated[str, Field(min_length=1, max_length=500)]
+    events: Annotated[list[BeaconEvent], Field(min_length=1, max_length=BEACON_EVENTS)]
+
+
+async def resolve(rt: Runtime, addresses: list[Addressed]) -> list[int]:
+    """Each address's contact id. Unknown emails and ids are refused before any user_id is
+    created, so a refused request leaves nothing behind."""
+    found: dict[tuple[str, Any], int] = {}
+    async with rt.db.read() as s:
+        for n, a in enumerate(addresses):
+            key = _key(a)
+            if key in found:
+                continue
+            if a.contact_id is not None:
+                contact = await s.get(Contact, a.contact_id)
+                if contact is not None and contact.merged_into_id is not None:
+                    contact = await s.get(Contact, contact.merged_into_id)
+            elif a.email is not None:
+                contact = await find_contact(s, IdentityKind.email, a.email.strip().lower())
+            else:
+                assert a.user_id is not None
+                contact = await find_contact(s, IdentityKind.user_id, a.user_id.strip())
+                if contact is None:
+                    continue
+            if contact is None or contact.id is None:
+                raise NotFound("contact_not_found", f"item {n + 1}: no contact with that {key[0]}")
+            found[key] = contact.id
+    missing = sorted({_key(a)[1] for a in addresses if _key(a) not in found})
+    if missing:
+        for user_id in missing:
+            check_identity(user_id, None, None, None, {})
+        async with rt.db.write() as s:
+            for user_id in missing:
+                contact, _ = await find_or_create_contact(s, IdentityKind.user_id, user_id.strip(), "backend API")
+                assert contact.id is not None
+                found[("user_id", user_id)] = contact.id
+    return [found[_key(a)] for a in addresses]
+
+
+def _key(a: Addressed) -> tuple[str, Any]:
+    if a.contact_id is not None:
+        return ("contact_id", a.contact_id)
+    if a.email is not None:
+        return ("email", a.email.strip().lower())
+    return ("user_id", a.user_id)
+
+
+@api.add("POST", "/track", summary="Events from the site's backend (API key): one, or up to 1,000 in 'events'",
+         body=TrackBody, response=TrackResult, auth=None, max_body=TRACK_BODY_BYTES)
+async def track(c: Call) -> Any:
+    await authenticate_api_key(c.rt, c.token)
+    body: TrackBody = c.body
+    events = body.root.events if isinstance(body.root, TrackBatch) else [body.root]
+    items = [TrackItem(0, e.name, e.properties, e.url, e.occurred_at, e.event_id) for e in events]
+    for n, item in enumerate(items):  # every event checked before anything is stored
+        try:
+            check_track_item(item)
+        except ActionError as exc:
+            raise ActionError(exc.code, f"event {n + 1}: {exc.message}") from exc
+    for item, contact_id in zip(items, await resolve(c.rt, list(events)), strict=True):
+        item.contact_id = contact_id
+    ids = await do_track(c.rt, items)
+    return TrackResult(stored=sum(1 for i in ids if i is not None), duplicates=sum(1 for i in ids if i is None), ids=ids)
+
+
+@api.add("POST", "/identify", summary="Card fields and property operations from the site's backend (API key)",
+         body=IdentifyBody, auth=None)
+async def identify(c: Call) -> dict[str, Any]:
+    await authenticate_api_key(c.rt, c.token)
+    b: IdentifyBody = c.body
+    check_identity(None, b.new_email, b.name, b.phone, b.properties)
+    operations = check_operations(b.operations, b.properties)
+    (contact_id,) = await resolve(c.rt, [b])
+    contact = await do_change_properties(c.rt, contact_id, list(operations), name=b.name, email=b.new_email,
+                                         phone=b.phone)
+    return {"contact_id": contact.id, "properties": contact.properties}
+
+
+@api.add("POST", "/contacts/{id:int}/properties", summary="Change properties by operations (not sales)",
+         body=OperationsBody)
+async def change_properties(c: Call) -> dict[str, Any]:
+    contact = await do_change_properties(c.rt, c.path_int("id"), c.body.operations, actor=c.me)
+    return {"contact_id": contact.id, "properties": contact.properties}
+
+
+@api.add("POST", "/beacon", summary="The widget's events at page exit (navigator.sendBeacon; the visitor token in the body)",
+         body=BeaconBody, auth=None, status=202)
+async def beacon(c: Call) -> Any:
+    body: BeaconBody = c.body
+    contact_id = await visitor_contact(c.rt, body.token)
+    if contact_id is None:
+        return error(401, "unauthorized", "the visitor token is not valid")
+    ids = await do_track(c.rt, [TrackItem(contact_id, e.name, e.properties, e.url) for e in body.events])
+    return {"stored": sum(1 for i in ids if i is not None)}
