@@ -4,6 +4,7 @@
 import { get, patch, post, query } from "./api.js";
 import { h, clear, fmtTime, safeUrl, toast, contactName } from "./dom.js";
 import { canWrite } from "./state.js";
+import { BehaviourSummary } from "./card_behaviour.js";
 
 const IDENTITY_LABEL = { visitor: "Web visitor", user_id: "Site user id", email: "Email", phone: "Phone", telegram: "Telegram", vk: "VK" };
 
@@ -62,6 +63,7 @@ export class ContactCard {
       h("table", { class: "facts" },
         row("Email", c.email), row("Phone", c.phone), row("Contact", `#${c.id}`),
         row("Lead score", String(c.score))),
+      new BehaviourSummary(c.id).el,
       canWrite() ? this.editForm(c) : null,
       h("h3", {}, "Identities"),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},
