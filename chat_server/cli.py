@@ -1,4 +1,4 @@
-"""`chat-server serve | migrate | create-operator`."""
+"""`chat-server serve | migrate | create-operator | import`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -72,6 +73,22 @@ async def _create_operator(settings: Settings, name: str, email: str, password: 
         await rt.db.dispose()
 
 
+async def _import(settings: Settings, path: Path, progress: bool) -> int:
+    from .imports import import_file
+
+    rt = Runtime(settings=settings, db=open_database(settings), bus=LocalBus(), metrics=Metrics())
+    try:
+        summary = await import_file(rt, path, progress=progress)
+    finally:
+        await rt.db.dispose()
+    print(f"imported {summary.imported}, duplicates {summary.duplicates}, rejected {len(summary.rejected)}")
+    for number, reason in summary.rejected[:100]:
+        print(f"  line {number}: {reason}")
+    if len(summary.rejected) > 100:
+        print(f"  … and {len(summary.rejected) - 100} more")
+    return 1 if summary.rejected else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat-server", description="Live chat and unified inbox server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,11 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.operator.value)
     create.add_argument("--password", help="prompted for when not given")
+    imports = commands.add_parser("import", help="import past events from JSON lines or CSV (see docs)")
+    imports.add_argument("file", type=Path, help="events.jsonl, or events.csv with a header row")
+    imports.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings = Settings()
 
     if args.command == "serve":
         serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
+    elif args.command == "import":
+        if not args.file.is_file():
+            print(f"error: no such file: {args.file}", file=sys.stderr)
+            return 1
+        migrate.upgrade(settings.effective_database_url)
+        return asyncio.run(_import(settings, args.file, not args.no_progress))
     elif args.command == "migrate":
         migrate.upgrade(settings.effective_database_url)
         print("database is up to date")

@@ -15,12 +15,12 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .contact_edit import check_contact_fields
 from .contacts import conversation_of
+from .data_names import note_data_names, value_type
 from .errors import ActionError, NotFound
 from .membership import Touch
 from .messages import check_can_write
 from .publish import conversation_dispatch
 from .scoring import react
-from .tracking import note_data_names, value_type
 from .validation import check_properties
 
 MAX_OPERATIONS = 100

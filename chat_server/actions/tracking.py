@@ -18,16 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..group_commit import GroupCommit
-from ..models import Contact, DataName, Event
+from ..models import Contact, Event, IdentityKind
 from ..models.types import utcnow
 from ..runtime import Runtime
-from .errors import ActionError
+from .contacts import find_contact, find_or_create_contact
+from .data_names import note_data_names
+from .errors import ActionError, NotFound
 from .events import DEVICE_PROPERTIES, utm_of
+from .identify import check_identity
 from .membership import Touch, dialect_of, run
 from .scoring import Happened, react
 from .validation import check_properties, check_storable
@@ -74,6 +75,39 @@ def check_track_item(item: TrackItem, now: datetime | None = None) -> TrackItem:
         if not EARLIEST <= item.occurred_at <= (now or utcnow()) + FUTURE_SLACK:
             raise ActionError("invalid_occurred_at", "occurred_at is before 2000 or in the future")
     return item
+
+
+async def resolve_contacts(rt: Runtime, addresses: list[tuple[str, Any]]) -> list[int]:
+    """Each ("user_id" | "email" | "contact_id", value)'s contact id (a merged-away contact
+    gives its survivor). An unknown user_id is created; unknown emails and ids are refused
+    before anyone is created, so a refused request leaves nothing behind."""
+    found: dict[tuple[str, Any], int] = {}
+    async with rt.db.read() as s:
+        for n, (kind, value) in enumerate(addresses):
+            if (kind, value) in found:
+                continue
+            if kind == "contact_id":
+                contact = await s.get(Contact, value)
+                if contact is not None and contact.merged_into_id is not None:
+                    contact = await s.get(Contact, contact.merged_into_id)
+            else:
+                ident = IdentityKind.email if kind == "email" else IdentityKind.user_id
+                contact = await find_contact(s, ident, value.strip().lower() if kind == "email" else value.strip())
+                if contact is None and kind == "user_id":
+                    continue
+            if contact is None or contact.id is None:
+                raise NotFound("contact_not_found", f"item {n + 1}: no contact with that {kind}")
+            found[(kind, value)] = contact.id
+    missing = sorted({value for kind, value in addresses if (kind, value) not in found})
+    for user_id in missing:
+        check_identity(user_id, None, None, None, {})
+    if missing:
+        async with rt.db.write() as s:
+            for user_id in missing:
+                contact, _ = await find_or_create_contact(s, IdentityKind.user_id, user_id.strip(), "backend API")
+                assert contact.id is not None
+                found[("user_id", user_id)] = contact.id
+    return [found[a] for a in addresses]
 
 
 def event_writes(rt: Runtime) -> GroupCommit[list[TrackItem], list[int | None]]:
@@ -228,33 +262,3 @@ async def _note_names(s: AsyncSession, items: list[TrackItem], now: datetime) ->
     for item in items:
         counts[item.name] = counts.get(item.name, 0) + 1
     await note_data_names(s, [("event", name, "event", n) for name, n in counts.items()], now)
-
-
-def value_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
-        return "date"
-    return "text"
-
-
-async def note_data_names(s: AsyncSession, names: list[tuple[str, str, str, int]], now: datetime) -> None:
-    """Count (kind, name, type) for the data page: one upsert per batch."""
-    if not names:
-        return
-    table = DataName.__table__  # type: ignore[attr-defined]
-    dialect_insert = pg_insert if dialect_of(s) == "postgresql" else sqlite_insert
-    rows = [{"kind": k, "name": n[:200], "type": t, "count": c, "last_seen_at": now} for k, n, t, c in sorted(names)]
-    stmt = dialect_insert(table).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "name"],
-        set_={"count": table.c.count + stmt.excluded.count, "type": stmt.excluded.type,
-              "last_seen_at": stmt.excluded.last_seen_at},
-    )
-    await run(s, stmt)

@@ -8,14 +8,11 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, Field, RootModel, model_validator
 
 from ..actions.api_keys import authenticate_api_key
-from ..actions.contacts import find_contact, find_or_create_contact
-from ..actions.errors import ActionError, NotFound
+from ..actions.errors import ActionError
 from ..actions.identify import check_identity
 from ..actions.properties import check_operations, do_change_properties
-from ..actions.tracking import MAX_BATCH, TrackItem, check_track_item, do_track
+from ..actions.tracking import MAX_BATCH, TrackItem, check_track_item, do_track, resolve_contacts
 from ..behaviour.filters import Storable
-from ..models import Contact, IdentityKind
-from ..runtime import Runtime
 from . import schemas as sc
 from .framework import Call, Registry, error, visitor_contact
 
@@ -89,46 +86,11 @@ class BeaconBody(sc.Body):
     events: Annotated[list[BeaconEvent], Field(min_length=1, max_length=BEACON_EVENTS)]
 
 
-async def resolve(rt: Runtime, addresses: list[Addressed]) -> list[int]:
-    """Each address's contact id. Unknown emails and ids are refused before any user_id is
-    created, so a refused request leaves nothing behind."""
-    found: dict[tuple[str, Any], int] = {}
-    async with rt.db.read() as s:
-        for n, a in enumerate(addresses):
-            key = _key(a)
-            if key in found:
-                continue
-            if a.contact_id is not None:
-                contact = await s.get(Contact, a.contact_id)
-                if contact is not None and contact.merged_into_id is not None:
-                    contact = await s.get(Contact, contact.merged_into_id)
-            elif a.email is not None:
-                contact = await find_contact(s, IdentityKind.email, a.email.strip().lower())
-            else:
-                assert a.user_id is not None
-                contact = await find_contact(s, IdentityKind.user_id, a.user_id.strip())
-                if contact is None:
-                    continue
-            if contact is None or contact.id is None:
-                raise NotFound("contact_not_found", f"item {n + 1}: no contact with that {key[0]}")
-            found[key] = contact.id
-    missing = sorted({_key(a)[1] for a in addresses if _key(a) not in found})
-    if missing:
-        for user_id in missing:
-            check_identity(user_id, None, None, None, {})
-        async with rt.db.write() as s:
-            for user_id in missing:
-                contact, _ = await find_or_create_contact(s, IdentityKind.user_id, user_id.strip(), "backend API")
-                assert contact.id is not None
-                found[("user_id", user_id)] = contact.id
-    return [found[_key(a)] for a in addresses]
-
-
-def _key(a: Addressed) -> tuple[str, Any]:
+def address(a: Addressed) -> tuple[str, Any]:
     if a.contact_id is not None:
         return ("contact_id", a.contact_id)
     if a.email is not None:
-        return ("email", a.email.strip().lower())
+        return ("email", a.email)
     return ("user_id", a.user_id)
 
 
@@ -144,7 +106,7 @@ async def track(c: Call) -> Any:
             check_track_item(item)
         except ActionError as exc:
             raise ActionError(exc.code, f"event {n + 1}: {exc.message}") from exc
-    for item, contact_id in zip(items, await resolve(c.rt, list(events)), strict=True):
+    for item, contact_id in zip(items, await resolve_contacts(c.rt, [address(e) for e in events]), strict=True):
         item.contact_id = contact_id
     ids = await do_track(c.rt, items)
     return TrackResult(stored=sum(1 for i in ids if i is not None), duplicates=sum(1 for i in ids if i is None), ids=ids)
@@ -157,7 +119,7 @@ async def identify(c: Call) -> dict[str, Any]:
     b: IdentifyBody = c.body
     check_identity(None, b.new_email, b.name, b.phone, b.properties)
     operations = check_operations(b.operations, b.properties)
-    (contact_id,) = await resolve(c.rt, [b])
+    (contact_id,) = await resolve_contacts(c.rt, [address(b)])
     contact = await do_change_properties(c.rt, contact_id, list(operations), name=b.name, email=b.new_email,
                                          phone=b.phone)
     return {"contact_id": contact.id, "properties": contact.properties}
