@@ -269,14 +269,16 @@ async def do_sweep_segments(rt: Runtime, now: datetime | None = None) -> list[Me
     for seg_id in index.order:
         if seg_id not in index.by_time and not (index.reads[seg_id].segments & changed):
             continue
-        async with rt.db.write() as s:
-            dialect = dialect_of(s)
-            differ = (await sql_members(s, index.definitions[seg_id], dialect, now)) ^ (await stored_members(s, seg_id))
-            if differ:
+        # The scan runs outside the write transaction (SQLite's one writer keeps ingesting);
+        # the contacts it finds are checked again one by one under their locks.
+        async with rt.db.read() as s:
+            differ = (await sql_members(s, index.definitions[seg_id], dialect_of(s), now)) ^ (await stored_members(s, seg_id))
+        if differ:
+            async with rt.db.write() as s:
                 await _lock(s, sorted(differ))
                 found = await evaluate_contacts(s, rt, {c: {seg_id} for c in differ}, now)
-                changes.extend(found)
-                changed |= {c.segment_id for c in found}
+            changes.extend(found)
+            changed |= {c.segment_id for c in found}
     return changes
 
 

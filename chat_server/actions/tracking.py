@@ -112,7 +112,7 @@ async def resolve_contacts(rt: Runtime, addresses: list[tuple[str, Any]]) -> lis
 
 def event_writes(rt: Runtime) -> GroupCommit[list[TrackItem], list[int | None]]:
     if rt.event_writes is None:
-        rt.event_writes = GroupCommit(lambda batch: write_events(rt, batch), max_batch=50,
+        rt.event_writes = GroupCommit(lambda batch: write_events(rt, batch), max_batch=200,
                                       workers=1 if rt.db.is_sqlite else 4)
     writes: GroupCommit[list[TrackItem], list[int | None]] = rt.event_writes
     return writes
