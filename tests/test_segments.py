@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from chat_server.actions.errors import ActionError, Conflict
 from chat_server.actions.membership import do_sweep_segments
+from chat_server.actions.merge import do_merge_contacts
 from chat_server.actions.segments import do_create_preset_segment, do_create_segment, do_delete_segment, do_update_segment
 from chat_server.actions.tracking import TrackItem, do_track
 from chat_server.behaviour.filters import Snapshot
@@ -307,6 +308,23 @@ async def test_the_sweep_catches_no_session_in_14_days(rt: tuple[Runtime, Any]) 
     # A new session brings them back at once (the live check), without waiting for the sweep.
     await do_track(runtime, [TrackItem(contact.id, "session_started")])
     assert await members(runtime, dormant.id) == set()
+
+
+async def test_a_merge_moves_membership_to_the_survivor(rt: tuple[Runtime, Any]) -> None:
+    runtime, _ = rt
+    async with runtime.db.write() as s:
+        absorbed, survivor = Contact(name="Anon"), Contact(name="Known")
+        s.add_all([absorbed, survivor])
+        await s.flush()
+    assert absorbed.id and survivor.id
+    viewers = await do_create_segment(runtime, ADMIN, "Viewers", Group.model_validate(
+        {"conditions": [{"kind": "event", "name": "page_viewed", "op": "at_least", "count": 1}]}))
+    assert viewers.id
+    await do_track(runtime, [TrackItem(absorbed.id, "page_viewed")])
+    assert await members(runtime, viewers.id) == {absorbed.id}
+    await do_merge_contacts(runtime, survivor.id, absorbed.id, "same person")
+    assert await members(runtime, viewers.id) == {survivor.id}
+    assert await timeline(runtime, survivor.id) == [("segment_entered", viewers.id), ("segment_entered", viewers.id)]
 
 
 async def test_presets_create_editable_segments(rt: tuple[Runtime, Any]) -> None:

@@ -193,6 +193,11 @@ async def evaluate_contacts(
     needed = {seg_id for ids in plan.values() for seg_id in ids}
     names = {name for seg_id in needed for name in index.reads[seg_id].events}
     snaps = await snapshots(s, sorted(plan), names)
+    gone = sorted(set(plan) - snaps.keys())
+    if gone:
+        # Merged into another card: its memberships go with it (the survivor is checked on
+        # its own next change, or by the sweep).
+        await run(s, delete(SegmentMembership.__table__).where(MEMBER.contact_id.in_(gone)))  # type: ignore[attr-defined]
     changes: list[MembershipChange] = []
     for contact_id, ordered in plan.items():
         snap = snaps.get(contact_id)

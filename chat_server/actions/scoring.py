@@ -32,11 +32,11 @@ from ..behaviour.scoring import (
     event_matches,
     grade_of,
 )
-from ..models import Contact, Event, Grading, Operator, Role, ScoreEntry, ScoringRule
+from ..models import Contact, Event, Grading, Operator, Role, ScoreEntry, ScoringRule, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, Forbidden, NotFound
-from .membership import Touch, evaluate_contacts, run, snapshots
+from .membership import Touch, evaluate_contacts, run, segment_cache, snapshots
 from .validation import check_storable
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,21 @@ async def settle_scores(s: AsyncSession, index: RuleIndex, contact_ids: list[int
     if rows:
         await run(s, _UPDATE_SCORE, rows)
     return changed
+
+
+async def fold_merge(s: AsyncSession, rt: Runtime, survivor_id: int, merged_id: int) -> None:
+    """After a merge (inside its transaction): the absorbed card's points move to the
+    survivor, its memberships go, and the survivor — now with both cards' events and
+    properties — is scored and checked against every segment."""
+    await run(s, update(ScoreEntry.__table__).where(ENTRY.contact_id == merged_id)  # type: ignore[attr-defined]
+              .values(contact_id=survivor_id))
+    now = utcnow()
+    index = await scoring_state(rt).get(s)
+    await settle_scores(s, index, [survivor_id], now)
+    await run(s, delete(SegmentMembership.__table__).where(  # type: ignore[attr-defined]
+        SegmentMembership.__table__.c.contact_id == merged_id))  # type: ignore[attr-defined]
+    segments = await segment_cache(rt).get(s)
+    await evaluate_contacts(s, rt, {survivor_id: set(segments.definitions)}, now)
 
 
 # --- the sweep: decayed points --------------------------------------------------------------
