@@ -195,7 +195,8 @@ def openapi_document(endpoints: list[Endpoint], prefix: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
         path = prefix + ep.path.replace(":int}", "}")
         params = [
-            {"name": name.split(":")[0], "in": "path", "required": True, "schema": {"type": "integer"}}
+            {"name": name.split(":")[0], "in": "path", "required": True,
+             "schema": {"type": "integer" if name.endswith(":int") else "string"}}
             for name in _path_names(ep.path)
         ]
         if ep.query is not None:
