@@ -261,6 +261,22 @@ async def test_membership_is_live_and_on_the_timeline(rt: tuple[Runtime, Any]) -
     assert await timeline(runtime, other.id) == []
 
 
+async def test_live_conditions_on_the_events_own_properties(rt: tuple[Runtime, Any]) -> None:
+    runtime, _ = rt
+    async with runtime.db.write() as s:
+        contact = Contact(name="Lee")
+        s.add(contact)
+        await s.flush()
+    assert contact.id
+    big = await do_create_segment(runtime, ADMIN, "Big spenders", Group.model_validate({"conditions": [
+        {"kind": "event", "name": "order_placed", "where": [{"kind": "property", "key": "amount", "op": "gt", "value": 100}]}]}))
+    assert big.id
+    await do_track(runtime, [TrackItem(contact.id, "order_placed", {"amount": 50})])
+    assert await members(runtime, big.id) == set()
+    await do_track(runtime, [TrackItem(contact.id, "order_placed", {"amount": 150})])
+    assert await members(runtime, big.id) == {contact.id}
+
+
 async def test_a_segment_reading_another_follows_it(rt: tuple[Runtime, Any]) -> None:
     runtime, _ = rt
     async with runtime.db.write() as s:

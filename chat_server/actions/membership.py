@@ -81,6 +81,9 @@ class SegmentIndex:
             for ref in r.segments:
                 self.dependents.setdefault(ref, set()).add(seg_id)
         self.by_time = {seg_id for seg_id, r in self.reads.items() if r.by_time}
+        # Segments with conditions on an event's own properties: only they need them read.
+        self.event_properties = {seg_id for seg_id, d in self.definitions.items()
+                                 if any(getattr(c, "where", None) for c in d.leaves())}
 
     def affected(self, touch: Touch) -> set[int]:
         found: set[int] = set()
@@ -192,7 +195,7 @@ async def evaluate_contacts(
         return []
     needed = {seg_id for ids in plan.values() for seg_id in ids}
     names = {name for seg_id in needed for name in index.reads[seg_id].events}
-    snaps = await snapshots(s, sorted(plan), names)
+    snaps = await snapshots(s, sorted(plan), names, with_event_properties=bool(needed & index.event_properties))
     gone = sorted(set(plan) - snaps.keys())
     if gone:
         # Merged into another card: its memberships go with it (the survivor is checked on

@@ -215,16 +215,20 @@ async def settle_scores(s: AsyncSession, index: RuleIndex, contact_ids: list[int
     sums = dict((await run(s, select(ENTRY.contact_id, func.sum(ENTRY.points)).where(
         ENTRY.contact_id.in_(contact_ids), or_(ENTRY.expires_at.is_(None), ENTRY.expires_at > now),
     ).group_by(ENTRY.contact_id))).all())
-    snaps = await snapshots(s, contact_ids, set())
+    if index.grading is not None:
+        snaps = await snapshots(s, contact_ids, set())
+        current = {cid: (snap.score, snap.grade) for cid, snap in snaps.items()}
+    else:  # without grading only the stored score and grade are needed
+        current = {r[0]: (r[1], r[2]) for r in (await run(s, select(CONTACT.id, CONTACT.score, CONTACT.grade).where(
+            CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()}
     changed: dict[int, set[str]] = {}
     rows = []
     for cid in contact_ids:
-        snap = snaps.get(cid)
-        if snap is None:
+        if cid not in current:
             continue
         score = int(sums.get(cid) or 0)
-        grade = grade_of(index.grading, snap, score, now) if index.grading is not None else None
-        what = ({"score"} if score != snap.score else set()) | ({"grade"} if grade != snap.grade else set())
+        grade = grade_of(index.grading, snaps[cid], score, now) if index.grading is not None else None
+        what = ({"score"} if score != current[cid][0] else set()) | ({"grade"} if grade != current[cid][1] else set())
         if what:
             changed[cid] = what
             rows.append({"b_id": cid, "b_score": score, "b_grade": grade})
