@@ -34,7 +34,12 @@ async def note_data_names(s: AsyncSession, names: list[tuple[str, str, str, int]
         return
     table = DataName.__table__  # type: ignore[attr-defined]
     dialect_insert = pg_insert if dialect_of(s) == "postgresql" else sqlite_insert
-    rows = [{"kind": k, "name": n[:200], "type": t, "count": c, "last_seen_at": now} for k, n, t, c in sorted(names)]
+    # One row per name (an upsert may not touch a row twice); the last type seen wins.
+    merged: dict[tuple[str, str], tuple[str, int]] = {}
+    for kind, name, kind_type, count in names:
+        key = (kind, name[:200])
+        merged[key] = (kind_type, merged.get(key, ("", 0))[1] + count)
+    rows = [{"kind": k, "name": n, "type": t, "count": c, "last_seen_at": now} for (k, n), (t, c) in sorted(merged.items())]
     stmt = dialect_insert(table).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["kind", "name"],

@@ -25,7 +25,7 @@ from ..models import Contact, Event, IdentityKind
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import find_contact, find_or_create_contact
-from .data_names import note_data_names
+from .data_names import note_data_names, value_type
 from .errors import ActionError, NotFound
 from .events import DEVICE_PROPERTIES, utm_of
 from .identify import check_identity
@@ -170,8 +170,8 @@ async def store_events(s: AsyncSession, rt: Runtime, items: list[TrackItem], now
     written = [i for i in items if keep[id(i)]]
     if not written:
         return results
-    touches = await _fold(s, cards, written, now)
-    await _note_names(s, written, now)
+    touches, cards_after = await _fold(s, cards, written, now)
+    await _note_names(s, written, touches, cards_after, now)
     happened = [Happened(i.contact_id, event_id, i.name, i.url, i.properties, i.occurred_at or now)
                 for i, event_id in zip(items, results, strict=True) if event_id is not None]
     await react(s, rt, touches, now, happened)
@@ -196,7 +196,8 @@ async def _new_items(s: AsyncSession, items: list[TrackItem]) -> dict[int, bool]
     return keep
 
 
-async def _fold(s: AsyncSession, cards: dict[int, Any], items: list[TrackItem], now: datetime) -> dict[int, Touch]:
+async def _fold(s: AsyncSession, cards: dict[int, Any], items: list[TrackItem], now: datetime,
+                ) -> tuple[dict[int, Touch], dict[int, dict[str, Any]]]:
     """The cards' system properties after these events, written in one executemany."""
     touches: dict[int, Touch] = {}
     state: dict[int, dict[str, Any]] = {}
@@ -228,7 +229,7 @@ async def _fold(s: AsyncSession, cards: dict[int, Any], items: list[TrackItem], 
         [{"b_id": cid, "b_properties": st["properties"], "b_first_utm": st["first_utm"],
           "b_last_seen_at": st["last_seen_at"], "b_sessions": st["sessions"]} for cid, st in state.items()],
     )
-    return touches
+    return touches, {cid: st["properties"] for cid, st in state.items()}
 
 
 _UPDATE_CARD = update(Contact.__table__).where(CONTACT.id == bindparam("b_id")).values(  # type: ignore[attr-defined]
@@ -257,8 +258,16 @@ def _apply(st: dict[str, Any], item: TrackItem) -> None:
         st["session_events"] += 1
 
 
-async def _note_names(s: AsyncSession, items: list[TrackItem], now: datetime) -> None:
-    counts: dict[str, int] = {}
+async def _note_names(s: AsyncSession, items: list[TrackItem], touches: dict[int, Touch],
+                      cards: dict[int, dict[str, Any]], now: datetime) -> None:
+    """Event names, and the card properties the events changed (pages viewed, device, UTM…)."""
+    counts: dict[tuple[str, str, str], int] = {}
     for item in items:
-        counts[item.name] = counts.get(item.name, 0) + 1
-    await note_data_names(s, [("event", name, "event", n) for name, n in counts.items()], now)
+        key = ("event", item.name, "event")
+        counts[key] = counts.get(key, 0) + 1
+    for cid, touch in touches.items():
+        for name in touch.properties:
+            if name in cards[cid]:
+                key = ("property", name, value_type(cards[cid][name]))
+                counts[key] = counts.get(key, 0) + 1
+    await note_data_names(s, [(kind, name, kind_type, n) for (kind, name, kind_type), n in counts.items()], now)
