@@ -26,7 +26,9 @@ from .actions.arrivals import Arrivals
 from .actions.inbound_batch import contact_message_writes
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
+from .actions.tracking import event_writes
 from .api import (
+    api_keys,
     assets,
     attachments,
     auth,
@@ -40,7 +42,10 @@ from .api import (
     personal_data,
     reports,
     saved_replies,
+    scoring,
+    segments,
     site,
+    tracking,
     visitor_session,
 )
 from .api import channels as api_channels
@@ -111,7 +116,8 @@ class InboxFiles(StaticFiles):
 API: list[Operation] = [
     *auth.routes, *operators.routes, *conversations.routes, *messages.routes, *contacts.routes, *events.routes,
     *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
-    *personal_data.routes, *visitor_session.routes,
+    *personal_data.routes, *visitor_session.routes, *segments.routes, *scoring.routes, *api_keys.routes,
+    *tracking.routes,
 ]
 
 
@@ -153,6 +159,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
                      inbound_writes=contact_message_writes(db, metrics),  # group commit of contacts' messages
                      login_limits=LoginLimits(settings))
+        rt.event_writes = event_writes(rt)  # group commit of behaviour events (it scores and checks segments)
         arrivals = Arrivals(rt)  # group commit of widget connects
         online = OnlineOperators()
         backfill = make_backfill(rt)

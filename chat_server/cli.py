@@ -1,4 +1,4 @@
-"""`chat-server serve | migrate | create-operator`."""
+"""`chat-server serve | migrate | create-operator | import`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from . import backup, migrate
 from .actions.errors import ActionError
 from .actions.inbound_batch import contact_message_writes
 from .actions.operators import do_create_operator
+from .actions.tracking import event_writes
 from .app import create_app
 from .bus import LocalBus
 from .db import open_database
@@ -66,11 +67,18 @@ def serve(settings: Settings, host: str, port: int) -> None:
     GracefulServer(config, app).run()
 
 
-async def _create_operator(settings: Settings, name: str, email: str, password: str, role: Role) -> None:
+def _runtime(settings: Settings) -> Runtime:
+    """A runtime for one command, wired as the app's lifespan wires it (no other process listens)."""
     bus, metrics = LocalBus(), Metrics()
     db = open_database(settings, bus.publish)
     rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
                  inbound_writes=contact_message_writes(db, metrics))
+    rt.event_writes = event_writes(rt)
+    return rt
+
+
+async def _create_operator(settings: Settings, name: str, email: str, password: str, role: Role) -> None:
+    rt = _runtime(settings)
     try:
         await do_create_operator(rt, name, email, password, role)
     finally:
@@ -95,6 +103,22 @@ def _backup_or_restore(settings: Settings, command: str, file: Path) -> int:
     return 0
 
 
+async def _import(settings: Settings, path: Path, progress: bool) -> int:
+    from .imports import import_file
+
+    rt = _runtime(settings)
+    try:
+        summary = await import_file(rt, path, progress=progress)
+    finally:
+        await rt.db.dispose()
+    print(f"imported {summary.imported}, duplicates {summary.duplicates}, rejected {len(summary.rejected)}")
+    for number, reason in summary.rejected[:100]:
+        print(f"  line {number}: {reason}")
+    if len(summary.rejected) > 100:
+        print(f"  … and {len(summary.rejected) - 100} more")
+    return 1 if summary.rejected else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat-server", description="Live chat and unified inbox server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     backup_cmd.add_argument("file", type=Path)
     restore_cmd = commands.add_parser("restore", help="put a backup in place of the SQLite database (server stopped)")
     restore_cmd.add_argument("file", type=Path)
+    imports = commands.add_parser("import", help="import past events from JSON lines or CSV (see docs)")
+    imports.add_argument("file", type=Path, help="events.jsonl, or events.csv with a header row")
+    imports.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings = Settings()
 
@@ -118,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
     elif args.command in ("backup", "restore"):
         return _backup_or_restore(settings, args.command, args.file)
+    elif args.command == "import":
+        if not args.file.is_file():
+            print(f"error: no such file: {args.file}", file=sys.stderr)
+            return 1
+        migrate.upgrade(settings.effective_database_url)
+        return asyncio.run(_import(settings, args.file, not args.no_progress))
     elif args.command == "migrate":
         migrate.upgrade(settings.effective_database_url)
         print("database is up to date")

@@ -218,6 +218,8 @@ class VisitorIdentify(ClientFrame):
     name: Annotated[str, Field(max_length=200)] | None = None
     phone: Annotated[str, Field(max_length=50)] | None = None
     properties: Annotated[dict[str, Any], Field(max_length=50)] = {}
+    # Property operations (set, set_once, increment, append, union, remove, unset), in order.
+    operations: Annotated[list[dict[str, Any]], Field(max_length=100)] = []
     user_hash: Annotated[str, Field(max_length=128)] | None = None
 
 

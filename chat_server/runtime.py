@@ -15,7 +15,10 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .actions.inbound_batch import Inbound
+    from .actions.membership import SegmentCache
+    from .actions.scoring import ScoringState
     from .actions.thread import Stored
+    from .actions.tracking import TrackItem
 
 
 @dataclass
@@ -31,6 +34,13 @@ class Runtime:
     outbound_queued: asyncio.Event = field(default_factory=asyncio.Event)
     # Failed-login counters; in memory unless the app gives it the Redis-backed one.
     login_limits: LoginLimits | None = None
+    # Behaviour events, written in batches (actions.tracking.event_writes). Its writer scores
+    # and checks segments with this runtime, so whoever builds the runtime sets it right after.
+    event_writes: GroupCommit[list[TrackItem], list[int | None]] | None = None
+    # The parsed segment and scoring rule indexes, rebuilt when the definitions change
+    # (actions.membership.segment_cache, actions.scoring.scoring_state).
+    segments: SegmentCache | None = None
+    scoring: ScoringState | None = None
 
     def limits(self) -> LoginLimits:
         if self.login_limits is None:

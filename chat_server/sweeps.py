@@ -1,6 +1,7 @@
 """Work that comes due by time alone, run by every server process on a timer: snoozed
-conversations that wake up, and data past its retention. Each job is idempotent (a second
-process doing the same sweep finds nothing left to do), so no lease is needed for them."""
+conversations that wake up, data past its retention, segments with time windows and points
+that decayed. Each job is idempotent (a second process doing the same sweep finds nothing
+left to do), so no lease is needed for them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .actions.conversations import do_wake_snoozed
+from .actions.membership import do_sweep_segments
 from .actions.retention import do_prune_closed_conversations, do_prune_events
+from .actions.scoring import do_settle_expired_points
 from .models.types import utcnow
 from .runtime import Runtime
 
@@ -32,9 +35,16 @@ async def _prune(rt: Runtime) -> None:
         log.info("retention pruned", extra={"events": events, "conversations": conversations})
 
 
+async def _behaviour(rt: Runtime) -> None:
+    # Points that decayed first: a segment may read the score.
+    await do_settle_expired_points(rt)
+    await do_sweep_segments(rt)
+
+
 SWEEPS = (
     Sweep("wake snoozed conversations", 30, do_wake_snoozed),
     Sweep("retention", 3600, _prune),
+    Sweep("segments and decayed points", 60, _behaviour),
 )
 
 

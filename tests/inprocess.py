@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from chat_server import migrate
 from chat_server.actions.inbound_batch import contact_message_writes
+from chat_server.actions.tracking import event_writes
 from chat_server.bus import Bus, Dispatch
 from chat_server.db import Database
 from chat_server.metrics import Metrics
@@ -56,7 +57,9 @@ def runtime_for(settings: Settings, bus: Bus) -> Runtime:
     """A runtime wired as the app's lifespan wires it: writes publish on `bus` after commit."""
     metrics = Metrics()
     db = Database(settings.effective_database_url, bus.publish)
-    return Runtime(settings=settings, db=db, bus=bus, metrics=metrics, inbound_writes=contact_message_writes(db, metrics))
+    rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics, inbound_writes=contact_message_writes(db, metrics))
+    rt.event_writes = event_writes(rt)
+    return rt
 
 
 async def make_runtime(database_url: str) -> tuple[Runtime, RecordingBus]:

@@ -24,14 +24,15 @@ from tests.harness import ADMIN_EMAIL, ADMIN_PASSWORD, Socket, api, create_opera
 
 pytestmark = pytest.mark.anyio
 
-ROLES = ("anonymous", "visitor_a", "visitor_b", "revoked", "deactivated", "sales", "operator", "admin")
+ROLES = ("anonymous", "visitor_a", "visitor_b", "revoked", "deactivated", "backend", "sales", "operator", "admin")
 STAFF = ("operator", "sales", "admin")
 BOT_TOKEN = "123456:AAH-secret-bot-token_abcdefghijkl"
 WEBHOOK_SECRET = "right-secret-" + "s" * 20
 
 # Who may call what. "staff": any operator, sales included (reads, and their own session);
 # "write": operators and admins, sales get 403 read_only; "admin": admins only; "visitor": the
-# widget's token only; "reader": staff, or the visitor the data belongs to; "public": anyone.
+# widget's token only; "reader": staff, or the visitor the data belongs to; "public": anyone;
+# "backend": the site's backend with an API key an admin created (and no one else).
 RULES: dict[tuple[str, str], str] = {
     ("POST", "/auth/login"): "public",
     ("POST", "/auth/logout"): "staff",
@@ -81,6 +82,34 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/widget/channel-links"): "visitor",
     ("GET", "/messages/{id}/original"): "staff",
     ("POST", "/widget/token/revoke"): "visitor",
+    ("GET", "/segments"): "staff",
+    ("GET", "/segments/presets"): "staff",
+    ("POST", "/segments/count"): "staff",
+    ("POST", "/segments"): "admin",
+    ("POST", "/segments/presets/{key}"): "admin",
+    ("GET", "/segments/{id}"): "staff",
+    ("PATCH", "/segments/{id}"): "admin",
+    ("DELETE", "/segments/{id}"): "admin",
+    ("GET", "/segments/{id}/contacts"): "staff",
+    ("GET", "/segments/{id}/export.csv"): "staff",
+    ("GET", "/contacts/{id}/segments"): "staff",
+    ("GET", "/data/names"): "staff",
+    ("GET", "/scoring/rules"): "staff",
+    ("POST", "/scoring/rules"): "admin",
+    ("POST", "/scoring/preset"): "admin",
+    ("PATCH", "/scoring/rules/{id}"): "admin",
+    ("DELETE", "/scoring/rules/{id}"): "admin",
+    ("GET", "/scoring/grading"): "staff",
+    ("PUT", "/scoring/grading"): "admin",
+    ("GET", "/scoring/recompute"): "staff",
+    ("GET", "/contacts/{id}/behaviour"): "staff",
+    ("GET", "/api-keys"): "admin",
+    ("POST", "/api-keys"): "admin",
+    ("DELETE", "/api-keys/{id}"): "admin",
+    ("POST", "/track"): "backend",
+    ("POST", "/identify"): "backend",
+    ("POST", "/contacts/{id}/properties"): "write",
+    ("POST", "/beacon"): "public",
 }
 # Routes outside the documented API, each tested on its own below.
 UNDOCUMENTED = {("POST", "/api/v1/channels/{id:int}/webhook")}
@@ -94,6 +123,7 @@ def allowed(rule: str, role: str) -> bool:
         "admin": role == "admin",
         "visitor": role in ("visitor_a", "visitor_b"),
         "reader": role in (*STAFF, "visitor_a"),
+        "backend": role == "backend",
     }[rule]
 
 
@@ -217,6 +247,15 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
                 "token": BOT_TOKEN, "bot_username": "acme_bot", "mode": "webhook", "webhook_secret": WEBHOOK_SECRET}))["id"]
             w.ids["victim_channel"] = (await add_channel(http, "telegram", {
                 "token": BOT_TOKEN, "bot_username": "other_bot"}, name="victim"))["id"]
+            for name in ("segment", "victim_segment"):
+                r = await http.post("/segments", json={"name": f"{name} {uid()}", "definition": {}})
+                w.ids[name] = r.json()["id"]
+            for name in ("rule", "victim_rule"):
+                r = await http.post("/scoring/rules", json={"name": name, "definition": {
+                    "when": {"kind": "event", "name": name}, "points": 1}})
+                w.ids[name] = r.json()["id"]
+            w.bearer["backend"] = (await http.post("/api-keys", json={"name": "backend"})).json()["secret"]
+            w.ids["victim_key"] = (await http.post("/api-keys", json={"name": "victim"})).json()["id"]
         try:
             yield w
         finally:
@@ -232,6 +271,9 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "/operators/{id}": w.ids["victim_operator"], "/saved-replies/{id}": w.ids["saved_reply"],
         "/messages/{id}": w.ids["message"], "/attachments/{id}": w.ids["attachment"],
         "/channels/{id}": w.ids["victim_channel"] if method == "DELETE" else w.ids["channel"],
+        "/segments/{id}": w.ids["victim_segment"] if method == "DELETE" else w.ids["segment"],
+        "/scoring/rules/{id}": w.ids["victim_rule"] if method == "DELETE" else w.ids["rule"],
+        "/api-keys/{id}": w.ids["victim_key"],
     }
     if (method, path) == ("DELETE", "/contacts/{id}"):
         ids["/contacts/{id}"] = w.ids["contact_leaving"]
@@ -239,7 +281,7 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
     for prefix, value in ids.items():
         if url.startswith(prefix):
             url = url.replace("{id}", str(value), 1)
-    url = url.replace("{name}", "a.txt")
+    url = url.replace("{name}", "a.txt").replace("{key}", "engaged")
     bodies: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         ("POST", "/auth/login"): lambda: {"json": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}},
         ("POST", "/me/availability"): lambda: {"json": {"availability": "away"}},
@@ -268,6 +310,19 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/channels"): lambda: {"json": {"channel": "telegram", "name": f"bot {uid()}",
                                                  "config": {"token": BOT_TOKEN, "bot_username": "acme_bot"}}},
         ("PATCH", "/channels/{id}"): lambda: {"json": {"name": "Renamed bot"}},
+        ("POST", "/segments/count"): lambda: {"json": {"definition": {}}},
+        ("POST", "/segments"): lambda: {"json": {"name": f"segment {uid()}", "definition": {}}},
+        ("PATCH", "/segments/{id}"): lambda: {"json": {"name": f"renamed {uid()}"}},
+        ("POST", "/scoring/rules"): lambda: {"json": {"name": "x", "definition": {
+            "when": {"kind": "event", "name": "x"}, "points": 1}}},
+        ("PATCH", "/scoring/rules/{id}"): lambda: {"json": {"name": "renamed"}},
+        ("PUT", "/scoring/grading"): lambda: {"json": {"enabled": False}},
+        ("POST", "/api-keys"): lambda: {"json": {"name": "another"}},
+        ("POST", "/track"): lambda: {"json": {"user_id": "backend-user", "name": "signed_up"}},
+        ("POST", "/identify"): lambda: {"json": {"user_id": "backend-user", "name": "Ann"}},
+        ("POST", "/contacts/{id}/properties"): lambda: {"json": {"operations": [
+            {"op": "set", "key": "plan", "value": "pro"}]}},
+        ("POST", "/beacon"): lambda: {"json": {"token": w.visitor["visitor_a"], "events": [{"name": "page_left"}]}},
     }
     make = bodies.get((method, path))
     return url, make() if make else {}

@@ -457,7 +457,8 @@ async def test_the_inbox_in_russian_end_to_end_and_back_to_english(server: ChatS
 
     # The card.
     card = page.locator(".card")
-    await expect(card.locator("h3").first).to_have_text("Идентификаторы")
+    await expect(card.locator(".behaviour-summary h3")).to_have_text("Баллы и сегменты")
+    await expect(card.locator("h3", has_text="Идентификаторы")).to_be_visible()
     await expect(card.locator(".identities b").first).to_have_text("Посетитель сайта")
     await expect(card.locator("h3", has_text="Откуда пришёл")).to_be_visible()
     await expect(card.locator(".facts th", has_text="Визиты")).to_be_visible()

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.anyio
 
 # Integer columns that count something small, not rows.
 SMALL = {("contact", "sessions"), ("contact", "score"), ("attachment", "size"), ("outbound_job", "attempts"),
-         ("conversation", "epoch"), ("audit_record", "rows"), ("contact_identity", "token_version")}
+         ("conversation", "epoch"), ("audit_record", "rows"), ("contact_identity", "token_version"),
+         ("score_entry", "points")}
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -379,6 +379,17 @@
     sendOrQueue({ type: "track", name: String(name).slice(0, 200), properties, url: url.slice(0, 2000) });
   }
 
+  // Events at page exit: the socket may close before they leave; a beacon outlives the page.
+  function beacon(frames) {
+    if (!state.token || !navigator.sendBeacon || !frames.length) return false;
+    const events = frames.map(({ name, properties, url }) => ({ name, properties, url }));
+    return navigator.sendBeacon(new URL("/api/v1/beacon", ORIGIN), JSON.stringify({ token: state.token, events }));
+  }
+  window.addEventListener("pagehide", () => {
+    const tracks = pending.filter((f) => f.type === "track");
+    if (beacon(tracks)) pending = pending.filter((f) => f.type !== "track");
+  });
+
   let lastPage = null;
   function pageViewed() {
     if (location.href === lastPage) return;
@@ -583,9 +594,11 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
   // ---------------------------------------------------------------- public API
   const api = {
     version: "1",
-    identify(traits = {}, userHash) {
+    // operations: [{op: "increment", key: "logins", value: 1}, ...] (see docs/protocol.md)
+    identify(traits = {}, userHash, operations) {
       const { user_id, email, name, phone, ...properties } = traits;
       const frame = { type: "identify", properties };
+      if (Array.isArray(operations)) frame.operations = operations;
       if (user_id != null) frame.user_id = String(user_id);
       if (email != null) frame.email = String(email);
       if (name != null) frame.name = String(name);
@@ -593,7 +606,12 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
       if (userHash) frame.user_hash = String(userHash);
       return request("identify", frame);
     },
-    track(name, props = {}) { touchSession(); track(name, props); },
+    track(name, props = {}, options = {}) {
+      touchSession();
+      // { beacon: true } for an event sent as the page goes away (a click on an outbound link).
+      if (options.beacon && beacon([{ name: String(name).slice(0, 200), properties: props, url: location.href.slice(0, 2000) }])) return;
+      track(name, props);
+    },
     open: () => openChat(),
     close: () => closeChat(),
     on(event, fn) {

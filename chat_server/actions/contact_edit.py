@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Contact, Operator
+from ..models.types import utcnow
 from ..reads.conversation_list import list_summary
 from ..runtime import Runtime
 from .contacts import conversation_of, get_contact
 from .errors import ActionError
+from .membership import Touch
 from .messages import check_can_write
 from .operators import EMAIL_RE
 from .publish import conversation_dispatch
+from .scoring import react
 from .validation import check_properties, check_storable
 
 _UNSET: Any = object()
@@ -59,6 +62,8 @@ async def do_update_contact(
             contact.properties = check_properties(merged)
         s.add(contact)
         await s.flush()
+        fields = {n for n, v in (("name", name), ("email", email), ("phone", phone)) if v is not _UNSET}
+        await react(s, rt, {contact_id: Touch(properties=set(properties or {}), fields=fields)}, utcnow())
         conv = await conversation_of(s, contact_id)
         if conv is not None:
             # The inbox list shows name, email and phone: every open inbox gets the new ones.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlmodel import col, func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..models import Contact, Conversation, Event, Kind, Message
@@ -77,23 +77,30 @@ async def _check_proactive(s: AsyncSession, contact_id: int, name: str, properti
 
 async def do_record_event(
     rt: Runtime, contact_id: int, name: str, properties: dict[str, Any], url: str | None = None
-) -> Event | None:
-    """Store one event and fold what it says into the contact card. Returns None for a
-    proactive-message report that was already recorded."""
+) -> int | None:
+    """Store one event and fold what it says into the contact card (through the batched
+    writer, actions/tracking.py). Returns the event's id, or None for a proactive-message
+    report that was already recorded."""
     check_event(name, properties, url)
+    if name not in PROACTIVE_EVENTS:
+        from .tracking import TrackItem, do_track
+
+        return (await do_track(rt, [TrackItem(contact_id, name, properties, url)]))[0]
+    from .membership import Touch
+    from .scoring import Happened, react
+
     async with rt.db.write() as s:
-        if name in PROACTIVE_EVENTS and not await _check_proactive(s, contact_id, name, properties):
+        if not await _check_proactive(s, contact_id, name, properties):
             return None
         event = Event(contact_id=contact_id, name=name, properties=properties, url=url)
         s.add(event)
         await s.flush()
-        sessions = None
-        if name == "session_started":
-            # Counted from the events, so two tabs starting at once or a merge stay right.
-            sessions = (await s.exec(select(func.count()).select_from(Event).where(
-                col(Event.contact_id) == contact_id, col(Event.name) == "session_started"))).one()
         contact = await s.get(Contact, contact_id)
         if contact is not None:
-            _apply(contact, name, properties, url, sessions)
+            _apply(contact, name, properties, url, None)
             s.add(contact)
-    return event
+            await s.flush()
+        assert event.id is not None
+        await react(s, rt, {contact_id: Touch(events={name}, fields={"last_seen_at"})}, event.occurred_at,
+                    [Happened(contact_id, event.id, name, url, properties, event.occurred_at)])
+    return event.id

@@ -20,6 +20,7 @@ from .contacts import find_contact, get_contact
 from .errors import ActionError, Conflict, Forbidden
 from .merge import do_merge_contacts
 from .operators import EMAIL_RE
+from .properties import apply_in, check_operations, locked_contact
 from .publish import conversation_dispatch
 from .site import get_site
 from .validation import check_properties, check_storable
@@ -55,10 +56,11 @@ def check_identity(user_id: str | None, email: str | None, name: str | None, pho
 async def do_identify(
     rt: Runtime, contact_id: int, *, user_id: str | None = None, email: str | None = None,
     name: str | None = None, phone: str | None = None, properties: dict[str, Any] | None = None,
-    hash_given: str | None = None,
+    hash_given: str | None = None, operations: list[Any] | None = None,
 ) -> Identified:
     properties = properties or {}
     user_id, email = check_identity(user_id, email, name, phone, properties)
+    ops = check_operations(operations, properties)
     key = user_id or email
     secret = (await get_site(rt)).identity_secret
     if key is not None and secret:
@@ -82,7 +84,7 @@ async def do_identify(
                            "this visitor is signed in as another user; call shutdown() first") from exc
         contact_id, merged = owner.id, True
     async with rt.db.write() as s:
-        contact = await get_contact(s, contact_id)
+        contact = await locked_contact(s, contact_id)
         for kind, value in claims:
             if value is None:
                 continue
@@ -92,16 +94,16 @@ async def do_identify(
                     await s.flush()
             except IntegrityError:
                 pass  # this contact has it already, or another contact does: leave it there
+        fields = {f for f, v in (("name", name), ("email", email), ("phone", phone)) if v is not None}
         if name is not None:
             contact.name = name
         if email is not None:
             contact.email = email
         if phone is not None:
             contact.phone = phone
-        if properties:
-            contact.properties = {**contact.properties, **properties}
         s.add(contact)
         await s.flush()
+        await apply_in(s, rt, contact, ops, fields)
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
         if conv is not None:
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])

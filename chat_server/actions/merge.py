@@ -35,6 +35,7 @@ from .contacts import conversation_of, get_contact
 from .errors import ActionError, Conflict
 from .messages import check_can_write, do_append_system_line
 from .publish import STAFF, contact_audience, conversation_dispatch, message_dispatches
+from .scoring import fold_merge
 
 FILLED_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
 
@@ -171,6 +172,7 @@ async def do_merge_contacts(
         )
         s.add_all([survivor, merged, record])
         await s.flush()
+        await fold_merge(s, rt, survivor_id, merged_id)
         await s.refresh(survivor)
         summary = await list_summary(s, keep) if keep is not None else EMPTY
         s.publish(_merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line, summary))

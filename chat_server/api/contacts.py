@@ -6,15 +6,18 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, time
+from typing import Any
 
 from starlette.responses import Response
 
 from ..actions.contact_edit import do_update_contact
 from ..actions.errors import ActionError, NotFound
 from ..actions.merge import do_merge_contacts
+from ..behaviour.segments import Group
 from ..models import Contact
 from ..reads import contacts as reads
 from ..reads import conversation_list as listing
+from ..reads import segments as segment_reads
 from . import inbox_schemas as isc
 from . import schemas as sc
 from .framework import Call, Operation, endpoint
@@ -79,9 +82,18 @@ async def contact_proactive(c: Call[None, None]) -> isc.ProactiveList:
     ])
 
 
+async def _segment(c: Call[Any, None], segment_id: int | None) -> Group | None:
+    if segment_id is None:
+        return None
+    found = await segment_reads.definition(c.rt.db, segment_id)
+    if found is None:
+        raise NotFound("segment_not_found", "no such segment")
+    return found
+
+
 async def search_contacts(c: Call[isc.ContactSearchBody, None]) -> sc.ContactPage:
     b = c.body
-    rows = await reads.search(c.rt.db, b.filter, b.q, b.cursor, b.limit)
+    rows = await reads.search(c.rt.db, b.filter, b.q, b.cursor, b.limit, await _segment(c, b.segment_id))
     page = rows[:b.limit]
     return sc.ContactPage(items=[contact_view(r) for r in page],
                           next_cursor=str(page[-1].id) if len(rows) > b.limit else None)
@@ -105,7 +117,7 @@ def _column_value(contact: Contact, column: str) -> object:
 
 async def export_contacts(c: Call[isc.ContactExportBody, None]) -> Response:
     b = c.body
-    rows = await reads.export(c.rt.db, b.filter, b.q, MAX_EXPORT_ROWS)
+    rows = await reads.export(c.rt.db, b.filter, b.q, MAX_EXPORT_ROWS, await _segment(c, b.segment_id))
     if len(rows) > MAX_EXPORT_ROWS:
         raise ActionError("export_too_large", f"narrow the filter: at most {MAX_EXPORT_ROWS} contacts per export")
     out = io.StringIO()

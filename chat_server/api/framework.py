@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..actions.api_keys import authenticate_api_key
 from ..actions.errors import ActionError, TooMany
 from ..actions.visitor_tokens import token_contact
 from ..models import Operator, Role
@@ -46,6 +47,7 @@ class Auth(enum.Enum):
     admin = "admin"
     visitor = "visitor"  # the widget, by its visitor token
     reader = "reader"  # staff or the visitor: the handler looks at which
+    api_key = "api_key"  # the site's backend, by an API key an admin created ("Bearer csk_…")
 
 
 def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -94,6 +96,8 @@ class Operation(ABC):
     response: type[BaseModel] | None
     auth: Auth
     status: int
+    # A larger body limit than the server's default (a batch of events); None: the default.
+    max_body: int | None
 
     def route(self) -> Route:
         return Route(PREFIX + self.path, self.serve, methods=[self.method])
@@ -131,7 +135,9 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
                     return error(401, "unauthorized", "the visitor token is not valid")
             elif self.auth == Auth.visitor:
                 return error(401, "unauthorized", "send 'Authorization: Visitor <token>' (the widget's token)")
-        if self.auth != Auth.public and contact_id is None:
+        if self.auth == Auth.api_key:
+            await authenticate_api_key(rt, token)  # a 401 (ActionError) unless the key is valid
+        elif self.auth != Auth.public and contact_id is None:
             operator = await authenticate(rt.db, token) if token else None
             if operator is None:
                 return error(401, "unauthorized", "log in and send 'Authorization: Bearer <token>'")
@@ -139,7 +145,7 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
                 return error(403, "admin_only", "only admins may do this")
         body = query = None
         if self.body is not None:
-            raw = await read_body(request, rt.settings.max_body_bytes)
+            raw = await read_body(request, self.max_body or rt.settings.max_body_bytes)
             if isinstance(raw, Response):
                 return raw
             try:
@@ -168,22 +174,26 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
 
 @overload
 def endpoint(method: str, path: str, handler: Handler[B, Q], *, summary: str, body: type[B], query: type[Q],
-             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[B, Q]: ...
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
+             max_body: int | None = None) -> Endpoint[B, Q]: ...
 @overload
 def endpoint(method: str, path: str, handler: Handler[B, None], *, summary: str, body: type[B],
-             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[B, None]: ...
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
+             max_body: int | None = None) -> Endpoint[B, None]: ...
 @overload
 def endpoint(method: str, path: str, handler: Handler[None, Q], *, summary: str, query: type[Q],
-             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[None, Q]: ...
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
+             max_body: int | None = None) -> Endpoint[None, Q]: ...
 @overload
 def endpoint(method: str, path: str, handler: Handler[None, None], *, summary: str,
-             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200) -> Endpoint[None, None]: ...
+             response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
+             max_body: int | None = None) -> Endpoint[None, None]: ...
 def endpoint(method: str, path: str, handler: Handler[BodyT, QueryT], *, summary: str,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, auth: Auth = Auth.staff, status: int = 200,
-             ) -> Endpoint[BodyT, QueryT]:
+             max_body: int | None = None) -> Endpoint[BodyT, QueryT]:
     """One route of the API (under /api/v1). Staff only unless `auth` says otherwise."""
-    return Endpoint(method, path, summary, body, query, response, auth, status, handler)
+    return Endpoint(method, path, summary, body, query, response, auth, status, max_body, handler)
 
 
 def credential(request: Request, kind: str) -> str | None:
@@ -273,6 +283,8 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
             op["security"] = [{"visitor": []}]
         elif ep.auth == Auth.reader:
             op["security"] = [{"bearer": []}, {"visitor": []}]
+        elif ep.auth == Auth.api_key:
+            op["security"] = [{"api_key": []}]
         elif ep.auth != Auth.public:
             op["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[ep.method.lower()] = op
@@ -282,6 +294,8 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
+            "api_key": {"type": "http", "scheme": "bearer",
+                        "description": "an API key (csk_…) an admin created in the inbox; for the site's backend"},
             "visitor": {"type": "apiKey", "in": "header", "name": "Authorization",
                         "description": "'Visitor <token>': the token the widget got in `welcome`"},
         }},

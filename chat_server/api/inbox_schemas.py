@@ -79,6 +79,7 @@ CONTACT_COLUMNS = (
 
 class ContactSearchBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
+    segment_id: RowId | None = None
     q: Annotated[str, Field(max_length=200), Storable] | None = None
     cursor: RowId | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
@@ -89,6 +90,7 @@ Column = Annotated[str, Field(min_length=1, max_length=120)]
 
 class ContactExportBody(Body):
     filter: ContactFilter = Field(default_factory=ContactFilter)
+    segment_id: RowId | None = None
     q: Annotated[str, Field(max_length=200), Storable] | None = None
     columns: Annotated[list[Column], Field(min_length=1, max_length=50)] = Field(
         default_factory=lambda: ["id", "name", "email", "phone"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+import re
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +23,19 @@ from ..models import Contact, Event
 from ..models.types import storable
 from .text import contains
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _is_date(value: str) -> bool:
+    if not _ISO_DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 # Text that reaches the database as a parameter: a filter holding NUL is invalid, not a failed query.
 Storable = AfterValidator(storable)
 
@@ -29,10 +43,16 @@ TEXT_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
 NUMBER_FIELDS = ("score", "sessions")
 TIME_FIELDS = ("first_seen_at", "last_seen_at")
 
-TextOp = Literal["is_set", "not_set", "eq", "ne", "contains"]
+TextOp = Literal["is_set", "not_set", "eq", "ne", "contains", "in_list"]
 NumberOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
 TimeOp = Literal["within_days", "older_than_days"]
-PropertyOp = Literal["is_set", "not_set", "eq", "ne", "contains", "gt", "gte", "lt", "lte"]
+PropertyOp = Literal[
+    "is_set", "not_set", "eq", "ne", "contains", "gt", "gte", "lt", "lte", "in_list",
+    "before", "after", "within_days", "older_than_days",
+]
+DATE_OPS = ("before", "after", "within_days", "older_than_days")
+Unit = Literal["minutes", "hours", "days"]
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 # A property key is looked up inside a JSON path: keep it to characters that need no quoting.
 PropertyKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r'^[^"\\\x00-\x1f]+$'), Storable]
@@ -45,6 +65,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+ListText = Annotated[str, Field(max_length=500), Storable]
+
+
+class Window(_Strict):
+    """The last N minutes, hours or days (at most 100 years)."""
+
+    amount: Annotated[int, Field(ge=1, le=52_560_000)]
+    unit: Unit = "days"
+
+    def delta(self) -> timedelta:
+        return timedelta(seconds=min(self.amount * UNIT_SECONDS[self.unit], 36_500 * 86_400))
+
+
 class TextFieldCondition(_Strict):
     """name / email / phone / first referrer / landing page: set, not set, equal, contains."""
 
@@ -52,11 +85,14 @@ class TextFieldCondition(_Strict):
     field: Literal["name", "email", "phone", "first_referrer", "first_landing_page"]
     op: TextOp
     value: Annotated[str, Field(max_length=500), Storable] | None = None
+    values: Annotated[list[ListText], Field(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _value_needed(self) -> TextFieldCondition:
         if self.op in ("eq", "ne", "contains") and not self.value:
             raise ValueError(f"'{self.op}' needs a value")
+        if self.op == "in_list" and not self.values:
+            raise ValueError("'in_list' needs values")
         return self
 
 
@@ -88,10 +124,24 @@ class PropertyCondition(_Strict):
     key: PropertyKey
     op: PropertyOp
     value: Annotated[str, Field(max_length=500), Storable] | FiniteNumber | bool | None = None
+    values: Annotated[list[ListText], Field(min_length=1, max_length=100)] | None = None
+    days: Days | None = None
 
     @model_validator(mode="after")
     def _value_fits(self) -> PropertyCondition:
         if self.op in ("is_set", "not_set"):
+            return self
+        if self.op == "in_list":
+            if not self.values:
+                raise ValueError("'in_list' needs values")
+            return self
+        if self.op in ("within_days", "older_than_days"):
+            if self.days is None:
+                raise ValueError(f"'{self.op}' needs days")
+            return self
+        if self.op in ("before", "after"):
+            if not isinstance(self.value, str) or not _is_date(self.value):
+                raise ValueError(f"'{self.op}' needs a date as YYYY-MM-DD")
             return self
         if self.value is None or self.value == "":
             raise ValueError(f"'{self.op}' needs a value")
@@ -103,16 +153,31 @@ class PropertyCondition(_Strict):
 
 
 class EventCondition(_Strict):
-    """Event E happened at least `count` times (optionally within the last `within_days` days,
-    optionally only on pages whose URL contains `url_contains`), or never happened (`never`:
-    zero such events in that window)."""
+    """Event E happened at least / at most / exactly `count` times, or never, counting only
+    events in the window (`within_days`, or `within` N minutes / hours / days), on pages whose
+    URL contains `url_contains`, and whose own properties meet every `where` condition."""
 
     kind: Literal["event"] = "event"
     name: Annotated[str, Field(min_length=1, max_length=200), Storable]
-    op: Literal["at_least", "never"] = "at_least"
-    count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    op: Literal["at_least", "at_most", "exactly", "never"] = "at_least"
+    count: Annotated[int, Field(ge=0, le=1_000_000)] = 1
     within_days: Days | None = None
+    within: Window | None = None
     url_contains: Annotated[str, Field(min_length=1, max_length=500), Storable] | None = None
+    where: Annotated[list[PropertyCondition], Field(max_length=10)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _count_fits(self) -> EventCondition:
+        if self.op == "at_least" and self.count < 1:
+            raise ValueError("'at_least' counts from 1 (use 'never' for none)")
+        if self.within_days is not None and self.within is not None:
+            raise ValueError("give within_days or within, not both")
+        return self
+
+    def window(self) -> timedelta | None:
+        if self.within is not None:
+            return self.within.delta()
+        return timedelta(days=self.within_days) if self.within_days is not None else None
 
 
 Condition = Annotated[
@@ -132,10 +197,11 @@ class ContactFilter(_Strict):
 class _Json:
     """Reading one key of `contact.properties` on either database."""
 
-    def __init__(self, dialect: str, key: str) -> None:
+    def __init__(self, dialect: str, key: str, column: Any = None) -> None:
         self.pg = dialect == "postgresql"
         self.key = key
-        self.column = Contact.__table__.c.properties  # type: ignore[attr-defined]
+        # The contact's properties, or (for an event condition's `where`) the event's.
+        self.column = Contact.__table__.c.properties if column is None else column  # type: ignore[attr-defined]
 
     def type(self) -> ColumnElement[Any]:
         """'string' / 'number' / 'boolean' / 'object' / 'array' / 'null', or NULL when absent."""
@@ -150,7 +216,7 @@ class _Json:
     def text(self) -> ColumnElement[Any]:
         """The value as text: strings as they are, numbers in their usual form, true/false."""
         if self.pg:
-            as_text: ColumnElement[Any] = self.column.op("->>")(self.key)
+            as_text: ColumnElement[Any] = self.column.op("->>", return_type=String)(self.key)
             return as_text
         raw = func.json_extract(self.column, self._path())
         sqlite_type = func.json_type(self.column, self._path())
@@ -189,6 +255,9 @@ def _text_field(cond: TextFieldCondition) -> ColumnElement[bool]:
         return _set(column)
     if cond.op == "not_set":
         return not_(_set(column))
+    if cond.op == "in_list":
+        assert cond.values is not None
+        return and_(column.is_not(None), func.lower(column).in_([v.lower() for v in cond.values]))
     assert cond.value is not None
     if cond.op == "contains":
         return and_(column.is_not(None), contains(column, cond.value))
@@ -197,13 +266,34 @@ def _text_field(cond: TextFieldCondition) -> ColumnElement[bool]:
     return or_(column.is_(None), func.lower(column) != cond.value.lower())
 
 
-def _property(cond: PropertyCondition, dialect: str) -> ColumnElement[bool]:
-    j = _Json(dialect, cond.key)
+def _binary(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """Text compared byte by byte on both databases (PostgreSQL's default collation is not)."""
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _property(cond: PropertyCondition, dialect: str, now: datetime, column: Any = None) -> ColumnElement[bool]:
+    j = _Json(dialect, cond.key, column)
     is_set = _known(and_(j.type().is_not(None), j.type() != "null"))
     if cond.op == "is_set":
         return is_set
     if cond.op == "not_set":
         return not_(is_set)
+    if cond.op == "in_list":
+        assert cond.values is not None
+        return _known(and_(j.type().in_(["string", "number", "boolean"]), j.text().in_(cond.values)))
+    if cond.op in DATE_OPS:
+        # A date property is text starting YYYY-MM-DD; it is compared by that day.
+        day = _binary(func.substr(j.text(), 1, 10), dialect)
+        looks_like_date = and_(j.type() == "string", j.text().like("____-__-__%"))
+        if cond.op in ("before", "after"):
+            assert isinstance(cond.value, str)
+            bound = cond.value
+        else:
+            assert cond.days is not None
+            bound = (now - timedelta(days=cond.days)).date().isoformat()
+        compared = day < bound if cond.op in ("before", "older_than_days") else (
+            day > bound if cond.op == "after" else day >= bound)
+        return _known(and_(looks_like_date, compared))
     value = cond.value
     if cond.op == "contains":
         assert isinstance(value, str)
@@ -219,18 +309,33 @@ def _property(cond: PropertyCondition, dialect: str) -> ColumnElement[bool]:
     return _known(matched) if cond.op == "eq" else not_(_known(matched))
 
 
-def _event(cond: EventCondition, now: datetime) -> ColumnElement[bool]:
+def event_where(
+    name: str, url_contains: str | None, where: list[PropertyCondition], dialect: str, now: datetime,
+) -> list[ColumnElement[bool]]:
+    """The contact's events of that name, on such pages, whose own properties match."""
     event = Event.__table__.c  # type: ignore[attr-defined]
-    where = [event.contact_id == Contact.__table__.c.id, event.name == cond.name]  # type: ignore[attr-defined]
-    if cond.within_days is not None:
-        where.append(event.occurred_at >= now - timedelta(days=cond.within_days))
-    if cond.url_contains is not None:
-        where.append(and_(event.url.is_not(None), contains(event.url, cond.url_contains)))
-    if cond.op == "never":
+    found = [event.contact_id == Contact.__table__.c.id, event.name == name]  # type: ignore[attr-defined]
+    if url_contains is not None:
+        found.append(and_(event.url.is_not(None), contains(event.url, url_contains)))
+    found.extend(_property(p, dialect, now, event.properties) for p in where)
+    return found
+
+
+def _event(cond: EventCondition, dialect: str, now: datetime) -> ColumnElement[bool]:
+    event = Event.__table__.c  # type: ignore[attr-defined]
+    where = event_where(cond.name, cond.url_contains, cond.where, dialect, now)
+    window = cond.window()
+    if window is not None:
+        where.append(event.occurred_at >= now - window)
+    if cond.op == "never" or (cond.op in ("at_most", "exactly") and cond.count == 0):
         return not_(exists().where(*where))
-    if cond.count == 1:
+    if cond.op == "at_least" and cond.count == 1:
         return exists().where(*where)
     counted = select(func.count()).select_from(Event.__table__).where(*where).scalar_subquery()  # type: ignore[attr-defined]
+    if cond.op == "at_most":
+        return counted <= cond.count
+    if cond.op == "exactly":
+        return counted == cond.count
     return counted >= cond.count
 
 
@@ -244,9 +349,9 @@ def condition_clause(cond: Any, dialect: str, now: datetime) -> ColumnElement[bo
         since = now - timedelta(days=cond.days)
         return column >= since if cond.op == "within_days" else column < since  # type: ignore[no-any-return]
     if isinstance(cond, PropertyCondition):
-        return _property(cond, dialect)
+        return _property(cond, dialect, now)
     assert isinstance(cond, EventCondition)
-    return _event(cond, now)
+    return _event(cond, dialect, now)
 
 
 def contact_filter_clause(flt: ContactFilter, dialect: str, now: datetime) -> ColumnElement[bool]:
@@ -259,8 +364,12 @@ def contact_filter_clause(flt: ContactFilter, dialect: str, now: datetime) -> Co
 
 # --- Python ---------------------------------------------------------------------------------
 
+EventFact = tuple[str, str | None, datetime] | tuple[str, str | None, datetime, dict[str, Any]]
+
+
 class Snapshot(BaseModel):
-    """What the filter looks at for one contact."""
+    """What the filter looks at for one contact. Events are (name, url, when[, properties]);
+    a segment also looks at the grade and the segments the contact is in."""
 
     name: str | None = None
     email: str | None = None
@@ -269,10 +378,12 @@ class Snapshot(BaseModel):
     first_landing_page: str | None = None
     score: int = 0
     sessions: int = 0
+    grade: str | None = None
     first_seen_at: datetime
     last_seen_at: datetime
     properties: dict[str, Any] = Field(default_factory=dict)
-    events: list[tuple[str, str | None, datetime]] = Field(default_factory=list)  # name, url, when
+    events: list[EventFact] = Field(default_factory=list)
+    segments: set[int] = Field(default_factory=set)
 
 
 def _py_text(value: Any) -> str | None:
@@ -292,18 +403,80 @@ def _py_compare(left: float, op: str, right: float) -> bool:
             "lt": left < right, "lte": left <= right}[op]
 
 
+def _py_text_field(cond: TextFieldCondition, text: str | None) -> bool:
+    if cond.op == "is_set":
+        return bool(text)
+    if cond.op == "not_set":
+        return not text
+    if cond.op == "in_list":
+        assert cond.values is not None
+        return text is not None and text.lower() in {v.lower() for v in cond.values}
+    assert cond.value is not None
+    if cond.op == "contains":
+        return text is not None and cond.value.lower() in text.lower()
+    equal = text is not None and text.lower() == cond.value.lower()
+    return equal if cond.op == "eq" else not equal
+
+
+def py_property(cond: PropertyCondition, properties: dict[str, Any], now: datetime) -> bool:
+    present = cond.key in properties and properties[cond.key] is not None
+    raw: Any = properties.get(cond.key)
+    if cond.op in ("is_set", "not_set"):
+        return present if cond.op == "is_set" else not present
+    is_number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if cond.op == "contains":
+        return present and isinstance(cond.value, str) and cond.value.lower() in (_py_text(raw) or "").lower()
+    if cond.op == "in_list":
+        assert cond.values is not None
+        return isinstance(raw, str | int | float) and _py_text(raw) in cond.values
+    if cond.op in DATE_OPS:
+        if not (isinstance(raw, str) and len(raw) >= 10 and raw[4] == "-" and raw[7] == "-"):
+            return False
+        day = raw[:10]
+        if cond.op in ("before", "after"):
+            assert isinstance(cond.value, str)
+            bound = cond.value
+        else:
+            assert cond.days is not None
+            bound = (now - timedelta(days=cond.days)).date().isoformat()
+        day_b, bound_b = day.encode("utf-8"), bound.encode("utf-8")
+        if cond.op in ("before", "older_than_days"):
+            return day_b < bound_b
+        return day_b > bound_b if cond.op == "after" else day_b >= bound_b
+    if cond.op in ("gt", "gte", "lt", "lte"):
+        return is_number and isinstance(cond.value, int | float) and _py_compare(float(raw), cond.op, float(cond.value))
+    if isinstance(cond.value, bool):
+        matched = isinstance(raw, bool) and raw == cond.value
+    elif isinstance(cond.value, int | float):
+        matched = is_number and float(raw) == float(cond.value)
+    else:
+        matched = isinstance(raw, str | int | float) and _py_text(raw) == cond.value
+    return matched if cond.op == "eq" else not matched
+
+
+def matching_events(
+    events: list[EventFact], name: str, url_contains: str | None, where: list[PropertyCondition], now: datetime,
+) -> list[datetime]:
+    """When the contact's events of that name, on such pages, with such properties happened."""
+    needle = url_contains.lower() if url_contains else None
+    found = []
+    for fact in events:
+        if fact[0] != name:
+            continue
+        url = fact[1]
+        if needle is not None and (url is None or needle not in url.lower()):
+            continue
+        if where:
+            props: dict[str, Any] = fact[3] if len(fact) > 3 else {}
+            if not all(py_property(p, props, now) for p in where):
+                continue
+        found.append(fact[2])
+    return found
+
+
 def _py_condition(cond: Any, snap: Snapshot, now: datetime) -> bool:
     if isinstance(cond, TextFieldCondition):
-        text = getattr(snap, cond.field)
-        if cond.op == "is_set":
-            return bool(text)
-        if cond.op == "not_set":
-            return not text
-        assert cond.value is not None
-        if cond.op == "contains":
-            return text is not None and cond.value.lower() in text.lower()
-        equal = text is not None and text.lower() == cond.value.lower()
-        return equal if cond.op == "eq" else not equal
+        return _py_text_field(cond, getattr(snap, cond.field))
     if isinstance(cond, NumberFieldCondition):
         return _py_compare(getattr(snap, cond.field), cond.op, cond.value)
     if isinstance(cond, TimeFieldCondition):
@@ -311,33 +484,19 @@ def _py_condition(cond: Any, snap: Snapshot, now: datetime) -> bool:
         at = snap.first_seen_at if cond.field == "first_seen_at" else snap.last_seen_at
         return at >= since if cond.op == "within_days" else at < since
     if isinstance(cond, PropertyCondition):
-        present = cond.key in snap.properties and snap.properties[cond.key] is not None
-        raw: Any = snap.properties.get(cond.key)
-        if cond.op in ("is_set", "not_set"):
-            return present if cond.op == "is_set" else not present
-        is_number = isinstance(raw, int | float) and not isinstance(raw, bool)
-        if cond.op == "contains":
-            return present and isinstance(cond.value, str) and cond.value.lower() in (_py_text(raw) or "").lower()
-        if cond.op in ("gt", "gte", "lt", "lte"):
-            return is_number and isinstance(cond.value, int | float) and _py_compare(float(raw), cond.op, float(cond.value))
-        if isinstance(cond.value, bool):
-            matched = isinstance(raw, bool) and raw == cond.value
-        elif isinstance(cond.value, int | float):
-            matched = is_number and float(raw) == float(cond.value)
-        else:
-            matched = isinstance(raw, str | int | float) and _py_text(raw) == cond.value
-        return matched if cond.op == "eq" else not matched
+        return py_property(cond, snap.properties, now)
     assert isinstance(cond, EventCondition)
-    window = now - timedelta(days=cond.within_days) if cond.within_days is not None else None
-    needle = cond.url_contains.lower() if cond.url_contains else None
-    n = sum(
-        1 for name, url, when in snap.events
-        if name == cond.name and (window is None or when >= window)
-        and (needle is None or (url is not None and needle in url.lower()))
-    )
-    return n == 0 if cond.op == "never" else n >= cond.count
+    times = matching_events(snap.events, cond.name, cond.url_contains, cond.where, now)
+    window = cond.window()
+    n = len(times) if window is None else sum(1 for when in times if when >= now - window)
+    if cond.op == "never":
+        return n == 0
+    if cond.op == "at_most":
+        return n <= cond.count
+    if cond.op == "exactly":
+        return n == cond.count
+    return n >= cond.count
 
 
 def matches(flt: ContactFilter, snap: Snapshot, now: datetime) -> bool:
     return all(_py_condition(c, snap, now) for c in flt.all)
-

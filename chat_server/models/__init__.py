@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this registers them all."""
 
+from .api_key import ApiKey
 from .attachment import Attachment
 from .audit import AuditRecord
 from .channel import ChannelInstance, JobState, OutboundJob, UsedLinkToken
@@ -14,13 +15,17 @@ from .conversation import (
     Message,
     Status,
 )
+from .data_name import DataName
 from .operator import Availability, AvailabilityOnLogin, Operator, OperatorSession, Role
 from .saved_reply import SavedReply
+from .scoring import Grading, ScoreEntry, ScoringRule
+from .segment import Segment, SegmentMembership
 from .site import SiteSettings
 
 __all__ = [
-    "Attachment", "AuditRecord", "AuthorType", "Availability", "AvailabilityOnLogin", "Channel", "ChannelInstance", "Contact",
-    "ContactIdentity",
+    "ApiKey", "Attachment", "AuditRecord", "AuthorType", "Availability", "AvailabilityOnLogin", "Channel",
+    "ChannelInstance", "Contact", "ContactIdentity", "DataName", "Grading", "ScoreEntry", "ScoringRule", "Segment",
+    "SegmentMembership",
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .ids import Int64
@@ -35,6 +35,8 @@ class Contact(SQLModel, table=True):
     first_utm: dict[str, str] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False))
     sessions: int = 0
     score: int = 0
+    # A1…E4 (profile fit × engagement) when grading is on.
+    grade: str | None = Field(default=None, max_length=2)
     # Set on the contact that was merged away; it keeps no identities, events or messages.
     merged_into_id: int | None = Field(default=None, foreign_key="contact.id", sa_type=Int64)
 
@@ -78,9 +80,17 @@ class ContactMerge(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Something the contact did: page viewed, session started, or a site's own event."""
 
+    __table_args__ = (
+        UniqueConstraint("external_id", name="uq_event_external_id"),
+        # A segment's event conditions and the live check read one contact's events by name and time.
+        Index("ix_event_contact_name_time", "contact_id", "name", "occurred_at"),
+    )
+
     id: int | None = Field(default=None, primary_key=True, sa_type=Int64)
     contact_id: int = Field(foreign_key="contact.id", index=True, sa_type=Int64)
     name: str = Field(max_length=200, index=True)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JsonColumn, nullable=False))
     url: str | None = Field(default=None, max_length=2000)
     occurred_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False, index=True))
+    # The sender's own id for the event (imports, backend batches): a resend stores nothing twice.
+    external_id: str | None = Field(default=None, max_length=200)

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ..behaviour.filters import ContactFilter, contact_filter_clause
+from ..behaviour.segments import Group, segment_clause
 from ..behaviour.text import contains
 from ..db import Database
 from ..models import Contact, ContactIdentity, ContactMerge, Conversation, Direction, Event, IdentityKind, Kind, Message
@@ -70,23 +71,30 @@ async def page(db: Database, q: str | None, before_id: int | None, limit: int) -
         return list((await s.exec(query.order_by(col(Contact.id).desc()).limit(limit + 1))).all())
 
 
-def _matching(db: Database, flt: ContactFilter, q: str | None) -> SelectOfScalar[Contact]:
-    return _living(q).where(contact_filter_clause(flt, db.read_engine.dialect.name, utcnow()))
+def _matching(db: Database, flt: ContactFilter, q: str | None, segment: Group | None) -> SelectOfScalar[Contact]:
+    dialect, now = db.read_engine.dialect.name, utcnow()
+    query = _living(q).where(contact_filter_clause(flt, dialect, now))
+    if segment is not None:
+        # The segment's own definition, as its count and the live check use it.
+        query = query.where(segment_clause(segment, dialect, now))
+    return query
 
 
-async def search(db: Database, flt: ContactFilter, q: str | None, before_id: int | None, limit: int) -> list[Contact]:
-    """Contacts matching the filter, newest first, `limit + 1` of them."""
-    query = _matching(db, flt, q)
+async def search(db: Database, flt: ContactFilter, q: str | None, before_id: int | None, limit: int,
+                 segment: Group | None = None) -> list[Contact]:
+    """Contacts matching the filter (and the segment's definition), newest first, `limit + 1` of them."""
+    query = _matching(db, flt, q, segment)
     if before_id is not None:
         query = query.where(col(Contact.id) < before_id)
     async with db.read() as s:
         return list((await s.exec(query.order_by(col(Contact.id).desc()).limit(limit + 1))).all())
 
 
-async def export(db: Database, flt: ContactFilter, q: str | None, at_most: int) -> list[Contact]:
-    """Contacts matching the filter, oldest first, at most `at_most + 1` of them."""
+async def export(db: Database, flt: ContactFilter, q: str | None, at_most: int,
+                 segment: Group | None = None) -> list[Contact]:
+    """Contacts matching the filter (and the segment's definition), oldest first, at most `at_most + 1` of them."""
     async with db.read() as s:
-        return list((await s.exec(_matching(db, flt, q).order_by(col(Contact.id)).limit(at_most + 1))).all())
+        return list((await s.exec(_matching(db, flt, q, segment).order_by(col(Contact.id)).limit(at_most + 1))).all())
 
 
 @dataclass

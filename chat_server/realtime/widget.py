@@ -169,6 +169,7 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
             done = await do_identify(
                 sv.rt, conn.contact_id, user_id=frame.user_id, email=frame.email, name=frame.name,
                 phone=frame.phone, properties=frame.properties, hash_given=frame.user_hash,
+                operations=frame.operations,
             )
             if done.merged:
                 # The hub moves this socket too when the merge's news arrives; until then the

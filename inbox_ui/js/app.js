@@ -10,6 +10,8 @@ import { ContactsPage } from "./contacts.js";
 import { ReportsPage } from "./reports.js";
 import { AdminPage } from "./admin.js";
 import { roleName, setLanguage, storedLanguage, t } from "./i18n.js";
+import { SegmentsPage } from "./segments.js";
+import { BehaviourPage } from "./behaviour.js";
 
 const $ = (id) => document.getElementById(id);
 let page = null;
@@ -139,6 +141,8 @@ function route() {
   clear(main);
   if (name === "contacts") page = new ContactsPage(main, arg ? Number(arg) : null);
   else if (name === "reports") page = new ReportsPage(main);
+  else if (name === "segments") page = new SegmentsPage(main);
+  else if (name === "behaviour") page = new BehaviourPage(main);
   else if (name === "admin" && isAdmin()) page = new AdminPage(main);
   else {
     if (!inboxPage) inboxPage = new InboxPage();

@@ -5,6 +5,7 @@ import { get, patch, post, query } from "./api.js";
 import { h, clear, fmtTime, safeUrl, toast, contactName } from "./dom.js";
 import { canWrite } from "./state.js";
 import { channelName, deliveryName, fmtAgo, fmtNumber, t } from "./i18n.js";
+import { BehaviourSummary } from "./card_behaviour.js";
 
 function identityName(kind) {
   return {
@@ -110,6 +111,7 @@ export class ContactCard {
       h("table", { class: "facts" },
         row(t("field.email"), c.email), row(t("field.phone"), c.phone), row(t("card.contact"), `#${c.id}`),
         row(t("field.lead_score"), fmtNumber(c.score))),
+      new BehaviourSummary(c.id).el,
       canWrite() ? this.editForm(c) : null,
       h("h3", {}, t("card.identities")),
       h("ul", { class: "identities" }, this.card.identities.map((i) => h("li", {},

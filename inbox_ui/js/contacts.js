@@ -1,7 +1,7 @@
 // Contacts for sales reps: search, filters on fields, properties and events (AND), chosen
 // columns, CSV export; a click opens the full card with the whole conversation.
 
-import { post, request } from "./api.js";
+import { get, post, request } from "./api.js";
 import { h, clear, fmtTime, toast, contactName } from "./dom.js";
 import { ContactCard } from "./card.js";
 import { Thread } from "./thread.js";
@@ -16,6 +16,13 @@ const chosen = new Set(["name", "email", "phone", "score", "last_seen_at"]);
 const propertyColumns = []; // keys of properties shown as columns too
 let savedConditions = [];
 let savedSearch = "";
+let savedSegment = null; // the segment the list is narrowed to (its own definition, on the server)
+
+// The segments page opens a segment's contacts here.
+export function showSegment(id) {
+  savedSegment = id;
+  location.hash = "#/contacts";
+}
 
 const KINDS = {
   field: { label: () => t("cond.field"), ops: ["is_set", "not_set", "eq", "ne", "contains"] },
@@ -123,8 +130,14 @@ export class ContactsPage {
     const columns = h("details", { class: "columns" }, h("summary", {}, t("contacts.columns")), COLUMNS().map(([key, label]) => h("label", {},
       h("input", { type: "checkbox", checked: chosen.has(key), onchange: (e) => { if (e.target.checked) chosen.add(key); else chosen.delete(key); this.renderTable(); } }), ` ${label}`)),
     addProperty);
+    const segment = h("select", { class: "segment-filter", "aria-label": t("contacts.segment"), onchange: (e) => {
+      savedSegment = Number(e.target.value) || null; this.load();
+    } }, h("option", { value: "" }, t("contacts.all_contacts")));
+    get("/segments").then(({ items }) => {
+      for (const sg of items) segment.append(h("option", { value: sg.id, selected: sg.id === savedSegment }, t("contacts.segment_option", { name: sg.name, count: sg.count })));
+    }).catch((err) => toast(err.message));
     main.append(h("div", { class: "contacts-page" },
-      h("div", { class: "toolbar" }, search, columns,
+      h("div", { class: "toolbar" }, search, segment, columns,
         h("button", { type: "button", class: "export", onclick: () => this.exportCsv() }, t("contacts.export")), this.count),
       h("div", { class: "filter" }, h("b", {}, t("contacts.filter")), this.conditionsBox,
         h("button", { type: "button", class: "add-condition", onclick: () => { this.conditions.push(defaults("field")); this.renderConditions(); } }, t("contacts.add_condition")),
@@ -143,7 +156,7 @@ export class ContactsPage {
   }
 
   body() {
-    return { filter: { all: this.conditions }, q: savedSearch || null };
+    return { filter: { all: this.conditions }, q: savedSearch || null, segment_id: savedSegment };
   }
 
   async load(more = false) {
