@@ -178,12 +178,19 @@ export class InboxPage {
   async reloadList() {
     if (!this.mounted) return;
     this.loadUnreadCounts();
+    // News that arrives while the page is on its way may be newer than the page: keep it, and
+    // ask once more afterwards so nothing the page missed stays missing.
+    const heard = new Map();
+    this.heardDuringFetch = heard;
     try {
       const page = await get(`/conversations${query(this.params())}`);
       this.conversations = new Map(page.items.map((c) => [c.id, c]));
+      for (const [id, c] of heard) if (c && this.matches(c) && !this.search && !this.channel) this.conversations.set(id, c);
       this.nextCursor = page.next_cursor;
       this.renderList();
     } catch (err) { toast(err.message); }
+    if (this.heardDuringFetch === heard) this.heardDuringFetch = null;
+    if (heard.size) this.debouncedReload();
   }
 
   matches(c) {
@@ -335,6 +342,7 @@ export class InboxPage {
   }
 
   onMessage(m, updated) {
+    this.heardDuringFetch?.set(m.conversation_id, null); // asked again once the page is in
     if (this.thread && m.conversation_id === this.currentId) {
       this.thread.add(m);
       if (m.direction === "inbound") this.thread.showTyping(null, false);
@@ -379,6 +387,7 @@ export class InboxPage {
   }
 
   onConversation(conv) {
+    this.heardDuringFetch?.set(conv.id, conv);
     const held = this.conversations.get(conv.id);
     if (held && held.last_seq > conv.last_seq) {
       // News older than messages this list has applied since: keep what they told.
