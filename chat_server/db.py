@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -136,3 +137,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or could not write (server down, connection lost, disk
+    full, file read-only): nothing was stored, and the same request may work in a moment. The
+    edges answer it as 503 / `unavailable` rather than as a fault of the request or the code."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error is usually the cause of SQLAlchemy's
+        if seen is None:
+            return False
+        if isinstance(seen, (OperationalError, InterfaceError, ConnectionError, OSError)):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__
+    return False

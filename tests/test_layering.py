@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     # The edges: sockets, HTTP, channel loops, the outbound worker.
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
     "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime"},
-    "realtime": {"actions", "bus", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
+    "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ..actions.api_keys import authenticate_api_key
 from ..actions.errors import ActionError, TooMany
 from ..actions.visitor_tokens import token_contact
+from ..db import is_unavailable
 from ..models import Operator, Role
 from ..models.ids import MAX_ROW_ID, RowId
 from ..models.types import unstorable
@@ -118,6 +119,13 @@ class Endpoint(Operation, Generic[BodyT, QueryT]):
             response = error(exc.status, exc.code, exc.message)
             if isinstance(exc, TooMany) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)[:300]})
+            response = error(503, "unavailable", "the server cannot reach its database; nothing was changed, retry shortly")
+            response.headers["Retry-After"] = "5"
             return response
 
     async def _serve(self, request: Request, rt: Runtime) -> Response:

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..actions.errors import ActionError
+from ..db import is_unavailable
 from ..frames import ErrorFrame
 from .connection import Connection
 
@@ -149,9 +150,14 @@ async def _read(
                 await handle(frame)
             except ActionError as exc:
                 conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
-            except Exception:
+            except Exception as exc:
+                ref = getattr(frame, "client_msg_id", None)
+                if is_unavailable(exc):
+                    log.warning("database unavailable", extra={"frame_type": frame.type, "error": str(exc)[:300]})
+                    conn.send(error_frame("unavailable", "the database cannot be reached; nothing was stored, retry shortly", ref))
+                    continue
                 log.exception("socket frame failed", extra={"frame_type": frame.type})
-                conn.send(error_frame("internal", "could not process this frame; retry it", getattr(frame, "client_msg_id", None)))
+                conn.send(error_frame("internal", "could not process this frame; retry it", ref))
     finally:
         writer.remove_done_callback(writer_ended)
 
