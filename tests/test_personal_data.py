@@ -16,6 +16,7 @@ from chat_server.db import Database
 from chat_server.models import AuditRecord
 from chat_server.reads.personal_data import owned_keys
 from tests.harness import ChatServer, Socket, api, create_operator, login, operator, visitor
+from tests.test_access import close_code
 
 pytestmark = pytest.mark.anyio
 
@@ -85,6 +86,7 @@ async def test_export_then_delete_everything_of_one_person(server: ChatServer) -
         deleted = r.json()["deleted"]
         assert deleted["contact"] == 1 and deleted["conversation"] == 1 and deleted["message"] >= 2
         removed = await inbox.expect("conversation.removed", conversation_id=a_conv)
+        assert await close_code(a) == 4401  # her open widget is closed at once
         assert removed["merged_into_conversation_id"] is None
         assert (await http.get(f"/conversations/{a_conv}")).status_code == 404
         assert (await http.delete(f"/contacts/{a_contact}")).status_code == 404
@@ -108,7 +110,6 @@ async def test_export_then_delete_everything_of_one_person(server: ChatServer) -
     assert all(not hasattr(r, "text") for r in records)
 
     # Her widget starts afresh: the old token finds no card and gets a new, empty one.
-    await a.close()
     again, welcome = await visitor(server, token=a_welcome["token"])
     assert welcome["conversation"]["last_seq"] == 0
     await again.close()

@@ -24,6 +24,7 @@ from ..models import AuditRecord, Contact, Operator, Role
 from ..models.types import utcnow
 from ..reads.personal_data import delete_order, key_of, owned_keys, owned_rows, paths_still_used
 from ..runtime import Runtime
+from .access import visitor_token_revoked
 from .errors import Forbidden, NotFound
 from .publish import STAFF
 
@@ -79,9 +80,13 @@ async def do_delete_contact(rt: Runtime, actor: Operator, contact_id: int) -> di
     async with rt.db.write() as s:
         person = await _person(s, contact_id)
         keys = await owned_keys(s, person)
+        identities = (await owned_rows(s, {"contact_identity": keys.get("contact_identity", set())})).get("contact_identity", [])
         counts, orphaned = await delete_reached(s, keys)
         s.add(AuditRecord(operator_id=actor.id, action="contact_deleted", subject_id=person, rows=sum(counts.values())))
         s.publish(removed_conversations(keys))
+        # Their widgets still open close at once (on every process); their tokens name an
+        # identity that no longer exists, so a reconnect starts a new, empty visitor.
+        s.publish([visitor_token_revoked(person, i["value"]) for i in identities if i["kind"] == "visitor"])
         s.on_commit(lambda: remove_files(rt, orphaned))
     return counts
 
