@@ -36,6 +36,7 @@ from chat_server.behaviour.scoring import RuleDefinition
 from chat_server.behaviour.segments import Group
 from chat_server.bus import LocalBus
 from chat_server.db import Database
+from chat_server.file_store import open_file_store
 from chat_server.group_commit import GroupCommit
 from chat_server.metrics import Metrics
 from chat_server.models import Contact, Event, ScoringRule, Segment, SegmentMembership
@@ -167,8 +168,9 @@ async def measure(url: str, size: Size, evaluate: bool) -> dict[str, Any]:
     """A cold pass (the active contacts' first events: many segments entered), then a warm pass
     of new events about the same active contacts (closer to steady state: fewer changes)."""
     bus, metrics, db = LocalBus(), Metrics(), Database(url)
-    rt = Runtime(settings=Settings(database_url=url, secret_key="bench"), db=db, bus=bus, metrics=metrics,
-                 inbound_writes=contact_message_writes(db, metrics))
+    settings = Settings(database_url=url, secret_key="bench")
+    rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
+                 inbound_writes=contact_message_writes(db, metrics), files=open_file_store(settings))
     rt.event_writes = event_writes(rt)
     rng = random.Random(5)
     probe_ids = rng.sample(range(1, size.contacts + 1), k=2 * (size.events // size.probe_every + 1))

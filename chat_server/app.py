@@ -54,6 +54,7 @@ from .api.framework import Operation
 from .bus import make_bus
 from .channels import ChannelService, default_adapters
 from .db import open_database
+from .file_store import open_file_store
 from .login_limits import LoginLimits
 from .metrics import Metrics
 from .outbound import OutboundWorker
@@ -158,7 +159,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         metrics.count_statements([db.read_engine, db.write_engine])
         rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
                      inbound_writes=contact_message_writes(db, metrics),  # group commit of contacts' messages
-                     login_limits=LoginLimits(settings))
+                     login_limits=LoginLimits(settings), files=open_file_store(settings))
         rt.event_writes = event_writes(rt)  # group commit of behaviour events (it scores and checks segments)
         arrivals = Arrivals(rt)  # group commit of widget connects
         online = OnlineOperators()
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             await hub.close_all(1001)
             await rt.bus.stop()
             await rt.limits().close()
+            await rt.files.close()
             await rt.db.dispose()
 
     exception_handlers: dict[Any, Any] = {HTTPException: _http_error}

@@ -1,18 +1,13 @@
-"""Attachment storage: files on local disk, addressed by their SHA-256, with the limits on
-what people may send (size, content types). Rows describing them live in `models.attachment`;
-recording an upload is an action (`actions/attachments.py`, `do_store_attachment`), which
-builds on this module; this module knows nothing of the database."""
+"""What people may send as files (size, content types, names). Where the bytes live is
+`file_store.py`; rows describing them live in `models.attachment`; recording an upload is an
+action (`actions/attachments.py`, `do_store_attachment`). This module knows nothing of the
+database or the store."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
-
-from .settings import Settings
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCUMENT_TYPES = {
@@ -72,54 +67,26 @@ def safe_name(filename: str) -> str:
 @dataclass(frozen=True)
 class StoredFile:
     sha256: str
-    path: str  # relative to the storage directory
+    path: str  # the file's key in the store: "ab/abcdef…" (its hash), whichever store holds it
     size: int
 
 
-class AttachmentStorage:
-    """Local directory storage. Files are written once, atomically, under their hash."""
-
-    def __init__(self, root: Path, max_bytes: int) -> None:
-        self.root = root
-        self.max_bytes = max_bytes
-
-    def check(self, data: bytes, content_type: str) -> str:
-        """The normalised content type, or AttachmentRejected saying why not."""
-        kind = normalise_content_type(content_type)
-        if kind not in ALLOWED_TYPES:
-            raise AttachmentRejected("unsupported_type", f"files of type {kind or 'unknown'!r} cannot be sent")
-        if not data:
-            raise AttachmentRejected("empty_file", "the file is empty")
-        if len(data) > self.max_bytes:
-            raise AttachmentRejected("file_too_large", f"files are at most {self.max_bytes} bytes")
-        magic = _MAGIC.get(kind)
-        if magic and not data.startswith(magic):
-            raise AttachmentRejected("not_an_image", f"the file is not a {kind} image")
-        return kind
-
-    def save(self, data: bytes) -> StoredFile:
-        digest = hashlib.sha256(data).hexdigest()
-        relative = f"{digest[:2]}/{digest}"
-        target = self.root / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, target)  # readers never see half a file
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return StoredFile(digest, relative, len(data))
-
-    def open_path(self, relative: str) -> Path:
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise AttachmentRejected("not_found", "no such file")
-        return path
+def key_of(data: bytes) -> tuple[str, str]:
+    """A file's SHA-256 and its key in any store: a key never names two different contents."""
+    digest = hashlib.sha256(data).hexdigest()
+    return digest, f"{digest[:2]}/{digest}"
 
 
-def storage_for(settings: Settings) -> AttachmentStorage:
-    return AttachmentStorage(settings.effective_attachments_dir, settings.max_attachment_bytes)
-
+def check_file(data: bytes, content_type: str, max_bytes: int) -> str:
+    """The normalised content type, or AttachmentRejected saying why not."""
+    kind = normalise_content_type(content_type)
+    if kind not in ALLOWED_TYPES:
+        raise AttachmentRejected("unsupported_type", f"files of type {kind or 'unknown'!r} cannot be sent")
+    if not data:
+        raise AttachmentRejected("empty_file", "the file is empty")
+    if len(data) > max_bytes:
+        raise AttachmentRejected("file_too_large", f"files are at most {max_bytes} bytes")
+    magic = _MAGIC.get(kind)
+    if magic and not data.startswith(magic):
+        raise AttachmentRejected("not_an_image", f"the file is not a {kind} image")
+    return kind

@@ -20,6 +20,7 @@ from .actions.tracking import event_writes
 from .app import create_app
 from .bus import LocalBus
 from .db import open_database
+from .file_store import open_file_store
 from .logs import configure_logging
 from .metrics import Metrics
 from .models import Role
@@ -72,7 +73,7 @@ def _runtime(settings: Settings) -> Runtime:
     bus, metrics = LocalBus(), Metrics()
     db = open_database(settings, bus.publish)
     rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
-                 inbound_writes=contact_message_writes(db, metrics))
+                 inbound_writes=contact_message_writes(db, metrics), files=open_file_store(settings))
     rt.event_writes = event_writes(rt)
     return rt
 

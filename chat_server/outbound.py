@@ -21,7 +21,6 @@ from .actions.outbound import (
     do_mark_sent,
     do_record_part,
 )
-from .attachments import storage_for
 from .channels import ChannelService
 from .runtime import Runtime
 
@@ -141,7 +140,8 @@ class OutboundWorker:
             if not isinstance(a.get("id"), int):
                 continue
             row = await readable_attachment(self.rt, a["id"], staff=True)
-            path = storage_for(self.rt.settings).open_path(row.path)
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await self.rt.files.get(row.path)
+            if data is None:
+                raise LookupError(f"attachment {row.id} is gone from the file store")
             files.append(OutboundAttachment(row.name, row.content_type, data))
         return files

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .bus import Bus
 from .db import Database
+from .file_store import FileStore
 from .group_commit import GroupCommit
 from .login_limits import LoginLimits
 from .metrics import Metrics
@@ -29,6 +30,8 @@ class Runtime:
     metrics: Metrics
     # Contacts' messages, written in batches (actions.inbound_batch.contact_message_writes).
     inbound_writes: GroupCommit[Inbound, Stored]
+    # Where attachments' bytes live (file_store.py): this disk, or object storage all share.
+    files: FileStore
     # Set when a committed transaction queued a reply for a channel: the outbound worker
     # sends it at once instead of at its next poll.
     outbound_queued: asyncio.Event = field(default_factory=asyncio.Event)

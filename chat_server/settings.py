@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=0, ge=0, le=36_500)
     closed_conversation_retention_days: int = Field(default=0, ge=0, le=36_500)
     attachments_dir: Path | None = None
+    # Set a bucket to keep attachments in S3-compatible object storage instead, shared by every
+    # server process (needed with more than one replica). Keys left empty fall back to the
+    # AWS SDK's usual sources (AWS_ACCESS_KEY_ID…, instance roles).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""  # e.g. http://minio:9000; empty for AWS itself
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_prefix: str = "attachments/"
     # The widget's static files (widget.js, widget/*, the demo site); the checkout's by default.
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"
     # Serve the demo site (home, pricing, product pages with the widget) under /demo/.

@@ -11,7 +11,7 @@ import pytest
 from chat_server.runtime import Runtime
 from tests.harness import ChatServer
 from tests.inprocess import QueryCounter, RecordingBus, make_runtime
-from tests.services import PostgresServer, RedisServer
+from tests.services import PostgresServer, RedisServer, S3Server
 
 _db_names = itertools.count(1)
 
@@ -24,6 +24,12 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     with PostgresServer(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
         yield server
 
 

@@ -12,6 +12,7 @@ from chat_server.actions.inbound_batch import contact_message_writes
 from chat_server.actions.tracking import event_writes
 from chat_server.bus import Bus, Dispatch
 from chat_server.db import Database
+from chat_server.file_store import open_file_store
 from chat_server.metrics import Metrics
 from chat_server.runtime import Runtime
 from chat_server.settings import Settings
@@ -57,7 +58,8 @@ def runtime_for(settings: Settings, bus: Bus) -> Runtime:
     """A runtime wired as the app's lifespan wires it: writes publish on `bus` after commit."""
     metrics = Metrics()
     db = Database(settings.effective_database_url, bus.publish)
-    rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics, inbound_writes=contact_message_writes(db, metrics))
+    rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics, inbound_writes=contact_message_writes(db, metrics),
+                 files=open_file_store(settings))
     rt.event_writes = event_writes(rt)
     return rt
 

@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -229,6 +230,38 @@ class RedisServer(_Managed):
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class S3Server(_Managed):
+    """A local server speaking the S3 wire protocol (moto's standalone server), for the
+    object-storage tests: the real AWS SDK signs and sends real HTTP requests to it."""
+
+    def __init__(self, tmpdir: Path) -> None:
+        super().__init__()
+        self.tmpdir = Path(tmpdir)
+        self.port = free_port()
+        self.log_path = self.tmpdir / f"s3-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self._spawn(argv, self.log_path)
+        deadline = time.monotonic() + timeout
+        while not _tcp_accepts(self.port):
+            self._check_alive("the S3 server", self.log_path)
+            if time.monotonic() > deadline:
+                self._reap(signal.SIGKILL, 5)
+                raise RuntimeError(f"the S3 server did not listen within {timeout}s:\n{_log_tail(self.log_path)}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._reap(signal.SIGTERM, 10)
 
 
 def _pg_version_key(bindir: str) -> tuple[int, ...]:

@@ -71,6 +71,19 @@ def test_replicas_share_secret_database_and_redis(services: dict[str, dict[str, 
     assert secret.startswith("${CHAT_SECRET_KEY") and "change" in secret
 
 
+def test_replicas_keep_attachments_in_one_object_store(services: dict[str, dict[str, Any]]) -> None:
+    """Files on a replica's own disk would be missing when the other replica is asked."""
+    envs = [env(s) for s in replicas(services).values()]
+    for key in ("CHAT_S3_BUCKET", "CHAT_S3_ENDPOINT_URL", "CHAT_S3_ACCESS_KEY_ID", "CHAT_S3_SECRET_ACCESS_KEY"):
+        values = {e.get(key) for e in envs}
+        assert len(values) == 1 and None not in values and "" not in values, f"{key}: {values}"
+    assert host_of(envs[0]["CHAT_S3_ENDPOINT_URL"]) == "minio"
+    assert image_of(services, "minio").startswith("minio/minio")
+    assert any(v.endswith(":/data") for v in services["minio"]["volumes"])  # files outlive the container
+    for replica in replicas(services).values():
+        assert replica["depends_on"]["minio"]["condition"] == "service_healthy"
+
+
 def test_migrations_run_once_before_the_replicas(services: dict[str, dict[str, Any]]) -> None:
     migrate = [name for name, s in services.items() if command(s)[-1:] == ["migrate"]]
     assert len(migrate) == 1, "one one-shot `chat-server migrate` service"

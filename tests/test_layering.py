@@ -21,9 +21,11 @@ ALLOWED: dict[str, set[str]] = {
     "group_commit": LEAVES, "models": LEAVES, "backup": LEAVES,
     "db": {"bus", "settings"},  # the unit of work hands committed dispatches to the bus
     "migrate": {"db"},
-    "attachments": {"settings"},  # the file store: bytes on disk, no rows
+    "attachments": LEAVES,  # what may be sent as a file: types, sizes, names
+    "file_store": {"attachments", "file_store_s3", "settings"},  # where the bytes live: this disk or object storage
+    "file_store_s3": {"attachments", "settings"},
     # (and, for type annotations only, the group commit's item and result types from actions)
-    "runtime": {"actions", "bus", "db", "group_commit", "login_limits", "metrics", "settings"},
+    "runtime": {"actions", "bus", "db", "file_store", "group_commit", "login_limits", "metrics", "settings"},
     "frames": {"models"},
     "views": {"frames", "models"},
     "behaviour": {"models"},  # pure: snapshots in, decisions out
@@ -39,12 +41,12 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},
-    "app": {"actions", "api", "bus", "channels", "db", "login_limits", "metrics", "migrate", "outbound", "realtime", "runtime",
-            "settings", "sweeps"},
+    "app": {"actions", "api", "bus", "channels", "db", "file_store", "login_limits", "metrics", "migrate", "outbound",
+            "realtime", "runtime", "settings", "sweeps"},
     # The import command's reading of files: rows checked, then written by the actions.
     "imports": {"actions", "behaviour", "models", "runtime"},
-    "cli": {"actions", "app", "backup", "bus", "db", "imports", "logs", "metrics", "migrate", "models", "runtime",
-            "settings"},
+    "cli": {"actions", "app", "backup", "bus", "db", "file_store", "imports", "logs", "metrics", "migrate", "models",
+            "runtime", "settings"},
     "__main__": {"cli"},
     "__init__": LEAVES,
 }

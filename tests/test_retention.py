@@ -14,6 +14,7 @@ from chat_server.actions import retention
 from chat_server.actions.attachments import do_store_attachment
 from chat_server.actions.messages import do_contact_message
 from chat_server.actions.retention import do_prune_closed_conversations, do_prune_events
+from chat_server.file_store import LocalFileStore
 from chat_server.models import Attachment, Channel, Contact, Conversation, Event, Message, Status
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime
@@ -26,7 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x07" * 64
 
 def with_retention(runtime: Runtime, tmp_path: Path, **days: int) -> Runtime:
     settings = runtime.settings.model_copy(update={"attachments_dir": tmp_path / "files", **days})
-    return replace(runtime, settings=settings)
+    return replace(runtime, settings=settings, files=LocalFileStore(settings.effective_attachments_dir))
 
 
 async def test_old_events_go_in_batches_and_new_ones_stay(rt: tuple[Runtime, RecordingBus], tmp_path: Path,

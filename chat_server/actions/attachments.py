@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +9,7 @@ from urllib.parse import quote
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..attachments import AttachmentRejected, safe_name, storage_for
+from ..attachments import AttachmentRejected, check_file, safe_name
 from ..models import Attachment, Conversation
 from ..models.ids import MAX_ROW_ID
 from ..models.types import utcnow
@@ -33,15 +32,15 @@ async def do_store_attachment(
 ) -> dict[str, Any]:
     if (contact_id is None) == (operator_id is None):
         raise ActionError("invalid_owner", "an attachment belongs to exactly one contact or operator")
-    storage = storage_for(rt.settings)
     try:
-        kind = storage.check(data, content_type)
+        kind = check_file(data, content_type, rt.settings.max_attachment_bytes)
     except AttachmentRejected as exc:
         raise ActionError(exc.code, exc.message) from exc
     if contact_id is not None:
         await check_upload_rate(rt, contact_id)
-    # Hashing and writing megabytes would stall every socket of the process.
-    stored = await asyncio.to_thread(storage.save, data)
+    # Stored before the row: a row never names a file that is not there. A file whose row
+    # never commits is an orphan under its hash, shared harmlessly by a later identical upload.
+    stored = await rt.files.put(data, kind)
     async with rt.db.write() as s:
         row = Attachment(sha256=stored.sha256, name=safe_name(filename), content_type=kind, size=stored.size,
                          path=stored.path, contact_id=contact_id, operator_id=operator_id)

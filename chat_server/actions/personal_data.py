@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..attachments import safe_name, storage_for
+from ..attachments import safe_name
 from ..bus import Dispatch, DispatchKind
 from ..frames import ConversationRemovedFrame
 from ..models import AuditRecord, Contact, Operator, Role
@@ -56,20 +57,23 @@ async def do_export_contact(rt: Runtime, actor: Operator, contact_id: int) -> Pa
         tables = await owned_rows(s, keys)
         s.add(AuditRecord(operator_id=actor.id, action="contact_exported", subject_id=person,
                           rows=sum(len(rows) for rows in tables.values())))
-    storage = storage_for(rt.settings)
-    files = [(a["id"], a["name"], storage.open_path(a["path"])) for a in tables.get("attachment", [])]
+    files = [(a["id"], f"files/{a['id']}-{safe_name(a['name'])}", a["path"]) for a in tables.get("attachment", [])]
     document = {"exported_at": utcnow().isoformat(), "contact_id": person, "tables": tables,
-                "files": [{"attachment_id": i, "name": n, "file": f"files/{i}-{safe_name(n)}"} for i, n, _ in files]}
-    return await asyncio.to_thread(_write_archive, document, files)
-
-
-def _write_archive(document: dict[str, Any], files: list[tuple[int, str, Path]]) -> Path:
+                "files": [{"attachment_id": a["id"], "name": a["name"], "file": entry}
+                          for a, (_, entry, _) in zip(tables.get("attachment", []), files, strict=True)]}
     fd, name = tempfile.mkstemp(prefix="contact-export-", suffix=".zip")
-    with open(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("contact.json", json.dumps(document, ensure_ascii=False, indent=2))
-        for ident, filename, path in files:
-            if path.exists():  # a file lost from disk is still listed in contact.json
-                archive.write(path, f"files/{ident}-{safe_name(filename)}")
+    os.close(fd)
+    # One file in memory at a time, fetched from the store; disk and compression on a thread.
+    archive = await asyncio.to_thread(zipfile.ZipFile, name, "w", zipfile.ZIP_DEFLATED)
+    try:
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+        await asyncio.to_thread(archive.writestr, "contact.json", text)
+        for _, entry, key in files:
+            data = await rt.files.get(key)
+            if data is not None:  # a file lost from the store is still listed in contact.json
+                await asyncio.to_thread(archive.writestr, entry, data)
+    finally:
+        await asyncio.to_thread(archive.close)
     return Path(name)
 
 
@@ -87,7 +91,8 @@ async def do_delete_contact(rt: Runtime, actor: Operator, contact_id: int) -> di
         # Their widgets still open close at once (on every process); their tokens name an
         # identity that no longer exists, so a reconnect starts a new, empty visitor.
         s.publish([visitor_token_revoked(person, i["value"]) for i in identities if i["kind"] == "visitor"])
-        s.on_commit(lambda: remove_files(rt, orphaned))
+    # Only now, committed, are the rows that named these files gone for good.
+    await rt.files.delete(orphaned)
     return counts
 
 
@@ -103,14 +108,6 @@ async def delete_reached(s: AsyncSession, keys: dict[str, set[Any]]) -> tuple[di
             await conn.execute(delete(table).where(key_of(table).in_(wanted[start:start + 500])))
     counts = {name: len(values) for name, values in sorted(keys.items()) if values}
     return counts, paths - await paths_still_used(s, paths)
-
-
-def remove_files(rt: Runtime, paths: set[str]) -> None:
-    """Run after the commit (`on_commit`): only then are the rows that named these files gone
-    for good."""
-    storage = storage_for(rt.settings)
-    for path in paths:
-        storage.open_path(path).unlink(missing_ok=True)
 
 
 def removed_conversations(keys: dict[str, set[Any]]) -> list[Dispatch]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
@@ -18,7 +17,7 @@ from sqlmodel import col, select
 from ..models import Conversation, Event, Status
 from ..reads.personal_data import reached_keys
 from ..runtime import Runtime
-from .personal_data import delete_reached, remove_files, removed_conversations
+from .personal_data import delete_reached, removed_conversations
 
 EVENT_BATCH = 1000
 CONVERSATION_BATCH = 20
@@ -55,6 +54,6 @@ async def _prune(rt: Runtime, table: str, days: int, now: datetime, due: Callabl
             keys: dict[str, set[Any]] = await reached_keys(s, {table: ids})
             counts, orphaned = await delete_reached(s, keys)
             s.publish(removed_conversations(keys))
-            s.on_commit(partial(remove_files, rt, orphaned))
+        await rt.files.delete(orphaned)  # committed: no row names these files any more
         pruned += counts.get(table, 0)
         await asyncio.sleep(0)  # let waiting writers in between batches

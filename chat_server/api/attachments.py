@@ -5,13 +5,14 @@ size limit holds while the body streams in."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from pydantic import AfterValidator, BaseModel, Field
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from ..actions.attachments import do_store_attachment, readable_attachment
 from ..actions.messages import check_can_write
-from ..attachments import INLINE_TYPES, safe_name, storage_for
+from ..attachments import INLINE_TYPES, safe_name
 from .framework import Auth, Call, Operation, endpoint, error, read_body
 
 
@@ -49,21 +50,28 @@ async def operator_upload(c: Call[None, UploadQuery]) -> Response | AttachmentIn
 
 async def download(c: Call[None, None]) -> Response:
     row = await readable_attachment(c.rt, c.path_int("id"), staff=c.operator is not None, contact_id=c.contact_id)
-    path = storage_for(c.rt.settings).open_path(row.path)
-    if not path.exists():
+    etag = f'"{row.sha256}"'  # the content's hash: a file under one id never changes
+    headers = {
+        "ETag": etag,
+        "Content-Disposition": _disposition("inline" if row.content_type in INLINE_TYPES else "attachment", row.name),
+        "X-Content-Type-Options": "nosniff",
+        # Even if a browser decided to render it, nothing in it may run or load.
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
+        "Cache-Control": "private, max-age=86400",
+    }
+    if c.request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    data = await c.rt.files.get(row.path)
+    if data is None:
         return error(404, "attachment_not_found", "the file is gone from storage")
-    inline = row.content_type in INLINE_TYPES
     media_type = row.content_type + ("; charset=utf-8" if row.content_type.startswith("text/") else "")
-    return FileResponse(
-        path, media_type=media_type, filename=row.name,
-        content_disposition_type="inline" if inline else "attachment",
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            # Even if a browser decided to render it, nothing in it may run or load.
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
-            "Cache-Control": "private, max-age=86400",
-        },
-    )
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def _disposition(kind: str, filename: str) -> str:
+    """RFC 6266: a plain quoted name when it is ASCII-safe, else the UTF-8 `filename*` form."""
+    quoted = quote(filename)
+    return f'{kind}; filename="{filename}"' if quoted == filename else f"{kind}; filename*=utf-8''{quoted}"
 
 
 routes: list[Operation] = [
