@@ -92,7 +92,8 @@ class ChatServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+        self.stop(signal.SIGKILL)  # a server that never came up must not linger and load the machine
+        raise RuntimeError(f"server not ready within {timeout} s: {self.log_path.read_text()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         code = 0

@@ -24,17 +24,27 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["client_msg_id", "text", "is_typing", "state", "seq", "name", "properties", "url", "token",
-          "last_seq", "epoch", "page", "conversation_id", "cursors", "availability", "kind", "channel"]
+# Ids at and past every column's edge: 32-bit, the largest BIGINT, and beyond it.
+big_ids = st.sampled_from([2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1])
 # Realistic values for the known fields, so that generated frames are often almost valid.
 field_values = json_values | st.sampled_from(["read", "delivered", "online", "note", "email", "x" * 70]) | \
-    st.integers(min_value=-2, max_value=5) | st.uuids().map(str)
+    st.integers(min_value=-2, max_value=5) | st.uuids().map(str) | big_ids | st.lists(big_ids, max_size=3) | \
+    st.dictionaries(st.sampled_from(["1", str(2**63)]), st.dictionaries(st.sampled_from(["seq", "epoch"]), big_ids))
 
 
-def frames(types: list[str]) -> st.SearchStrategy[Any]:
+def declared(adapter: Any) -> tuple[list[str], list[str]]:
+    """Every frame type a socket accepts and every field any of them has, read from the frame
+    models: a frame type or field added later is fuzzed without touching this test."""
+    schema = adapter.json_schema()
+    mapping = schema["discriminator"]["mapping"]
+    members = [schema["$defs"][ref.rsplit("/", 1)[1]] for ref in mapping.values()]
+    return sorted(mapping), sorted({name for m in members for name in m.get("properties", {})} - {"type"})
+
+
+def frames(types: list[str], fields: list[str]) -> st.SearchStrategy[Any]:
     frame = st.fixed_dictionaries(
         {"type": st.sampled_from([*types, "bogus", ""]) | json_scalars},
-        optional={name: field_values for name in FIELDS},
+        optional={name: field_values for name in fields},
     )
     return frame | json_values  # also frames that are not objects at all
 
@@ -66,13 +76,13 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-VISITOR_TYPES = ["hello", "message.send", "typing", "receipt", "track", "ping"]
-OPERATOR_TYPES = ["hello", "message.send", "typing", "read", "presence", "ping"]
+VISITOR_TYPES, VISITOR_FIELDS = declared(visitor_frame_adapter)
+OPERATOR_TYPES, OPERATOR_FIELDS = declared(operator_frame_adapter)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
-@given(batch=st.lists(frames(VISITOR_TYPES), min_size=1, max_size=5))
+@given(batch=st.lists(frames(VISITOR_TYPES, VISITOR_FIELDS), min_size=1, max_size=5))
 @example(batch=[{"type": "ping"}, {"type": None}])
 def test_generated_widget_frames(server: ChatServer, batch: list[Any]) -> None:
     async def scenario() -> None:
@@ -96,7 +106,7 @@ def test_generated_widget_frames(server: ChatServer, batch: list[Any]) -> None:
 
 
 @FUZZ
-@given(batch=st.lists(frames(OPERATOR_TYPES), min_size=1, max_size=5))
+@given(batch=st.lists(frames(OPERATOR_TYPES, OPERATOR_FIELDS), min_size=1, max_size=5))
 def test_generated_inbox_frames(server: ChatServer, batch: list[Any]) -> None:
     async def scenario() -> None:
         token = await login(server)
