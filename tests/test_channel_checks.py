@@ -113,6 +113,16 @@ async def test_a_bot_token_is_checked_with_get_me(app: AppServer, tg: FakeBotApi
         r = await http.patch(f"/channels/{created['id']}", json={"enabled": True})
         assert (r.json()["enabled"], r.json()["state"]) == (True, "connected")
 
+        # A webhook Telegram would not take: saved (the token works), shown as failing.
+        tg.fail_next("setWebhook", {"error_code": 400, "description": "Bad Request: bad webhook: HTTPS url must be provided"})
+        r = await http.post("/channels", json=bot(token=TOKEN, mode="webhook", public_url="http://chat.example.com"))
+        assert r.status_code == 400 and r.json()["error"]["code"] == "webhook_registration_failed", r.text
+
+        async def failing() -> list[dict[str, Any]]:
+            return [i for i in (await http.get("/channels")).json()["items"] if i["state"] == "failing"]
+        [hooked] = await eventually(failing, what="the failed registration shown")
+        assert "HTTPS url must be provided" in hooked["last_error"] and hooked["config"]["mode"] == "webhook"
+
 
 async def test_a_community_token_is_checked_with_groups_get_by_id(app: AppServer, vk: FakeVk) -> None:
     def community(**config: Any) -> dict[str, Any]:

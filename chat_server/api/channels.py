@@ -136,6 +136,8 @@ async def _after_change(service: ChannelService, instance: ChannelInstance) -> N
         try:
             await service.register(instance, public_url)
         except Exception as exc:
+            assert instance.id is not None
+            service.report(instance.id, f"the webhook could not be registered: {exc}")  # shown as failing
             raise ActionError("webhook_registration_failed",
                               f"saved, but the webhook could not be registered: {exc}"[:500]) from exc
 

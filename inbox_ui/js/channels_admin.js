@@ -49,7 +49,7 @@ function fieldsFor(kind) {
       { name: "mode", label: t("channels.mode"), options: [["polling", t("channels.tg.polling")], ["webhook", t("channels.tg.webhook")]],
         help: t("channels.tg.mode_help") },
       { name: "public_url", label: t("channels.public_url"), help: t("channels.public_url_help"), when: ["mode", "webhook"],
-        attrs: { type: "url", placeholder: "https://chat.example.com" } },
+        attrs: { type: "url", placeholder: "https://chat.example.com", required: true } },
       { name: "api_base", label: t("channels.tg.api_base"), help: t("channels.tg.api_base_help"), advanced: true, attrs: { type: "url" } },
     ];
   }
@@ -59,7 +59,8 @@ function fieldsFor(kind) {
       { name: "group_id", label: t("channels.vk.group_id"), help: t("channels.vk.group_id_help"), attrs: { type: "number", min: 1 } },
       { name: "mode", label: t("channels.mode"), options: [["longpoll", t("channels.vk.longpoll")], ["callback", t("channels.vk.callback")]],
         help: t("channels.vk.mode_help") },
-      { name: "confirmation", label: t("channels.vk.confirmation"), help: t("channels.vk.confirmation_help"), when: ["mode", "callback"] },
+      { name: "confirmation", label: t("channels.vk.confirmation"), help: t("channels.vk.confirmation_help"), when: ["mode", "callback"],
+        attrs: { required: true } },
       { name: "secret", label: t("channels.vk.secret"), help: t("channels.vk.secret_help"), when: ["mode", "callback"] },
     ];
   }
@@ -123,7 +124,9 @@ export class ChannelsSection {
       const error = c.last_error ? h("div", { class: "error channel-error" }, c.last_error,
         c.last_error_at ? ` (${fmtTime(c.last_error_at)})` : "") : null;
       this.list.append(h("tr", { class: `channel ${c.state}`, dataset: { id: c.id, kind: c.channel } },
-        h("td", {}, c.name, c.channel === "telegram" && c.config.bot_username ? h("div", { class: "muted" }, `@${c.config.bot_username}`) : null),
+        h("td", {}, c.name, c.channel === "telegram" && c.config.bot_username ? h("div", { class: "muted" }, `@${c.config.bot_username}`) : null,
+          c.config.mode === "callback" ? h("div", { class: "muted" }, t("channels.webhook_address"), " ",
+            h("code", {}, `${location.origin}${c.webhook_path}`)) : null),
         h("td", {}, channelName(c.channel)),
         h("td", { class: "channel-state" }, h("span", { class: `badge state-${c.state}` }, stateName(c.state)), error),
         h("td", { class: "last-update", title: c.last_update_at ? fmtTime(c.last_update_at) : "" },
@@ -168,7 +171,7 @@ export class ChannelsSection {
         input = h("input", { name: f.name, type: secret ? "password" : "text", ...(f.attrs || {}) });
         if (secret && instance && config[f.name]) input.placeholder = t("channels.secret_kept", { hint: config[f.name] });
         else if (config[f.name] !== undefined && config[f.name] !== null && !secret) input.value = String(config[f.name]);
-        if (secret && !instance && f.name === "token") input.required = true;
+        if (secret && !instance && (f.name === "token" || f.name === "secret")) input.required = true;
       }
       inputs.set(f.name, input);
       const label = h("label", { class: "field", dataset: { field: f.name } }, h("span", {}, f.label), input,
@@ -194,6 +197,8 @@ export class ChannelsSection {
       for (const label of form.querySelectorAll("[data-when]")) {
         const [name, value] = label.dataset.when.split("=");
         label.hidden = inputs.get(name).value !== value;
+        // A field of the other mode is neither asked for nor sent.
+        label.querySelector("input").disabled = label.hidden;
       }
     };
     form.addEventListener("change", showWhen);
