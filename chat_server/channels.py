@@ -16,6 +16,7 @@ from integrations.base import (
     AdapterRegistry,
     ChannelAdapter,
     ChannelState,
+    CredentialsRefused,
     DownloadPolicy,
     ForeignReply,
     InboundMessage,
@@ -24,7 +25,7 @@ from integrations.base import (
 )
 
 from .actions.attachments import do_store_attachment
-from .actions.channels import do_save_cursor
+from .actions.channels import do_record_health, do_record_update, do_save_cursor
 from .actions.errors import ActionError, NotFound
 from .actions.inbound import Outcome, do_channel_state, do_channel_update, do_foreign_reply
 from .actions.links import issue_link_token
@@ -37,6 +38,11 @@ log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 15.0
 STOP_GRACE_SECONDS = 10.0
+HEARD_SECONDS = 5.0
+
+
+class CheckFailed(ActionError):
+    status = 422
 
 
 def _telegram() -> ChannelAdapter:
@@ -70,6 +76,7 @@ class ChannelService:
         self._rescan: asyncio.Task[None] | None = None
         self._configs: dict[int, tuple[datetime, BaseModel]] = {}
         self._queues: dict[int, asyncio.Queue[tuple[ChannelInstance, list[Any]]]] = {}
+        self._heard_at: dict[int, float] = {}
         self.running = False  # polling loops run only where CHAT_CHANNEL_WORKERS is on
         # Work that touches the database is let finish at shutdown rather than cancelled
         # halfway (a query cancelled mid-flight can leave its connection behind).
@@ -161,28 +168,25 @@ class ChannelService:
         assert instance.id is not None
         adapter = self.adapter(instance.channel)
         failures = 0
-        cursor = instance.cursor
+        loop = _Loop(self, instance)
         while True:
             try:
-                config = self.config(instance)
-
-                async def handle(updates: list[Any], new_cursor: str | None) -> None:
-                    nonlocal cursor
-                    async with self._working():
-                        await self.process(instance, updates)
-                        if new_cursor is not None and new_cursor != cursor:
-                            assert instance.id is not None
-                            await do_save_cursor(self.rt, instance.id, new_cursor)
-                            cursor = new_cursor
-
-                await adapter.listen(config, cursor, handle)
+                await adapter.listen(self.config(instance), loop.cursor, loop)
                 return  # no polling mode for this instance
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
+                loop.failed(f"stopped: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
                 log.exception("channel %s (%s) stopped; restarting", instance.id, instance.channel)
                 await asyncio.sleep(min(60, 2**failures))
+
+    def report(self, instance_id: int, error: str | None) -> None:
+        """Record how reaching the service went, in the background (a poll must not wait on it)."""
+        async def record() -> None:
+            async with self._working():
+                await do_record_health(self.rt, instance_id, error)
+        self.spawn(record())
 
     # --- inbound -----------------------------------------------------------------------------
 
@@ -260,7 +264,33 @@ class ChannelService:
                     return await adapter.profile_name(config, sender)
 
                 outcomes.append(await do_channel_update(self.rt, instance, event, self.store_files, profile))
+        if updates:
+            await self._heard(instance.id)
         return outcomes
+
+    async def _heard(self, instance_id: int) -> None:
+        """Remember that the instance brought news, at most every HEARD_SECONDS per process, so
+        a busy bot does not add a write to each message."""
+        now = asyncio.get_running_loop().time()
+        if now - self._heard_at.get(instance_id, -HEARD_SECONDS) < HEARD_SECONDS:
+            return
+        self._heard_at[instance_id] = now
+        try:
+            await do_record_update(self.rt, instance_id)
+        except Exception:
+            log.warning("could not record channel %s's last update", instance_id, exc_info=True)
+
+    async def check(self, channel: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Ask the service whether `config` (validated) works; what it taught us comes back
+        (the bot's username). A refusal is a 422 saying what is wrong; nothing is stored."""
+        adapter = self.adapter(channel)
+        try:
+            return await adapter.check(adapter.config_model.model_validate(config))
+        except CredentialsRefused as exc:
+            raise CheckFailed(exc.code, exc.message) from exc
+        except Exception as exc:
+            log.warning("checking %s settings failed unexpectedly", channel, exc_info=True)
+            raise CheckFailed("check_failed", f"the {channel} settings could not be checked: {exc}"[:500]) from exc
 
     async def store_files(self, msg: InboundMessage, contact_id: int) -> list[dict[str, Any]]:
         """Each file through the attachment store (its size and type limits); a file it refuses
@@ -291,3 +321,32 @@ class ChannelService:
         assert instance.id is not None
         url = f"{base_url.rstrip('/')}/api/v1/channels/{instance.id}/webhook"
         await self.adapter(instance.channel).register(self.config(instance), url)
+
+
+class _Loop:
+    """What an instance's polling loop reports to: it stores the updates and moves the cursor
+    past them, and records the instance's health when it changes (not on every poll)."""
+
+    def __init__(self, service: ChannelService, instance: ChannelInstance) -> None:
+        assert instance.id is not None
+        self.service, self.instance, self.instance_id = service, instance, instance.id
+        self.cursor = instance.cursor
+        self._last: tuple[str | None] | None = None  # the last health reported; None: nothing yet
+
+    async def __call__(self, updates: list[Any], cursor: str | None) -> None:
+        async with self.service._working():
+            await self.service.process(self.instance, updates)
+            if cursor is not None and cursor != self.cursor:
+                await do_save_cursor(self.service.rt, self.instance_id, cursor)
+                self.cursor = cursor
+
+    def reached(self) -> None:
+        self._report(None)
+
+    def failed(self, reason: str) -> None:
+        self._report(reason)
+
+    def _report(self, error: str | None) -> None:
+        if self._last != (error,):
+            self._last = (error,)
+            self.service.report(self.instance_id, error)

@@ -166,6 +166,17 @@ class ConfigError(Exception):
     pass
 
 
+class CredentialsRefused(Exception):  # noqa: N818 - reads as what happened
+    """The service (or the mail server) would not take these settings: a wrong token or
+    password, a host that cannot be reached. `code` says which (`token_refused`,
+    `smtp_unreachable`, ...), the message says it in words an admin can act on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class DownloadRefused(Exception):  # noqa: N818
     """A file URL we will not fetch (a host that is not the service's, a private address)."""
 
@@ -225,7 +236,22 @@ class WebhookAnswer:
 
 
 Event = InboundMessage | ReadReceipt | ForeignReply | ChannelState
-Handle = Callable[[list[Any], str | None], Awaitable[None]]
+
+
+class Handle(Protocol):
+    """What a polling loop reports to: the updates it fetched, and how reaching the service went."""
+
+    async def __call__(self, updates: list[Any], cursor: str | None) -> None:
+        """Store `updates`, then remember `cursor`; raises when storing failed."""
+        ...
+
+    def reached(self) -> None:
+        """A round trip to the service worked (the instance is connected)."""
+        ...
+
+    def failed(self, reason: str) -> None:
+        """The service could not be reached or refused us; the loop retries on its own."""
+        ...
 
 
 class ChannelAdapter(Protocol):
@@ -260,6 +286,12 @@ class ChannelAdapter(Protocol):
         """Poll forever (until cancelled), calling `handle(updates, new_cursor)`; `handle`
         returns after the updates are stored, so the cursor only moves past stored news.
         Adapters without a polling mode return at once."""
+        ...
+
+    async def check(self, config: Any) -> dict[str, Any]:
+        """Ask the service whether these credentials work (Telegram getMe, VK groups.getById,
+        SMTP and IMAP login); raises CredentialsRefused saying what is wrong. Returns settings
+        learned on the way (the bot's username) to store with the rest."""
         ...
 
     async def register(self, config: Any, webhook_url: str) -> None:

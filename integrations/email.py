@@ -38,6 +38,7 @@ from .base import (
     Sent,
     WebhookAnswer,
 )
+from .email_check import check_mailbox
 from .email_quotes import Extracted, extract_html, extract_text
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,12 @@ class EmailAdapter:
             sessions.add(smtp)
             return smtp
 
-        server = await loop.create_server(session, config.listen_host, config.listen_port)
+        try:
+            server = await loop.create_server(session, config.listen_host, config.listen_port)
+        except OSError as exc:
+            handle.failed(f"the SMTP listener could not open {config.listen_host}:{config.listen_port}: {exc}")
+            raise
+        handle.reached()
         try:
             await server.serve_forever()
         finally:
@@ -303,9 +309,11 @@ class EmailAdapter:
             try:
                 cursor = await self._imap_once(config, cursor, handle)
                 failures = 0
+                handle.reached()
                 await asyncio.sleep(config.poll_seconds)
-            except (TimeoutError, OSError, aioimaplib.Abort, aioimaplib.Error, ImapError):
+            except (TimeoutError, OSError, aioimaplib.Abort, aioimaplib.Error, ImapError) as exc:
                 failures += 1
+                handle.failed(f"IMAP polling of {config.imap_host} failed: {exc or type(exc).__name__}")
                 log.warning("IMAP polling failed (%d in a row)", failures, exc_info=True)
                 await asyncio.sleep(min(300, config.poll_seconds * 2**failures))
 
@@ -338,6 +346,9 @@ class EmailAdapter:
                 await imap.logout()
             except Exception:  # the server may already have hung up
                 log.debug("IMAP logout failed", exc_info=True)
+
+    async def check(self, config: EmailConfig) -> dict[str, Any]:
+        return await check_mailbox(config)
 
     async def register(self, config: EmailConfig, webhook_url: str) -> None:
         return None

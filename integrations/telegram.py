@@ -9,6 +9,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiogram import Bot
@@ -44,6 +45,7 @@ from .base import (
     WebhookAnswer,
     split_text,
 )
+from .telegram_check import check_bot
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ MAX_CAPTION = 1024
 
 class TelegramConfig(ChannelConfig):
     token: str = Field(min_length=10, max_length=200, pattern=r"^\d+:[A-Za-z0-9_-]+$")
-    bot_username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    # Filled in from getMe when the token is checked on save (left empty, or given wrong).
+    bot_username: str = Field(default="", max_length=64, pattern=r"^([A-Za-z0-9_]{3,64})?$")
     mode: Literal["webhook", "polling"] = "polling"
     # Telegram sends it back in a header with every webhook call; we refuse calls without it.
     webhook_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), pattern=r"^[A-Za-z0-9_-]{16,256}$")
@@ -381,11 +384,13 @@ class TelegramAdapter:
                     call = _RawUpdates(offset=offset, timeout=config.poll_timeout, allowed_updates=UPDATES)
                     updates = cast(list[Any], await bot(call))
                     failures = 0
+                    handle.reached()
                 except TelegramRetryAfter as exc:
                     await asyncio.sleep(exc.retry_after)
                     continue
-                except Exception:
+                except Exception as exc:
                     failures += 1
+                    handle.failed(f"getUpdates failed: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
                     log.warning("Telegram polling failed (%d in a row)", failures, exc_info=True)
                     await asyncio.sleep(min(60, 2**failures))
                     continue
@@ -394,6 +399,10 @@ class TelegramAdapter:
                     after = updates[-1]["update_id"] + 1
                     await handle(updates, str(after))  # raises when storing failed: fetched again
                     offset = after
+
+    async def check(self, config: TelegramConfig) -> dict[str, Any]:
+        async with _bot(config) as bot:
+            return await check_bot(bot, urlsplit(config.api_base).netloc if config.api_base else "api.telegram.org")
 
     async def register(self, config: TelegramConfig, webhook_url: str) -> None:
         async with _bot(config) as bot:
@@ -404,4 +413,4 @@ class TelegramAdapter:
         return None  # every Telegram message carries its sender's name
 
     def link_url(self, config: TelegramConfig, token: str) -> str | None:
-        return f"https://t.me/{config.bot_username}?start={token}"
+        return f"https://t.me/{config.bot_username}?start={token}" if config.bot_username else None

@@ -36,6 +36,7 @@ from .base import (
     WebhookAnswer,
     split_text,
 )
+from .vk_check import check_community
 
 log = logging.getLogger(__name__)
 
@@ -343,9 +344,11 @@ class VkAdapter:
                 before = poll.ts
                 events = await asyncio.to_thread(poll.check)
                 failures = 0
-            except Exception:
+                handle.reached()
+            except Exception as exc:
                 failures += 1
                 poll = None
+                handle.failed(f"Bots Long Poll failed: {exc or type(exc).__name__}")
                 log.warning("VK long poll failed (%d in a row)", failures, exc_info=True)
                 await asyncio.sleep(min(60, 2**failures))
                 continue
@@ -357,6 +360,10 @@ class VkAdapter:
                     raise
             elif poll.ts != before:
                 await handle([], str(poll.ts))
+
+    async def check(self, config: VkConfig) -> dict[str, Any]:
+        found = await check_community(self._api(config), config.group_id, config.mode == "longpoll")
+        return {} if config.screen_name else found
 
     async def register(self, config: VkConfig, webhook_url: str) -> None:
         return None  # the Callback API address is entered in the community's settings

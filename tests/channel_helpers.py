@@ -39,8 +39,12 @@ async def admin(server: Any) -> httpx.AsyncClient:
     return api(server, await login(server))
 
 
-async def add_channel(http: httpx.AsyncClient, channel: str, config: dict[str, Any], name: str = "") -> dict[str, Any]:
-    r = await http.post("/channels", json={"channel": channel, "name": name or channel, "config": config})
+async def add_channel(http: httpx.AsyncClient, channel: str, config: dict[str, Any], name: str = "",
+                      check: bool = False) -> dict[str, Any]:
+    """Saved unchecked unless asked: most tests are about what happens after an admin added it
+    (tests/test_channel_checks.py is about the check)."""
+    r = await http.post("/channels", json={"channel": channel, "name": name or channel, "config": config,
+                                           "check": check})
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 

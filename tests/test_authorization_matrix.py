@@ -308,7 +308,7 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/saved-replies"): lambda: {"json": {"shortcut": f"s{uid()}", "text": "Hi"}},
         ("PATCH", "/saved-replies/{id}"): lambda: {"json": {"text": "Hello again"}},
         ("POST", "/channels"): lambda: {"json": {"channel": "telegram", "name": f"bot {uid()}",
-                                                 "config": {"token": BOT_TOKEN, "bot_username": "acme_bot"}}},
+                                                 "config": {"token": BOT_TOKEN, "bot_username": "acme_bot"}, "check": False}},
         ("PATCH", "/channels/{id}"): lambda: {"json": {"name": "Renamed bot"}},
         ("POST", "/segments/count"): lambda: {"json": {"definition": {}}},
         ("POST", "/segments"): lambda: {"json": {"name": f"segment {uid()}", "definition": {}}},

@@ -37,11 +37,12 @@ async def test_secrets_are_stored_but_never_returned_in_full(app: AppServer) -> 
             assert TOKEN not in str(view) and "w" * 40 not in str(view)
             assert view["config"]["token"] == "••••ijkl" and view["config"]["bot_username"] == "acme_bot"
         # Sending the masked value back (as a form would) keeps the stored secret.
-        r = await http.patch(f"/channels/{created['id']}", json={"name": "Second line",
+        r = await http.patch(f"/channels/{created['id']}", json={"name": "Second line", "check": False,
                                                                  "config": {**created["config"], "poll_timeout": 5}})
         assert r.status_code == 200, r.text
         assert r.json()["config"]["token"] == "••••ijkl" and r.json()["config"]["poll_timeout"] == 5
-        r = await http.patch(f"/channels/{created['id']}", json={"config": {"token": "123456:AAH-new-token-xyz-0000"}})
+        r = await http.patch(f"/channels/{created['id']}", json={"config": {"token": "123456:AAH-new-token-xyz-0000"},
+                                                                 "check": False})
         assert r.json()["config"]["token"] == "••••0000"
 
 
@@ -50,7 +51,7 @@ async def test_bad_settings_are_refused_with_the_field_named(app: AppServer) -> 
         r = await http.post("/channels", json={"channel": "telegram", "name": "x", "config": {"token": "nope"}})
         assert r.status_code == 422
         body = r.json()["error"]
-        assert body["code"] == "invalid_config" and "token" in body["message"] and "bot_username" in body["message"]
+        assert body["code"] == "invalid_config" and "token" in body["message"]
         r = await http.post("/channels", json={"channel": "vk", "name": "x", "config": {**bot(), "unknown": 1}})
         assert r.status_code == 422
         r = await http.post("/channels", json={"channel": "fax", "name": "x", "config": {}})

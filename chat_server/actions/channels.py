@@ -41,6 +41,9 @@ async def do_update_instance(
             instance.enabled = enabled
         if config is not None:
             instance.config = config
+        if config is not None or enabled:
+            # New settings (checked on the way in) or a resume: earlier trouble is history.
+            instance.last_error = instance.last_error_at = None
         instance.updated_at = utcnow()
         s.add(instance)
     return instance
@@ -72,3 +75,20 @@ async def do_delete_instance(rt: Runtime, instance_id: int) -> list[int]:
 async def do_save_cursor(rt: Runtime, instance_id: int, cursor: str) -> None:
     async with rt.db.write() as s:
         await s.exec(update(ChannelInstance).where(col(ChannelInstance.id) == instance_id).values(cursor=cursor))
+
+
+async def do_record_health(rt: Runtime, instance_id: int, error: str | None) -> None:
+    """The instance's loop reached its service (`error` None) or met `error`. Leaves
+    `updated_at` alone: changing it would restart the loop that reports this."""
+    now = utcnow()
+    values: dict[str, Any] = {"last_error": error[:1000], "last_error_at": now} if error else {"last_ok_at": now}
+    async with rt.db.write() as s:
+        await s.exec(update(ChannelInstance).where(col(ChannelInstance.id) == instance_id).values(**values))
+
+
+async def do_record_update(rt: Runtime, instance_id: int) -> None:
+    """An update from the service was stored: the instance is heard from."""
+    now = utcnow()
+    async with rt.db.write() as s:
+        await s.exec(update(ChannelInstance).where(col(ChannelInstance.id) == instance_id)
+                     .values(last_update_at=now, last_ok_at=now))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -16,7 +17,7 @@ from ..actions.validation import check_properties
 from ..channels import ChannelService
 from ..models import ChannelInstance
 from ..models.ids import MAX_ROW_ID
-from ..reads.channels import find_instance, list_instances
+from ..reads.channels import Outgoing, find_instance, list_instances, outgoing
 from ..runtime import Runtime
 from .framework import PREFIX, Auth, Call, Operation, endpoint, error, read_body, validation_details
 from .schemas import Body
@@ -31,13 +32,19 @@ class ChannelCreateBody(Body):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     enabled: bool = True
     config: dict[str, Any]
+    # Ask the service whether the credentials work before saving (false: save unchecked,
+    # say to prepare a mailbox whose server is not up yet).
+    check: bool = True
 
 
 class ChannelUpdateBody(Body):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # false pauses the instance (no polling, webhook calls refused, no new replies routed to it), true resumes it.
     enabled: bool | None = None
     # Merged over the stored settings; a secret left out (or sent back masked) is kept.
     config: dict[str, Any] | None = None
+    # Changed settings are checked against the service before they are saved.
+    check: bool = True
 
 
 class ChannelView(BaseModel):
@@ -49,6 +56,14 @@ class ChannelView(BaseModel):
     webhook_path: str
     # Where polling stopped (Telegram offset, VK ts, IMAP uidvalidity:uid).
     cursor: str | None
+    # paused: switched off; failing: the last attempt to reach the service (or to send a reply)
+    # failed; connected otherwise.
+    state: Literal["connected", "paused", "failing"]
+    last_update_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    # Replies waiting to leave through this instance.
+    queue_length: int
 
 
 class ChannelList(BaseModel):
@@ -75,13 +90,26 @@ def mask(value: Any) -> Any:
     return MASK + value[-4:] if len(value) >= 12 else MASK
 
 
-def channel_view(service: ChannelService, instance: ChannelInstance) -> ChannelView:
+def channel_view(service: ChannelService, instance: ChannelInstance, out: Outgoing | None = None) -> ChannelView:
     assert instance.id is not None
+    out = out or Outgoing()
     secrets = service.adapter(instance.channel).secret_fields
     config = {k: mask(v) if k in secrets else v for k, v in instance.config.items()}
+    error, error_at = instance.last_error, instance.last_error_at
+    polling_failed = error_at is not None and (instance.last_ok_at is None or error_at >= instance.last_ok_at)
+    if not polling_failed and out.retry_error:
+        error, error_at = f"sending: {out.retry_error}", None
+    state: Literal["connected", "paused", "failing"] = (
+        "paused" if not instance.enabled else "failing" if polling_failed or out.retry_error else "connected")
     return ChannelView(id=instance.id, channel=instance.channel, name=instance.name, enabled=instance.enabled,
                        config=config, webhook_path=f"{PREFIX}/channels/{instance.id}/webhook",
-                       cursor=instance.cursor)
+                       cursor=instance.cursor, state=state, last_update_at=instance.last_update_at,
+                       last_error=error, last_error_at=error_at, queue_length=out.queued)
+
+
+async def _view(rt: Runtime, service: ChannelService, instance: ChannelInstance) -> ChannelView:
+    assert instance.id is not None
+    return channel_view(service, instance, (await outgoing(rt.db, [instance.id])).get(instance.id))
 
 
 def _validated(service: ChannelService, channel: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -108,28 +136,40 @@ async def _after_change(service: ChannelService, instance: ChannelInstance) -> N
         try:
             await service.register(instance, public_url)
         except Exception as exc:
+            assert instance.id is not None
+            service.report(instance.id, f"the webhook could not be registered: {exc}")  # shown as failing
             raise ActionError("webhook_registration_failed",
                               f"saved, but the webhook could not be registered: {exc}"[:500]) from exc
 
 
 async def channels_list(c: Call[None, None]) -> ChannelList:
     service = _service(c.request)
-    return ChannelList(items=[channel_view(service, i) for i in await list_instances(c.rt.db)])
+    instances = await list_instances(c.rt.db)
+    out = await outgoing(c.rt.db, [i.id for i in instances if i.id is not None])
+    return ChannelList(items=[channel_view(service, i, out.get(i.id or 0)) for i in instances])
+
+
+async def _checked(service: ChannelService, channel: str, config: dict[str, Any]) -> dict[str, Any]:
+    learned = await service.check(channel, config)
+    return _validated(service, channel, {**config, **learned}) if learned else config
 
 
 async def channels_create(c: Call[ChannelCreateBody, None]) -> ChannelView:
     b = c.body
     service = _service(c.request)
-    instance = await do_create_instance(c.rt, b.channel, b.name, _validated(service, b.channel, b.config))
+    config = _validated(service, b.channel, b.config)
+    if b.check:
+        config = await _checked(service, b.channel, config)
+    instance = await do_create_instance(c.rt, b.channel, b.name, config)
     if not b.enabled:
         assert instance.id is not None
         instance = await do_update_instance(c.rt, instance.id, enabled=False)
     await _after_change(service, instance)
-    return channel_view(service, instance)
+    return await _view(c.rt, service, instance)
 
 
 async def channels_get(c: Call[None, None]) -> ChannelView:
-    return channel_view(_service(c.request), await _instance(c.rt, c.path_int("id")))
+    return await _view(c.rt, _service(c.request), await _instance(c.rt, c.path_int("id")))
 
 
 async def channels_update(c: Call[ChannelUpdateBody, None]) -> ChannelView:
@@ -142,9 +182,13 @@ async def channels_update(c: Call[ChannelUpdateBody, None]) -> ChannelView:
         given = {k: v for k, v in b.config.items()
                  if not (k in secrets and isinstance(v, str) and v.startswith(MASK))}
         config = _validated(service, instance.channel, {**instance.config, **given})
+        if config == instance.config:
+            config = None  # nothing changed: nothing to check, the loop keeps running
+        elif b.check:
+            config = await _checked(service, instance.channel, config)
     instance = await do_update_instance(c.rt, c.path_int("id"), name=b.name, enabled=b.enabled, config=config)
     await _after_change(service, instance)
-    return channel_view(service, instance)
+    return await _view(c.rt, service, instance)
 
 
 async def channels_delete(c: Call[None, None]) -> dict[str, int | bool]:

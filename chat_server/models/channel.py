@@ -27,6 +27,12 @@ class ChannelInstance(SQLModel, table=True):
     cursor: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # How it is doing, as its polling loop and its updates report it. Written apart from
+    # `updated_at`, whose change restarts the loop.
+    last_update_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_ok_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_error: str | None = Field(default=None, max_length=1000)
+    last_error_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 class JobState(StrEnum):

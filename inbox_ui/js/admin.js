@@ -5,6 +5,7 @@ import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
 import { SiteSettingsSection } from "./site.js";
 import { availabilityName, roleName, t } from "./i18n.js";
+import { ChannelsSection } from "./channels_admin.js";
 
 const ROLES = ["operator", "sales", "admin"];
 
@@ -46,6 +47,7 @@ export class AdminPage {
       new SiteSettingsSection().el));
     this.loadTeam();
     this.loadReplies();
+    main.querySelector(".admin-page").append(new ChannelsSection().el);
   }
 
   async loadTeam() {

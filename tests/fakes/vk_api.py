@@ -114,6 +114,9 @@ class FakeVk(BaseAdapter):
                 user_id = int(p["user_ids"])
                 first, last = self.users.get(user_id, ("DELETED", ""))
                 return {"response": [{"id": user_id, "first_name": first, "last_name": last}]}
+            if name == "groups.getById":  # a community token: its own community
+                return {"response": {"groups": [{"id": GROUP_ID, "name": "Acme Support", "screen_name": "acme_support",
+                                                 "type": "group", "is_closed": 0}], "profiles": []}}
             if name == "groups.getLongPollServer":
                 return {"response": {"key": "lp-key", "server": f"https://lp.vk.ru/wh{GROUP_ID}", "ts": str(self.ts)}}
             if name == "docs.getMessagesUploadServer":
