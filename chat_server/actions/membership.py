@@ -11,16 +11,19 @@ form which contacts differ from the stored members and settles those the same wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..behaviour.filters import Snapshot
-from ..behaviour.segments import Group, Reads, dependency_order, evaluate, reads, segment_clause
+from ..behaviour.segment_index import SegmentIndex as SegmentIndex
+from ..behaviour.segment_index import Touch as Touch
+from ..behaviour.segments import Group, evaluate, segment_clause
 from ..models import Contact, Event, Segment, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
@@ -35,74 +38,15 @@ TIMELINE_EVENTS = ("segment_entered", "segment_left")
 
 
 @dataclass
-class Touch:
-    """What changed on one contact: events recorded (by name), property keys, card fields."""
-
-    events: set[str] = field(default_factory=set)
-    properties: set[str] = field(default_factory=set)
-    fields: set[str] = field(default_factory=set)
-
-    def add(self, other: Touch) -> None:
-        self.events |= other.events
-        self.properties |= other.properties
-        self.fields |= other.fields
-
-
-@dataclass
 class MembershipChange:
     contact_id: int
     segment_id: int
     entered: bool
 
 
-class SegmentIndex:
-    """The segments, parsed once, indexed by what they read."""
-
-    def __init__(self, rows: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
-        self.definitions: dict[int, Group] = {}
-        self.names: dict[int, str] = {}
-        for seg_id, name, definition in rows:
-            self.definitions[seg_id] = Group.model_validate(definition)
-            self.names[seg_id] = name
-        self.reads: dict[int, Reads] = {i: reads(d) for i, d in self.definitions.items()}
-        self.order = dependency_order(self.definitions)
-        self.position = {seg_id: n for n, seg_id in enumerate(self.order)}
-        self.by_event: dict[str, set[int]] = {}
-        self.by_property: dict[str, set[int]] = {}
-        self.by_field: dict[str, set[int]] = {}
-        self.dependents: dict[int, set[int]] = {}
-        for seg_id, r in self.reads.items():
-            for name in r.events:
-                self.by_event.setdefault(name, set()).add(seg_id)
-            for key in r.properties:
-                self.by_property.setdefault(key, set()).add(seg_id)
-            for name in r.fields:
-                self.by_field.setdefault(name, set()).add(seg_id)
-            for ref in r.segments:
-                self.dependents.setdefault(ref, set()).add(seg_id)
-        self.by_time = {seg_id for seg_id, r in self.reads.items() if r.by_time}
-        # Segments with conditions on an event's own properties: only they need them read.
-        self.event_properties = {seg_id for seg_id, d in self.definitions.items()
-                                 if any(getattr(c, "where", None) for c in d.leaves())}
-
-    def affected(self, touch: Touch) -> set[int]:
-        found: set[int] = set()
-        for name in touch.events:
-            found |= self.by_event.get(name, set())
-        for key in touch.properties:
-            found |= self.by_property.get(key, set())
-        for name in touch.fields:
-            found |= self.by_field.get(name, set())
-        return self.with_dependents(found)
-
-    def with_dependents(self, segments: set[int]) -> set[int]:
-        closed, todo = set(segments), list(segments)
-        while todo:
-            for dep in self.dependents.get(todo.pop(), ()):
-                if dep not in closed:
-                    closed.add(dep)
-                    todo.append(dep)
-        return closed
+# What changes when a segment is added, edited or removed.
+STAMP = (select(func.count(SEGMENT.id)).scalar_subquery(), select(func.max(SEGMENT.updated_at)).scalar_subquery(),
+         select(func.max(SEGMENT.id)).scalar_subquery())
 
 
 class SegmentCache:
@@ -113,9 +57,10 @@ class SegmentCache:
         self.stamp: tuple[Any, ...] | None = None
         self.index = SegmentIndex([])
 
-    async def get(self, s: AsyncSession) -> SegmentIndex:
-        stamp = tuple((await run(s, select(func.count(SEGMENT.id), func.max(SEGMENT.updated_at),
-                                                func.max(SEGMENT.id)))).one())
+    async def get(self, s: AsyncSession, stamp: tuple[Any, ...] | None = None) -> SegmentIndex:
+        """`stamp`: the values of STAMP, when the caller read them with others."""
+        if stamp is None:
+            stamp = tuple((await run(s, select(*STAMP))).one())
         if stamp != self.stamp:
             rows = (await run(s, select(SEGMENT.id, SEGMENT.name, SEGMENT.definition))).all()
             self.index = SegmentIndex((r[0], r[1], r[2]) for r in rows)
@@ -144,18 +89,29 @@ def segment_cache(rt: Runtime) -> SegmentCache:
 
 async def snapshots(
     s: AsyncSession, contact_ids: list[int], event_names: set[str], with_event_properties: bool = True,
+    segment_ids: Collection[int] | None = None,
 ) -> dict[int, Snapshot]:
-    """The contacts as the definitions see them: card, the events of these names, segments."""
-    rows = (await run(s, select(
+    """The contacts as the definitions see them: card, the events of these names, and the
+    segments they are in (of `segment_ids`; None: all of them)."""
+    pg = dialect_of(s) == "postgresql"
+    columns = [
         CONTACT.id, CONTACT.name, CONTACT.email, CONTACT.phone, CONTACT.first_referrer, CONTACT.first_landing_page,
         CONTACT.score, CONTACT.sessions, CONTACT.grade, CONTACT.first_seen_at, CONTACT.last_seen_at,
         CONTACT.properties,
-    ).where(CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()
+    ]
+    if segment_ids is None or segment_ids:
+        # The memberships in the same query, one value per contact.
+        inside = select(func.array_agg(MEMBER.segment_id) if pg else func.group_concat(MEMBER.segment_id)).where(
+            MEMBER.contact_id == CONTACT.id)
+        if segment_ids is not None:
+            inside = inside.where(MEMBER.segment_id.in_(sorted(segment_ids)))
+        columns.append(inside.scalar_subquery())
+    rows = (await run(s, select(*columns).where(CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()
     snaps = {
         r[0]: Snapshot.model_construct(
             name=r[1], email=r[2], phone=r[3], first_referrer=r[4], first_landing_page=r[5], score=r[6] or 0,
             sessions=r[7] or 0, grade=r[8], first_seen_at=r[9], last_seen_at=r[10], properties=r[11] or {},
-            events=[], segments=set(),
+            events=[], segments=_segment_ids(r[12], pg) if len(r) > 12 else set(),
         )
         for r in rows
     }
@@ -168,49 +124,65 @@ async def snapshots(
         for r in (await run(s, select(*columns).where(
                 EVENT.contact_id.in_(list(snaps)), EVENT.name.in_(sorted(event_names))))).all():
             snaps[r[0]].events.append((r[1], r[2], r[3], r[4] or {}) if with_event_properties else (r[1], r[2], r[3]))
-    for contact_id, segment_id in (await run(s, select(MEMBER.contact_id, MEMBER.segment_id).where(
-            MEMBER.contact_id.in_(list(snaps))))).all():
-        snaps[contact_id].segments.add(segment_id)
     return snaps
 
 
+def _segment_ids(inside: Any, pg: bool) -> set[int]:
+    if not inside:
+        return set()
+    return set(inside) if pg else set(map(int, inside.split(",")))
+
+
 async def evaluate_contacts(
-    s: AsyncSession, rt: Runtime, touched: dict[int, set[int] | Touch], now: datetime | None = None,
+    s: AsyncSession, rt: Runtime, touched: Mapping[int, set[int] | Touch], now: datetime | None = None,
+    index: SegmentIndex | None = None,
 ) -> list[MembershipChange]:
     """Re-check each touched contact against the segments its change can affect (a Touch) or
     against the given segments (a set of ids), and store who entered and who left. Runs
     inside the caller's transaction, after its writes were flushed."""
     now = now or utcnow()
-    index = await segment_cache(rt).get(s)
+    if index is None:
+        index = await segment_cache(rt).get(s)
     if not index.definitions or not touched:
         return []
-    plan: dict[int, list[int]] = {}
+    plan: dict[int, set[int]] = {}
     for contact_id, what in touched.items():
-        segments = index.affected(what) if isinstance(what, Touch) else index.with_dependents(what)
-        segments &= index.definitions.keys()
+        segments = (index.affected(what, now) if isinstance(what, Touch) else set(what)) & index.definitions.keys()
         if segments:
-            plan[contact_id] = sorted(segments, key=index.position.__getitem__)
+            plan[contact_id] = segments
     if not plan:
         return []
-    needed = {seg_id for ids in plan.values() for seg_id in ids}
+    needed = index.with_dependents({seg_id for ids in plan.values() for seg_id in ids})
     names = {name for seg_id in needed for name in index.reads[seg_id].events}
-    snaps = await snapshots(s, sorted(plan), names, with_event_properties=bool(needed & index.event_properties))
+    # Their memberships in the segments checked and in those these read.
+    wanted = needed | {ref for seg_id in needed for ref in index.reads[seg_id].segments}
+    snaps = await snapshots(s, sorted(plan), names, with_event_properties=bool(needed & index.event_properties),
+                            segment_ids=wanted if len(wanted) < len(index.definitions) else None)
     gone = sorted(set(plan) - snaps.keys())
     if gone:
         # Merged into another card: its memberships go with it (the survivor is checked on
         # its own next change, or by the sweep).
         await run(s, delete(SegmentMembership.__table__).where(MEMBER.contact_id.in_(gone)))  # type: ignore[attr-defined]
     changes: list[MembershipChange] = []
-    for contact_id, ordered in plan.items():
+    position = index.position
+    for contact_id, direct in plan.items():
         snap = snaps.get(contact_id)
         if snap is None:
             continue  # merged away or gone
-        for seg_id in ordered:
+        todo = [(position[seg_id], seg_id) for seg_id in direct]
+        heapq.heapify(todo)
+        queued = set(direct)
+        while todo:
+            seg_id = heapq.heappop(todo)[1]
             inside = evaluate(index.definitions[seg_id], snap, now)
             if inside != (seg_id in snap.segments):
-                # Later segments of this contact that read this one see the new answer.
+                # The segments reading this one follow (in order) and see the new answer.
                 (snap.segments.add if inside else snap.segments.discard)(seg_id)
                 changes.append(MembershipChange(contact_id, seg_id, inside))
+                for dep in index.dependents.get(seg_id, ()):
+                    if dep not in queued:
+                        queued.add(dep)
+                        heapq.heappush(todo, (position[dep], dep))
     await _store(s, index, changes, now)
     return changes
 
@@ -223,14 +195,17 @@ async def _store(s: AsyncSession, index: SegmentIndex, changes: list[MembershipC
     if entered:
         await run(s, insert(SegmentMembership.__table__), entered)  # type: ignore[attr-defined]
     if left:
-        await run(s, delete(SegmentMembership.__table__).where(or_(*(  # type: ignore[attr-defined]
-            and_(MEMBER.segment_id == c.segment_id, MEMBER.contact_id == c.contact_id) for c in left))))
+        await run(s, _DELETE_MEMBER, [{"b_segment": c.segment_id, "b_contact": c.contact_id} for c in left])
     await run(s, insert(Event.__table__), [  # type: ignore[attr-defined]
         {"contact_id": c.contact_id, "name": TIMELINE_EVENTS[0] if c.entered else TIMELINE_EVENTS[1],
          "properties": {"segment_id": c.segment_id, "segment": index.names.get(c.segment_id, "")},
          "url": None, "occurred_at": now, "external_id": None}
         for c in changes
     ])
+
+
+_DELETE_MEMBER = delete(SegmentMembership.__table__).where(  # type: ignore[attr-defined]
+    MEMBER.segment_id == bindparam("b_segment"), MEMBER.contact_id == bindparam("b_contact"))
 
 
 async def sql_members(s: AsyncSession, definition: Group, dialect: str, now: datetime) -> set[int]:

@@ -36,6 +36,7 @@ from ..models import Contact, Event, Grading, Operator, Role, ScoreEntry, Scorin
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, Forbidden, NotFound
+from .membership import STAMP as SEGMENTS_STAMP
 from .membership import Touch, evaluate_contacts, run, segment_cache, snapshots
 from .validation import check_storable
 
@@ -87,6 +88,11 @@ class RuleIndex:
         return bool(keys & touch.properties or fields & touch.fields)
 
 
+# What changes when a rule or the grading is added, edited or removed.
+STAMP = (select(func.count(RULE.id)).scalar_subquery(), select(func.max(RULE.updated_at)).scalar_subquery(),
+         select(func.max(RULE.id)).scalar_subquery(), select(func.max(GRADING.updated_at)).scalar_subquery())
+
+
 @dataclass
 class ScoringState:
     stamp: tuple[Any, ...] | None = None
@@ -99,11 +105,10 @@ class ScoringState:
     finished_at: datetime | None = None
     task: asyncio.Task[None] | None = None
 
-    async def get(self, s: AsyncSession) -> RuleIndex:
-        stamp = tuple((await run(s, select(
-            select(func.count(RULE.id)).scalar_subquery(), select(func.max(RULE.updated_at)).scalar_subquery(),
-            select(func.max(RULE.id)).scalar_subquery(), select(func.max(GRADING.updated_at)).scalar_subquery(),
-        ))).one())
+    async def get(self, s: AsyncSession, stamp: tuple[Any, ...] | None = None) -> RuleIndex:
+        """`stamp`: the values of STAMP, when the caller read them with others."""
+        if stamp is None:
+            stamp = tuple((await run(s, select(*STAMP))).one())
         if stamp != self.stamp:
             rows = (await run(s, select(RULE.id, RULE.name, RULE.definition))).all()
             graded = (await run(s, select(GRADING.enabled, GRADING.config).order_by(GRADING.id).limit(1))).first()
@@ -125,7 +130,10 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], now: da
                 happened: list[Happened] | None = None) -> None:
     """Score what happened, then re-check segments: one pass over the touched contacts, in the
     caller's transaction."""
-    index = await scoring_state(rt).get(s)
+    # Whether the rules or the segments changed, in one round trip.
+    stamps = tuple((await run(s, select(*STAMP, *SEGMENTS_STAMP))).one())
+    index = await scoring_state(rt).get(s, stamps[:len(STAMP)])
+    segments = await segment_cache(rt).get(s, stamps[len(STAMP):])
     entries = _event_entries(index, happened or [])
     if entries and any(index.rules[e["rule_id"]].limit != "always" for e in entries):
         entries = await _within_limits(s, index, entries)
@@ -139,8 +147,8 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], now: da
         rescore |= {cid for cid, t in touches.items() if index.fit_touched(t)}
     if rescore:
         for cid, changed in (await settle_scores(s, index, sorted(rescore), now)).items():
-            touches.setdefault(cid, Touch()).fields |= changed
-    await evaluate_contacts(s, rt, dict(touches), now)
+            touches.setdefault(cid, Touch()).add(changed)
+    await evaluate_contacts(s, rt, touches, now, segments)
 
 
 def _event_entries(index: RuleIndex, happened: list[Happened]) -> list[dict[str, Any]]:
@@ -186,7 +194,7 @@ async def _within_limits(s: AsyncSession, index: RuleIndex, entries: list[dict[s
 
 async def _card_entries(s: AsyncSession, index: RuleIndex, card_contacts: dict[int, list[int]], now: datetime,
                         ) -> list[dict[str, Any]]:
-    snaps = await snapshots(s, sorted(card_contacts), set())
+    snaps = await snapshots(s, sorted(card_contacts), set(), segment_ids=())
     given = await _given(s, {(c, r) for c, rules in card_contacts.items() for r in rules})
     entries = []
     for cid, rule_ids in card_contacts.items():
@@ -205,31 +213,40 @@ async def _card_entries(s: AsyncSession, index: RuleIndex, card_contacts: dict[i
     return entries
 
 
+def _counting(now: datetime) -> Any:
+    """Points that still count: not expired."""
+    return or_(ENTRY.expires_at.is_(None), ENTRY.expires_at > now)
+
+
 _UPDATE_SCORE = update(Contact.__table__).where(CONTACT.id == bindparam("b_id")).values(  # type: ignore[attr-defined]
     score=bindparam("b_score", type_=CONTACT.score.type), grade=bindparam("b_grade", type_=CONTACT.grade.type))
 
 
-async def settle_scores(s: AsyncSession, index: RuleIndex, contact_ids: list[int], now: datetime) -> dict[int, set[str]]:
-    """Score = the unexpired points; grade from it and the card. Returns what changed."""
-    sums = dict((await run(s, select(ENTRY.contact_id, func.sum(ENTRY.points)).where(
-        ENTRY.contact_id.in_(contact_ids), or_(ENTRY.expires_at.is_(None), ENTRY.expires_at > now),
-    ).group_by(ENTRY.contact_id))).all())
+async def settle_scores(s: AsyncSession, index: RuleIndex, contact_ids: list[int], now: datetime) -> dict[int, Touch]:
+    """Score = the unexpired points; grade from it and the card. Returns what changed, with
+    the values before and after."""
     if index.grading is not None:
-        snaps = await snapshots(s, contact_ids, set())
+        sums = dict((await run(s, select(ENTRY.contact_id, func.sum(ENTRY.points)).where(
+            ENTRY.contact_id.in_(contact_ids), _counting(now)).group_by(ENTRY.contact_id))).all())
+        snaps = await snapshots(s, contact_ids, set(), segment_ids=())
         current = {cid: (snap.score, snap.grade) for cid, snap in snaps.items()}
-    else:  # without grading only the stored score and grade are needed
-        current = {r[0]: (r[1], r[2]) for r in (await run(s, select(CONTACT.id, CONTACT.score, CONTACT.grade).where(
-            CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()}
-    changed: dict[int, set[str]] = {}
+    else:  # without grading the stored score and grade, and the points, in one query
+        points = select(func.sum(ENTRY.points)).where(ENTRY.contact_id == CONTACT.id, _counting(now)).scalar_subquery()
+        rows_now = (await run(s, select(CONTACT.id, CONTACT.score, CONTACT.grade, points).where(
+            CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()
+        current = {r[0]: (r[1], r[2]) for r in rows_now}
+        sums = {r[0]: r[3] for r in rows_now}
+    changed: dict[int, Touch] = {}
     rows = []
     for cid in contact_ids:
         if cid not in current:
             continue
         score = int(sums.get(cid) or 0)
         grade = grade_of(index.grading, snaps[cid], score, now) if index.grading is not None else None
-        what = ({"score"} if score != current[cid][0] else set()) | ({"grade"} if grade != current[cid][1] else set())
+        what = {name: (before, after) for name, before, after in (
+            ("score", current[cid][0], score), ("grade", current[cid][1], grade)) if before != after}
         if what:
-            changed[cid] = what
+            changed[cid] = Touch(fields=set(what), values=what)
             rows.append({"b_id": cid, "b_score": score, "b_grade": grade})
     if rows:
         await run(s, _UPDATE_SCORE, rows)
@@ -268,7 +285,7 @@ async def do_settle_expired_points(rt: Runtime, now: datetime | None = None) -> 
             await _lock(s, chunk)
             index = await scoring_state(rt).get(s)
             changed = await settle_scores(s, index, chunk, now)
-            await evaluate_contacts(s, rt, {cid: Touch(fields=f) for cid, f in changed.items()}, now)
+            await evaluate_contacts(s, rt, changed, now)
     return len(stale)
 
 
@@ -337,7 +354,7 @@ async def do_recompute_scores(rt: Runtime, now: datetime | None = None) -> None:
             if entries:
                 await run(s, insert(ScoreEntry.__table__), entries)  # type: ignore[attr-defined]
             changed = await settle_scores(s, index, chunk, when)
-            await evaluate_contacts(s, rt, {cid: Touch(fields=f) for cid, f in changed.items()}, when)
+            await evaluate_contacts(s, rt, changed, when)
         state.done += len(chunk)
         await asyncio.sleep(0)  # let the event writer in between chunks
     state.finished_at = utcnow()

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..behaviour.segment_index import MISSING
 from ..group_commit import GroupCommit
 from ..models import Contact, Event, IdentityKind
 from ..models.types import utcnow
@@ -206,13 +207,22 @@ async def _fold(s: AsyncSession, cards: dict[int, Any], items: list[TrackItem], 
             "properties": dict(card[1] or {}), "first_utm": dict(card[2] or {}), "last_seen_at": card[3],
             "sessions": card[4] or 0, "session_events": 0,
         })
-        touch = touches.setdefault(item.contact_id, Touch(fields={"last_seen_at"}))
+        touch = touches.setdefault(item.contact_id, Touch(fields={"last_seen_at"}, happened=[]))
         touch.events.add(item.name)
+        assert touch.happened is not None
+        touch.happened.append((item.name, item.url, item.occurred_at or now, item.properties))
         before = dict(st["properties"])
         _apply(st, item)
         touch.properties |= {k for k in set(before) | set(st["properties"]) if before.get(k) != st["properties"].get(k)}
         if not item.occurred_at or item.occurred_at > st["last_seen_at"]:
             st["last_seen_at"] = item.occurred_at or now
+    # Each changed property's and last seen's values before and after the batch: a segment
+    # whose conditions on them answer the same for both is not evaluated.
+    for cid, touch in touches.items():
+        card, st = cards[cid], state[cid]
+        initial = card[1] or {}
+        touch.property_values = {k: (initial.get(k, MISSING), st["properties"].get(k, MISSING)) for k in touch.properties}
+        touch.values["last_seen_at"] = (card[3], st["last_seen_at"])
     sessions_of = [cid for cid, st in state.items() if st["session_events"]]
     if sessions_of:
         # Counted from the events, so two tabs starting at once or a merge stay right.

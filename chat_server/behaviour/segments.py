@@ -280,7 +280,7 @@ def _py_event_time(cond: EventTimeCondition, snap: Snapshot, now: datetime) -> b
     return first <= since if cond.op == "more_than" else first > since
 
 
-def _py_grade(cond: GradeCondition, grade: str | None) -> bool:
+def py_grade(cond: GradeCondition, grade: str | None) -> bool:
     if cond.op == "is_set":
         return grade is not None
     if cond.op == "not_set":
@@ -308,7 +308,7 @@ def _py_leaf(cond: Any, snap: Snapshot, now: datetime) -> bool:
     if isinstance(cond, EventTimeCondition):
         return _py_event_time(cond, snap, now)
     if isinstance(cond, GradeCondition):
-        return _py_grade(cond, snap.grade)
+        return py_grade(cond, snap.grade)
     if isinstance(cond, SegmentCondition):
         inside = cond.segment_id in snap.segments
         return inside if cond.op == "in" else not inside
