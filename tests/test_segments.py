@@ -18,8 +18,8 @@ from chat_server.actions.membership import do_sweep_segments
 from chat_server.actions.merge import do_merge_contacts
 from chat_server.actions.segments import do_create_preset_segment, do_create_segment, do_delete_segment, do_update_segment
 from chat_server.actions.tracking import TrackItem, do_track
-from chat_server.behaviour.filters import Snapshot
 from chat_server.behaviour.segments import Group, evaluate, segment_clause
+from chat_server.behaviour.snapshot import Snapshot
 from chat_server.models import Contact, Event, Operator, Role, SegmentMembership
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime
@@ -259,6 +259,49 @@ async def test_membership_is_live_and_on_the_timeline(rt: tuple[Runtime, Any]) -
     assert await members(runtime, segment.id) == set()
     assert await timeline(runtime, contact.id) == [("segment_entered", segment.id), ("segment_left", segment.id)]
     assert await timeline(runtime, other.id) == []
+
+
+async def test_creating_and_editing_a_segment_records_who_enters_and_leaves(rt: tuple[Runtime, Any]) -> None:
+    runtime, _ = rt
+    async with runtime.db.write() as s:
+        known, anonymous = Contact(name="Lee", email="lee@example.com"), Contact(name="Anon")
+        s.add_all([known, anonymous])
+        await s.flush()
+    assert known.id and anonymous.id
+    segment = await do_create_segment(runtime, ADMIN, "With email", Group.model_validate(
+        {"conditions": [{"kind": "field", "field": "email", "op": "is_set"}]}))
+    assert segment.id
+    assert await members(runtime, segment.id) == {known.id}
+    assert await timeline(runtime, known.id) == [("segment_entered", segment.id)]
+    assert await timeline(runtime, anonymous.id) == []
+    await do_update_segment(runtime, ADMIN, segment.id, definition=Group.model_validate(
+        {"conditions": [{"kind": "field", "field": "email", "op": "not_set"}]}))
+    assert await members(runtime, segment.id) == {anonymous.id}
+    assert await timeline(runtime, known.id) == [("segment_entered", segment.id), ("segment_left", segment.id)]
+    assert await timeline(runtime, anonymous.id) == [("segment_entered", segment.id)]
+    # An admin's edit, not the contact's doing: a trigger can tell the two apart.
+    async with runtime.db.read() as s:
+        reasons = (await s.exec(select(Event.properties).where(col(Event.name).like("segment_%")))).all()
+    assert [r["reason"] for r in reasons] == ["definition"] * 3
+
+
+async def test_an_event_id_is_the_senders_across_contacts(rt: tuple[Runtime, Any]) -> None:
+    """A resend that names the contact another way (or after a merge) is still a resend."""
+    runtime, _ = rt
+    async with runtime.db.write() as s:
+        first, second = Contact(name="Lee"), Contact(name="Lee again")
+        s.add_all([first, second])
+        await s.flush()
+    assert first.id and second.id
+    stored = await do_track(runtime, [TrackItem(first.id, "order_placed", external_id="order-1")])
+    assert stored[0] is not None
+    again = await do_track(runtime, [TrackItem(first.id, "order_placed", external_id="order-1"),
+                                     TrackItem(second.id, "order_placed", external_id="order-1"),
+                                     TrackItem(second.id, "order_placed", external_id="order-2")])
+    assert again[:2] == [None, None] and again[2] is not None
+    async with runtime.db.read() as s:
+        rows = (await s.exec(select(Event.contact_id, Event.external_id).where(Event.name == "order_placed"))).all()
+    assert sorted(rows) == [(first.id, "order-1"), (second.id, "order-2")]
 
 
 async def test_live_conditions_on_the_events_own_properties(rt: tuple[Runtime, Any]) -> None:

@@ -2,9 +2,10 @@
 against the segments that read what changed, inside the same transaction, and entering and
 leaving are written to the contact's timeline (`segment_entered` / `segment_left`).
 
-Segments are indexed by the event names, property keys and card fields they read, so an
-event costs the few segments it can affect, evaluated on that one contact (never the table).
-A segment that reads another is checked after it. Conditions that come true with time alone
+Segments are indexed by what they read and a change narrows them to the conditions it can
+flip (`behaviour/segment_index.py`), so an event costs the few segments it can affect,
+evaluated on that one contact (never the table), with one snapshot query of each kind for
+the whole batch. A segment that reads another is checked after it, when it changed. Conditions that come true with time alone
 ("no session in 14 days") are left to the sweep (`do_sweep_segments`), which asks the SQL
 form which contacts differ from the stored members and settles those the same way.
 """
@@ -12,18 +13,18 @@ form which contacts differ from the stored members and settles those the same wa
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, case, delete, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..behaviour.filters import Snapshot
 from ..behaviour.segment_index import SegmentIndex as SegmentIndex
 from ..behaviour.segment_index import Touch as Touch
 from ..behaviour.segments import Group, evaluate, segment_clause
+from ..behaviour.snapshot import Snapshot
 from ..models import Contact, Event, Segment, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
@@ -88,27 +89,25 @@ def segment_cache(rt: Runtime) -> SegmentCache:
 
 
 async def snapshots(
-    s: AsyncSession, contact_ids: list[int], event_names: set[str], with_event_properties: bool = True,
-    segment_ids: Collection[int] | None = None,
+    s: AsyncSession, contact_ids: list[int], event_names: set[str], with_event_properties: bool | set[str] = True,
+    with_segments: bool = True,
 ) -> dict[int, Snapshot]:
-    """The contacts as the definitions see them: card, the events of these names, and the
-    segments they are in (of `segment_ids`; None: all of them)."""
+    """The contacts as the definitions see them: card, the events of these names (with their
+    own properties: all, or those of the names given), and the segments they are in."""
     pg = dialect_of(s) == "postgresql"
     columns = [
         CONTACT.id, CONTACT.name, CONTACT.email, CONTACT.phone, CONTACT.first_referrer, CONTACT.first_landing_page,
         CONTACT.score, CONTACT.sessions, CONTACT.grade, CONTACT.first_seen_at, CONTACT.last_seen_at,
         CONTACT.properties,
     ]
-    if segment_ids is None or segment_ids:
-        # The memberships in the same query, one value per contact.
-        inside = select(func.array_agg(MEMBER.segment_id) if pg else func.group_concat(MEMBER.segment_id)).where(
-            MEMBER.contact_id == CONTACT.id)
-        if segment_ids is not None:
-            inside = inside.where(MEMBER.segment_id.in_(sorted(segment_ids)))
-        columns.append(inside.scalar_subquery())
+    if with_segments:
+        # The memberships in the same query, one value per contact (all of them: a filter on
+        # the segments would have SQLite probe the (segment, contact) key once per segment).
+        columns.append(select(func.array_agg(MEMBER.segment_id) if pg else func.group_concat(MEMBER.segment_id))
+                       .where(MEMBER.contact_id == CONTACT.id).scalar_subquery())
     rows = (await run(s, select(*columns).where(CONTACT.id.in_(contact_ids), CONTACT.merged_into_id.is_(None)))).all()
     snaps = {
-        r[0]: Snapshot.model_construct(
+        r[0]: Snapshot(
             name=r[1], email=r[2], phone=r[3], first_referrer=r[4], first_landing_page=r[5], score=r[6] or 0,
             sessions=r[7] or 0, grade=r[8], first_seen_at=r[9], last_seen_at=r[10], properties=r[11] or {},
             events=[], segments=_segment_ids(r[12], pg) if len(r) > 12 else set(),
@@ -120,7 +119,9 @@ async def snapshots(
     if event_names:
         columns = [EVENT.contact_id, EVENT.name, EVENT.url, EVENT.occurred_at]
         if with_event_properties:
-            columns.append(EVENT.properties)
+            # Only the events whose own properties some condition reads bring them.
+            columns.append(EVENT.properties if with_event_properties is True else case(
+                (EVENT.name.in_(sorted(with_event_properties)), EVENT.properties), else_=None))
         for r in (await run(s, select(*columns).where(
                 EVENT.contact_id.in_(list(snaps)), EVENT.name.in_(sorted(event_names))))).all():
             snaps[r[0]].events.append((r[1], r[2], r[3], r[4] or {}) if with_event_properties else (r[1], r[2], r[3]))
@@ -154,10 +155,9 @@ async def evaluate_contacts(
         return []
     needed = index.with_dependents({seg_id for ids in plan.values() for seg_id in ids})
     names = {name for seg_id in needed for name in index.reads[seg_id].events}
-    # Their memberships in the segments checked and in those these read.
-    wanted = needed | {ref for seg_id in needed for ref in index.reads[seg_id].segments}
-    snaps = await snapshots(s, sorted(plan), names, with_event_properties=bool(needed & index.event_properties),
-                            segment_ids=wanted if len(wanted) < len(index.definitions) else None)
+    with_properties = {c.name for seg_id in needed & index.event_properties
+                       for c in index.definitions[seg_id].leaves() if getattr(c, "where", None)}
+    snaps = await snapshots(s, sorted(plan), names, with_event_properties=with_properties)
     gone = sorted(set(plan) - snaps.keys())
     if gone:
         # Merged into another card: its memberships go with it (the survivor is checked on
@@ -187,7 +187,10 @@ async def evaluate_contacts(
     return changes
 
 
-async def _store(s: AsyncSession, index: SegmentIndex, changes: list[MembershipChange], now: datetime) -> None:
+async def _store(s: AsyncSession, index: SegmentIndex, changes: list[MembershipChange], now: datetime,
+                 reason: str | None = None) -> None:
+    """The membership rows, and the timeline entries (`reason` says why, when it was not the
+    contact's own doing: "definition" when the segment was created or edited)."""
     if not changes:
         return
     entered = [{"segment_id": c.segment_id, "contact_id": c.contact_id, "entered_at": now} for c in changes if c.entered]
@@ -196,9 +199,10 @@ async def _store(s: AsyncSession, index: SegmentIndex, changes: list[MembershipC
         await run(s, insert(SegmentMembership.__table__), entered)  # type: ignore[attr-defined]
     if left:
         await run(s, _DELETE_MEMBER, [{"b_segment": c.segment_id, "b_contact": c.contact_id} for c in left])
+    extra = {"reason": reason} if reason else {}
     await run(s, insert(Event.__table__), [  # type: ignore[attr-defined]
         {"contact_id": c.contact_id, "name": TIMELINE_EVENTS[0] if c.entered else TIMELINE_EVENTS[1],
-         "properties": {"segment_id": c.segment_id, "segment": index.names.get(c.segment_id, "")},
+         "properties": {"segment_id": c.segment_id, "segment": index.names.get(c.segment_id, ""), **extra},
          "url": None, "occurred_at": now, "external_id": None}
         for c in changes
     ])
@@ -218,20 +222,19 @@ async def stored_members(s: AsyncSession, segment_id: int) -> set[int]:
     return {r[0] for r in (await run(s, select(MEMBER.contact_id).where(MEMBER.segment_id == segment_id))).all()}
 
 
-async def resync_silently(s: AsyncSession, index: SegmentIndex, segment_ids: Iterable[int], now: datetime) -> None:
-    """A new or edited definition takes its members as they are, without timeline entries
-    (nobody did anything); the segments reading it follow, in order."""
+async def resync(s: AsyncSession, index: SegmentIndex, segment_ids: Iterable[int], now: datetime) -> None:
+    """A new or edited definition takes its members from its SQL form; who enters and who
+    leaves is on their timelines like any other change (with `reason` "definition", so a
+    trigger may tell an admin's edit from the contact's doing). The segments reading it
+    follow, in order."""
     dialect = dialect_of(s)
     for seg_id in sorted(index.with_dependents(set(segment_ids)), key=index.position.__getitem__):
         members = await sql_members(s, index.definitions[seg_id], dialect, now)
         stored = await stored_members(s, seg_id)
-        if stored - members:
-            for chunk in _chunks(sorted(stored - members)):
-                await run(s, delete(SegmentMembership.__table__).where(  # type: ignore[attr-defined]
-                    MEMBER.segment_id == seg_id, MEMBER.contact_id.in_(chunk)))
-        if members - stored:
-            await run(s, insert(SegmentMembership.__table__), [  # type: ignore[attr-defined]
-                {"segment_id": seg_id, "contact_id": c, "entered_at": now} for c in sorted(members - stored)])
+        changes = [MembershipChange(c, seg_id, False) for c in sorted(stored - members)]
+        changes += [MembershipChange(c, seg_id, True) for c in sorted(members - stored)]
+        for start in range(0, len(changes), 5000):
+            await _store(s, index, changes[start:start + 5000], now, reason="definition")
 
 
 def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:

@@ -8,7 +8,9 @@ data page's names, the score, and the live segment check of the contacts touched
 the same transaction, so a contact is never seen with the event but without its effects.
 
 An event may carry the sender's `event_id`: a resent batch finds it stored and stores
-nothing twice (the unique key settles two copies racing).
+nothing twice (the unique key settles two copies racing). It is unique across the
+installation, not per contact, as Segment's `messageId` is: a resend is caught however it
+addresses the contact (`user_id`, then `email`), and after a merge moved the events.
 """
 
 from __future__ import annotations
@@ -171,10 +173,13 @@ async def store_events(s: AsyncSession, rt: Runtime, items: list[TrackItem], now
     if not written:
         return results
     touches, cards_after = await _fold(s, cards, written, now)
-    await _note_names(s, written, touches, cards_after, now)
+    names = _data_names(written, touches, cards_after)
     happened = [Happened(i.contact_id, event_id, i.name, i.url, i.properties, i.occurred_at or now)
                 for i, event_id in zip(items, results, strict=True) if event_id is not None]
     await react(s, rt, touches, now, happened)
+    # Last: every batch counts the same few names, and on PostgreSQL the rows stay locked
+    # until the commit — taken late, concurrent batches wait on each other only briefly.
+    await note_data_names(s, names, now)
     return results
 
 
@@ -267,8 +272,8 @@ def _apply(st: dict[str, Any], item: TrackItem) -> None:
         st["session_events"] += 1
 
 
-async def _note_names(s: AsyncSession, items: list[TrackItem], touches: dict[int, Touch],
-                      cards: dict[int, dict[str, Any]], now: datetime) -> None:
+def _data_names(items: list[TrackItem], touches: dict[int, Touch], cards: dict[int, dict[str, Any]],
+                ) -> list[tuple[str, str, str, int]]:
     """Event names, and the card properties the events changed (pages viewed, device, UTM…)."""
     counts: dict[tuple[str, str, str], int] = {}
     for item in items:
@@ -279,4 +284,4 @@ async def _note_names(s: AsyncSession, items: list[TrackItem], touches: dict[int
             if name in cards[cid]:
                 key = ("property", name, value_type(cards[cid][name]))
                 counts[key] = counts.get(key, 0) + 1
-    await note_data_names(s, [(kind, name, kind_type, n) for (kind, name, kind_type), n in counts.items()], now)
+    return [(kind, name, kind_type, n) for (kind, name, kind_type), n in counts.items()]

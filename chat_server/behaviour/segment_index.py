@@ -17,16 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from .filters import (
-    EventCondition,
-    EventFact,
-    NumberFieldCondition,
-    PropertyCondition,
-    TimeFieldCondition,
-    matching_events,
-    py_property,
-)
+from .filters import EventCondition, NumberFieldCondition, PropertyCondition, TimeFieldCondition
 from .segments import EventTimeCondition, GradeCondition, Group, Reads, dependency_order, py_grade, reads
+from .snapshot import EventFact, matching_events, py_property
 
 # A property that is not on the card (before it was set, after it was unset).
 MISSING: Any = object()
