@@ -36,6 +36,7 @@ def table(results: dict[str, Any]) -> str:
         "| membership changes | lag p50 | lag p99 |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    each = []
     for kind, found in results["databases"].items():
         for label in ("cold", "warm"):
             ref, ours = found["reference"][label], found["behaviour"][label]
@@ -43,11 +44,11 @@ def table(results: dict[str, Any]) -> str:
                 f"| {NAMES[kind]} | {label} | {ref['events_per_second']:,} events/s | {ours['events_per_second']:,} events/s "
                 f"| {ref['events_per_cpu_second']:,} / {ours['events_per_cpu_second']:,} | {ours['membership_changes']:,} "
                 f"| {ours['lag_p50_ms']:,.0f} ms | {ours['lag_p99_ms']:,.0f} ms |")
-        each = ", ".join(f"{r['behaviour']['cold']['events_per_second']:,}/{r['behaviour']['warm']['events_per_second']:,}"
-                         for r in found["runs"])
-        rows.append("")
-        rows.append(f"{NAMES[kind]}, each run's cold/warm events/s: {each}.")
-    return "\n".join(rows).replace("\n\n\n", "\n\n")
+        runs_of = ", ".join(f"{r['behaviour']['cold']['events_per_second']:,}/{r['behaviour']['warm']['events_per_second']:,}"
+                            f" (reference {r['reference']['cold']['events_per_second']:,}/"
+                            f"{r['reference']['warm']['events_per_second']:,})" for r in found["runs"])
+        each.append(f"{NAMES[kind]}, each run's cold/warm events/s: {runs_of}.")
+    return "\n".join([*rows, "", *each])
 
 
 def write_table(paths: list[Path], text: str) -> None:
