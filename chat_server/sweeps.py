@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .actions.conversations import do_wake_snoozed
 from .actions.membership import do_sweep_segments
 from .actions.retention import do_prune_closed_conversations, do_prune_events
-from .actions.scoring import do_settle_expired_points
+from .actions.score_recompute import do_settle_expired_points
 from .models.types import utcnow
 from .runtime import Runtime
 

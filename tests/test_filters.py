@@ -12,7 +12,9 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from chat_server.behaviour.filters import ContactFilter, Snapshot, contact_filter_clause, matches
+from chat_server.behaviour.filter_sql import contact_filter_clause
+from chat_server.behaviour.filters import ContactFilter
+from chat_server.behaviour.snapshot import Snapshot, matches
 from chat_server.models import Contact, Event
 from chat_server.models.types import utcnow
 from chat_server.runtime import Runtime

@@ -12,14 +12,9 @@ from sqlmodel import select
 
 from chat_server.actions.contact_edit import do_update_contact
 from chat_server.actions.membership import do_sweep_segments
-from chat_server.actions.scoring import (
-    do_create_rule,
-    do_install_scoring_preset,
-    do_set_grading,
-    do_settle_expired_points,
-    do_update_rule,
-    scoring_state,
-)
+from chat_server.actions.score_recompute import do_settle_expired_points
+from chat_server.actions.scoring import scoring_state
+from chat_server.actions.scoring_rules import do_create_rule, do_install_scoring_preset, do_set_grading, do_update_rule
 from chat_server.actions.segments import do_create_segment
 from chat_server.actions.tracking import TrackItem, do_track
 from chat_server.behaviour.scoring import GradingConfig, RuleDefinition

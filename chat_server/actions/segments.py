@@ -13,7 +13,7 @@ from ..models import Operator, Role, Segment, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .errors import ActionError, Conflict, Forbidden, NotFound
-from .membership import SegmentIndex, resync_silently, run
+from .membership import SegmentIndex, resync, run
 from .validation import check_storable
 
 MAX_SEGMENTS = 1000
@@ -115,7 +115,7 @@ async def do_create_segment(
             s.add(segment)
             await s.flush()
             assert segment.id is not None
-            await resync_silently(s, await _index(rt, s), [segment.id], now or utcnow())
+            await resync(s, await _index(rt, s), [segment.id], now or utcnow())
     except IntegrityError as exc:
         raise Conflict("name_taken", f"there is already a segment called {name!r}") from exc
     return segment
@@ -154,7 +154,7 @@ async def do_update_segment(
             s.add(segment)
             await s.flush()
             if definition is not None:
-                await resync_silently(s, await _index(rt, s), [segment_id], now or utcnow())
+                await resync(s, await _index(rt, s), [segment_id], now or utcnow())
     except IntegrityError as exc:
         raise Conflict("name_taken", f"there is already a segment called {new_name!r}") from exc
     return segment

@@ -8,7 +8,9 @@ data page's names, the score, and the live segment check of the contacts touched
 the same transaction, so a contact is never seen with the event but without its effects.
 
 An event may carry the sender's `event_id`: a resent batch finds it stored and stores
-nothing twice (the unique key settles two copies racing).
+nothing twice (the unique key settles two copies racing). It is unique across the
+installation, not per contact, as Segment's `messageId` is: a resend is caught however it
+addresses the contact (`user_id`, then `email`), and after a merge moved the events.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..behaviour.segment_index import MISSING
 from ..group_commit import GroupCommit
 from ..models import Contact, Event, IdentityKind
 from ..models.types import utcnow
@@ -170,10 +173,13 @@ async def store_events(s: AsyncSession, rt: Runtime, items: list[TrackItem], now
     if not written:
         return results
     touches, cards_after = await _fold(s, cards, written, now)
-    await _note_names(s, written, touches, cards_after, now)
+    names = _data_names(written, touches, cards_after)
     happened = [Happened(i.contact_id, event_id, i.name, i.url, i.properties, i.occurred_at or now)
                 for i, event_id in zip(items, results, strict=True) if event_id is not None]
     await react(s, rt, touches, now, happened)
+    # Last: every batch counts the same few names, and on PostgreSQL the rows stay locked
+    # until the commit — taken late, concurrent batches wait on each other only briefly.
+    await note_data_names(s, names, now)
     return results
 
 
@@ -206,13 +212,22 @@ async def _fold(s: AsyncSession, cards: dict[int, Any], items: list[TrackItem], 
             "properties": dict(card[1] or {}), "first_utm": dict(card[2] or {}), "last_seen_at": card[3],
             "sessions": card[4] or 0, "session_events": 0,
         })
-        touch = touches.setdefault(item.contact_id, Touch(fields={"last_seen_at"}))
+        touch = touches.setdefault(item.contact_id, Touch(fields={"last_seen_at"}, happened=[]))
         touch.events.add(item.name)
+        assert touch.happened is not None
+        touch.happened.append((item.name, item.url, item.occurred_at or now, item.properties))
         before = dict(st["properties"])
         _apply(st, item)
         touch.properties |= {k for k in set(before) | set(st["properties"]) if before.get(k) != st["properties"].get(k)}
         if not item.occurred_at or item.occurred_at > st["last_seen_at"]:
             st["last_seen_at"] = item.occurred_at or now
+    # Each changed property's and last seen's values before and after the batch: a segment
+    # whose conditions on them answer the same for both is not evaluated.
+    for cid, touch in touches.items():
+        card, st = cards[cid], state[cid]
+        initial = card[1] or {}
+        touch.property_values = {k: (initial.get(k, MISSING), st["properties"].get(k, MISSING)) for k in touch.properties}
+        touch.values["last_seen_at"] = (card[3], st["last_seen_at"])
     sessions_of = [cid for cid, st in state.items() if st["session_events"]]
     if sessions_of:
         # Counted from the events, so two tabs starting at once or a merge stay right.
@@ -257,8 +272,8 @@ def _apply(st: dict[str, Any], item: TrackItem) -> None:
         st["session_events"] += 1
 
 
-async def _note_names(s: AsyncSession, items: list[TrackItem], touches: dict[int, Touch],
-                      cards: dict[int, dict[str, Any]], now: datetime) -> None:
+def _data_names(items: list[TrackItem], touches: dict[int, Touch], cards: dict[int, dict[str, Any]],
+                ) -> list[tuple[str, str, str, int]]:
     """Event names, and the card properties the events changed (pages viewed, device, UTM…)."""
     counts: dict[tuple[str, str, str], int] = {}
     for item in items:
@@ -269,4 +284,4 @@ async def _note_names(s: AsyncSession, items: list[TrackItem], touches: dict[int
             if name in cards[cid]:
                 key = ("property", name, value_type(cards[cid][name]))
                 counts[key] = counts.get(key, 0) + 1
-    await note_data_names(s, [(kind, name, kind_type, n) for (kind, name, kind_type), n in counts.items()], now)
+    return [(kind, name, kind_type, n) for (kind, name, kind_type), n in counts.items()]

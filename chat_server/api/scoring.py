@@ -9,13 +9,13 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from ..actions.contacts import get_contact
-from ..actions.scoring import (
+from ..actions.scoring import scoring_state
+from ..actions.scoring_rules import (
     do_create_rule,
     do_delete_rule,
     do_install_scoring_preset,
     do_set_grading,
     do_update_rule,
-    scoring_state,
 )
 from ..behaviour.filters import Storable
 from ..behaviour.scoring import GradingConfig, RuleDefinition

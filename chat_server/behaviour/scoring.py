@@ -18,16 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from .filters import (
-    NumberFieldCondition,
-    PropertyCondition,
-    Snapshot,
-    Storable,
-    TextFieldCondition,
-    _py_condition,
-    _Strict,
-    matching_events,
-)
+from .filters import NumberFieldCondition, PropertyCondition, Storable, TextFieldCondition, _Strict
+from .snapshot import Snapshot, matching_events, py_condition
 
 Points = Annotated[int, Field(ge=-10_000, le=10_000)]
 CardCondition = Annotated[TextFieldCondition | NumberFieldCondition | PropertyCondition, Field(discriminator="kind")]
@@ -89,7 +81,7 @@ def event_matches(trigger: EventTrigger, name: str, url: str | None, properties:
 
 
 def card_holds(trigger: CardTrigger, snap: Snapshot, now: datetime) -> bool:
-    return all(_py_condition(c, snap, now) for c in trigger.conditions)
+    return all(py_condition(c, snap, now) for c in trigger.conditions)
 
 
 # The source's table, shipped as editable rules.
@@ -127,7 +119,7 @@ class GradingConfig(_Strict):
 
 
 def grade_of(config: GradingConfig, snap: Snapshot, score: int, now: datetime) -> str:
-    fit = next((r.grade for r in config.fit if all(_py_condition(c, snap, now) for c in r.conditions)), config.default_fit)
+    fit = next((r.grade for r in config.fit if all(py_condition(c, snap, now) for c in r.conditions)), config.default_fit)
     engagement = next((str(n) for n, t in enumerate(config.thresholds, start=1) if score >= t), "4")
     return fit + engagement
 

@@ -26,21 +26,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..models import Contact, Event
 from ..models.ids import RowId
 from ..models.segment import SegmentMembership
+from .filter_sql import condition_clause, event_where
 from .filters import (
     EventCondition,
     NumberFieldCondition,
     PropertyCondition,
-    Snapshot,
     Storable,
     TextFieldCondition,
     TimeFieldCondition,
     Window,
-    _py_condition,
     _Strict,
-    condition_clause,
-    event_where,
-    matching_events,
 )
+from .snapshot import Snapshot, matching_events, py_condition
 
 MAX_DEPTH = 3
 MAX_CONDITIONS = 100
@@ -269,7 +266,7 @@ def segment_clause(definition: Group, dialect: str, now: datetime) -> ColumnElem
 # --- Python ---------------------------------------------------------------------------------
 
 def _py_event_time(cond: EventTimeCondition, snap: Snapshot, now: datetime) -> bool:
-    times = matching_events(snap.events, cond.name, cond.url_contains, cond.where, now)
+    times = matching_events(snap.events_named(cond.name), cond.name, cond.url_contains, cond.where, now)
     if not times:
         return False
     since = now - cond.ago.delta()
@@ -280,7 +277,7 @@ def _py_event_time(cond: EventTimeCondition, snap: Snapshot, now: datetime) -> b
     return first <= since if cond.op == "more_than" else first > since
 
 
-def _py_grade(cond: GradeCondition, grade: str | None) -> bool:
+def py_grade(cond: GradeCondition, grade: str | None) -> bool:
     if cond.op == "is_set":
         return grade is not None
     if cond.op == "not_set":
@@ -308,11 +305,11 @@ def _py_leaf(cond: Any, snap: Snapshot, now: datetime) -> bool:
     if isinstance(cond, EventTimeCondition):
         return _py_event_time(cond, snap, now)
     if isinstance(cond, GradeCondition):
-        return _py_grade(cond, snap.grade)
+        return py_grade(cond, snap.grade)
     if isinstance(cond, SegmentCondition):
         inside = cond.segment_id in snap.segments
         return inside if cond.op == "in" else not inside
-    return _py_condition(cond, snap, now)
+    return py_condition(cond, snap, now)
 
 
 def event_names(definitions: Iterable[Group]) -> set[str]:

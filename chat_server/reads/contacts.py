@@ -14,7 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from ..behaviour.filters import ContactFilter, contact_filter_clause
+from ..behaviour.filter_sql import contact_filter_clause
+from ..behaviour.filters import ContactFilter
 from ..behaviour.segments import Group, segment_clause
 from ..behaviour.text import contains
 from ..db import Database
