@@ -12,6 +12,7 @@ from .frames import (
     Author,
     ContactSummary,
     ConversationView,
+    LeadForm,
     MessagePreview,
     MessageView,
     OperatorView,
@@ -53,6 +54,7 @@ def visitor_message_view(m: Message) -> VisitorMessageView:
         client_msg_id=m.client_msg_id if m.direction == Direction.inbound else None,
         delivery_state=m.delivery_state, created_at=m.created_at,
         display=cast(Literal["chat", "card"] | None, m.display),
+        form=LeadForm.model_validate(m.meta["form"]) if m.kind == Kind.automatic and m.meta.get("form") else None,
     )
 
 
