@@ -9,6 +9,7 @@ one purpose to another (salts), and forging one needs the secret key.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from typing import Any, Literal
@@ -43,7 +44,7 @@ def language(value: Any) -> Literal["en", "ru"]:
 
 
 def _serializer(secret: str, purpose: Purpose) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=f"automatic-email-{purpose}")
+    return URLSafeSerializer(secret, salt=f"automatic-email-{purpose}", signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def issue(secret: str, purpose: Purpose, message_id: int, url: str | None = None) -> str:
