@@ -220,3 +220,18 @@ async def test_an_email_send_needs_an_address(app: AppServer) -> None:
         row.email = "left@example.org"
         s.add(row)
     assert (await do_send_proactive(rt, contact.id, "Hello", channel="email")).message.meta["to"] == "left@example.org"
+
+
+async def test_a_deferred_automatic_email_is_retried_and_arrives_once(app: AppServer, sink: SmtpSink) -> None:
+    rt = runtime(app)
+    contact_id = await contact_with_email(rt, "retry@example.org")
+    sink.defer = 1  # the provider's bad day: 451 to the first try
+    stored = await do_send_proactive(rt, contact_id, "Your cart is waiting", channel="email", subject="Your cart")
+    mail = await mail_to(sink, "retry@example.org")
+    async with await admin(app) as staff:
+        async def sent() -> bool:
+            r = await staff.get(f"/conversations/{stored.conversation.id}/messages")
+            return any(m["id"] == stored.message.id and m["delivery_state"] == "sent" for m in r.json()["items"])
+        await eventually(sent, within=30, what="the automatic email marked sent after its retry")
+    assert sink.defer == 0 and [r.rcpt_tos for r in sink.received].count(["retry@example.org"]) == 1
+    assert mail["Subject"] == "Your cart" and mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
