@@ -80,6 +80,10 @@ async def test_a_lead_form_in_a_popup_card_fills_the_contact_card(site: ChatServ
                                          params={"name": "lead_form_submitted"})).json()["items"]
                 assert sorted((e["properties"]["message_id"], e["properties"]["field"]) for e in events) == sorted(
                     [(offer.message.id, "email"), (phone.message.id, "phone")])
+                clicked = (await http.get(f"/contacts/{contact_id}/events",
+                                          params={"name": "triggered_message_clicked"})).json()["items"]
+                assert sorted(e["properties"]["message_id"] for e in clicked) == sorted(
+                    [offer.message.id, phone.message.id])
         assert problems == []
     finally:
         await rt.bus.stop()

@@ -497,6 +497,7 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       submit.disabled = true;
+      report("clicked", m.id);
       request("form.submit", { type: "form.submit", message_id: m.id, value: input.value })
         .then(() => { form.replaceChildren(note); note.textContent = t("form_thanks"); markRead(); })
         .catch((err) => { note.textContent = err.message; submit.disabled = false; });
