@@ -40,6 +40,7 @@ from .api import (
     operators,
     ops,
     personal_data,
+    reach,
     reports,
     saved_replies,
     scoring,
@@ -119,6 +120,7 @@ API: list[Operation] = [
     *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
     *personal_data.routes, *visitor_session.routes, *segments.routes, *scoring.routes, *api_keys.routes,
     *tracking.routes,
+    *reach.routes,
 ]
 
 

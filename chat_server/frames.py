@@ -84,6 +84,11 @@ class MessageView(BaseModel):
     display: Literal["chat", "card"] | None = None
 
 
+class LeadForm(BaseModel):
+    field: Literal["email", "phone"]
+    button: str
+
+
 class VisitorMessageView(BaseModel):
     """A message as the contact sees it: their own numbering, nothing internal."""
 
@@ -100,6 +105,8 @@ class VisitorMessageView(BaseModel):
     created_at: datetime
     # Proactive (automatic) messages: "chat" opens the conversation, "card" shows a popup card.
     display: Literal["chat", "card"] | None = None
+    # A popup card's lead-capture form: {"field": "email" | "phone", "button": "Send"}.
+    form: LeadForm | None = None
 
 
 class ContactSummary(BaseModel):
@@ -230,13 +237,21 @@ class VisitorLeaveEmail(ClientFrame):
     email: Annotated[str, Field(min_length=3, max_length=320)]
 
 
+class VisitorLeadForm(ClientFrame):
+    """The visitor filled in the lead-capture form of a proactive card."""
+
+    type: Literal["form.submit"]
+    message_id: RowId
+    value: Annotated[str, Field(min_length=1, max_length=320)]
+
+
 class Ping(ClientFrame):
     type: Literal["ping"]
 
 
 VisitorClientFrame = Annotated[
     VisitorHello | VisitorSend | VisitorTyping | VisitorReceipt | VisitorTrack | VisitorIdentify
-    | VisitorLeaveEmail | Ping,
+    | VisitorLeaveEmail | Ping | VisitorLeadForm,
     Field(discriminator="type"),
 ]
 visitor_frame_adapter: TypeAdapter[Any] = TypeAdapter(VisitorClientFrame)
@@ -322,6 +337,14 @@ class EmailSavedFrame(ServerFrame):
 
     type: Literal["contact.email.saved"] = "contact.email.saved"
     email: str
+
+
+class LeadFormSavedFrame(ServerFrame):
+    """Answer to `form.submit`."""
+
+    type: Literal["form.saved"] = "form.saved"
+    message_id: int
+    field: Literal["email", "phone"]
 
 
 class OperatorWelcome(ServerFrame):
@@ -413,4 +436,5 @@ SERVER_FRAMES: tuple[type[ServerFrame], ...] = (
     VisitorWelcome, TokenFrame, IdentifiedFrame, EmailSavedFrame, OperatorWelcome, MessageFrame, MessageUpdatedFrame, AckFrame,
     ConversationUpdatedFrame, ConversationRemovedFrame, ResetFrame, TypingFrame, ReceiptFrame,
     PresenceFrame, ErrorFrame, PongFrame,
+    LeadFormSavedFrame,
 )

@@ -21,6 +21,7 @@ from .actions.outbound import (
     do_mark_sent,
     do_record_part,
 )
+from .automatic_email import dress, is_automatic_email
 from .channels import ChannelService
 from .runtime import Runtime
 
@@ -114,6 +115,9 @@ class OutboundWorker:
             reply_token=reply_token(self.rt.settings.effective_secret_key, m.conversation_id),
             sent_parts=job.parts, part_sent=part_sent,
         )
+        if is_automatic_email(m):
+            sender = m.meta.get("site") or job.instance.config.get("display_name") or job.instance.name
+            dress(self.rt.settings, m, outbound, str(sender))
         timeout = self.rt.settings.outbound_send_timeout
         try:
             config = self.channels.config(job.instance)

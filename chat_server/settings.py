@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         "*.vk-cdn.net,*.vkuservideo.net,*.mycdn.me"
     )
     channel_download_timeout: float = Field(default=60.0, gt=0, le=600)
+    # The server's address as people's mail clients reach it (https://chat.example.com): the
+    # open pixel, click redirects and unsubscribe links in automatic emails point here. Empty:
+    # http://<host>:<port>, which only suits a server on a public address without a proxy.
+    public_url: str = ""
 
     # permessage-deflate on the sockets. Chat frames are small JSON that barely shrinks, and each
     # socket compresses every frame again: off saves CPU per recipient (see bench/notes.md).
@@ -135,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @cached_property
     def effective_secret_key(self) -> str:

@@ -12,6 +12,7 @@ from .frames import (
     Author,
     ContactSummary,
     ConversationView,
+    LeadForm,
     MessagePreview,
     MessageView,
     OperatorView,
@@ -53,6 +54,7 @@ def visitor_message_view(m: Message) -> VisitorMessageView:
         client_msg_id=m.client_msg_id if m.direction == Direction.inbound else None,
         delivery_state=m.delivery_state, created_at=m.created_at,
         display=cast(Literal["chat", "card"] | None, m.display),
+        form=LeadForm.model_validate(form) if (form := _form(m)) else None,
     )
 
 
@@ -83,6 +85,12 @@ def staff_message_frame(m: Message, frame_type: str = "message") -> str:
     }).decode()
 
 
+def _form(m: Message) -> dict[str, Any] | None:
+    """A proactive card's lead-capture form (actions/proactive.py checked it when storing)."""
+    form = m.meta.get("form") if m.kind == Kind.automatic else None
+    return form if isinstance(form, dict) else None
+
+
 def visitor_message_frame(m: Message, frame_type: str = "message") -> str:
     assert m.id is not None and m.public_seq is not None
     author_type, direction = m.author_type, m.direction
@@ -96,6 +104,7 @@ def visitor_message_frame(m: Message, frame_type: str = "message") -> str:
             "author": shown, "text": m.text, "attachments": m.attachments,
             "client_msg_id": m.client_msg_id if direction == Direction.inbound else None,
             "delivery_state": m.delivery_state, "created_at": m.created_at, "display": m.display,
+            "form": _form(m),
         },
     }).decode()
 

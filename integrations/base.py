@@ -108,6 +108,11 @@ class OutboundMessage:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     reply_token: str | None = None
+    # Automatic (proactive) messages: a new thread under `subject` (no "Re:"), an HTML part
+    # beside the text, and headers of their own (List-Unsubscribe).
+    new_thread: bool = False
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     # A reply that leaves in several parts (long text, text then files): the channel ids of
     # the parts an earlier try already delivered, in order. The adapter sends only the rest,
     # and reports each part as it leaves (`part_sent` records it before the next one goes),

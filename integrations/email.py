@@ -172,7 +172,7 @@ def build_reply(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
     e["To"] = message.recipient
     subject = message.subject or (f"Your conversation with {config.display_name}" if config.display_name
                                   else "Your conversation with us")
-    e["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    e["Subject"] = subject if message.new_thread or subject.lower().startswith("re:") else f"Re: {subject}"
     # Derived from our message id, so a retried send carries the same id and clients fold it.
     digest = hashlib.sha256(f"{config.address}:{message.message_id}".encode()).hexdigest()[:16]
     e["Message-ID"] = f"<chat.{message.message_id}.{digest}@{config.domain}>"
@@ -184,7 +184,11 @@ def build_reply(config: EmailConfig, message: OutboundMessage) -> EmailMessage:
     if message.reply_token:
         reply_to = f"{config.reply_local}+{message.reply_token}@{config.domain}"
         e["Reply-To"] = Address(config.display_name or "", addr_spec=reply_to)
+    for name, value in message.headers.items():
+        e[name] = value
     e.set_content(message.text)
+    if message.html is not None:
+        e.add_alternative(message.html, subtype="html")
     for a in message.attachments:
         main, _, sub = a.content_type.partition("/")
         e.add_attachment(a.data, maintype=main or "application", subtype=sub or "octet-stream", filename=a.name)

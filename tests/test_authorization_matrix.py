@@ -110,6 +110,11 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/identify"): "backend",
     ("POST", "/contacts/{id}/properties"): "write",
     ("POST", "/beacon"): "public",
+    # Links in automatic emails: public, each with a token the server signed.
+    ("GET", "/email/open/{token}"): "public",
+    ("GET", "/email/click/{token}"): "public",
+    ("GET", "/email/unsubscribe/{token}"): "public",
+    ("POST", "/email/unsubscribe/{token}"): "public",
 }
 # Routes outside the documented API, each tested on its own below.
 UNDOCUMENTED = {("POST", "/api/v1/channels/{id:int}/webhook")}

@@ -364,6 +364,7 @@ def visitor_samples(world: World) -> dict[str, dict[str, Any]]:
         "identify": {"name": "Ann"},
         "contact.email": {"email": "ann@example.com"},
         "ping": {},
+        "form.submit": {"message_id": 1, "value": "ann@example.com"},
     }
 
 

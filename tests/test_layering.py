@@ -27,18 +27,21 @@ ALLOWED: dict[str, set[str]] = {
     # (and, for type annotations only, the group commit's item and result types from actions)
     "runtime": {"actions", "bus", "db", "file_store", "group_commit", "login_limits", "metrics", "settings"},
     "frames": {"models"},
+    # Automatic emails: signed tracking links and the HTML part (no rows; the secret and public URL).
+    "automatic_email": {"models", "settings"},
     "views": {"frames", "models"},
     "behaviour": {"models"},  # pure: snapshots in, decisions out
     # Every read query.
     "reads": {"behaviour", "db", "frames", "models", "runtime", "views"},
     # Every write.
     "actions": {"attachments", "behaviour", "bus", "db", "frames", "group_commit", "metrics", "models", "reads", "runtime",
-                "settings", "tokens", "views"},
+                "settings", "tokens", "views", "automatic_email"},
     # The edges: sockets, HTTP, channel loops, the outbound worker.
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
-    "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime"},
+    "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime", "automatic_email"},
     "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
-    "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views"},
+    "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views",
+            "automatic_email"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},
     "app": {"actions", "api", "bus", "channels", "db", "file_store", "login_limits", "metrics", "migrate", "outbound",

@@ -24,6 +24,7 @@
       continue_in: "Continue in", sending: "Sending…", sent: "Sent", delivered: "Delivered", read: "Read",
       typing: "is typing…", failed: "Not sent", reply: "Reply", dismiss: "Dismiss", you: "You",
       save: "Save", upload_failed: "The file could not be sent",
+      form_email: "Your email", form_phone: "Your phone", form_thanks: "Thank you!",
     },
     ru: {
       launcher: "Открыть чат", title: "Напишите нам", subtitle: "Обычно отвечаем за несколько минут",
@@ -33,6 +34,7 @@
       continue_in: "Продолжить в", sending: "Отправляется…", sent: "Отправлено", delivered: "Доставлено",
       read: "Прочитано", typing: "печатает…", failed: "Не отправлено", reply: "Ответить", dismiss: "Скрыть",
       you: "Вы", save: "Сохранить", upload_failed: "Не удалось отправить файл",
+      form_email: "Ваш email", form_phone: "Ваш телефон", form_thanks: "Спасибо!",
     },
   };
 
@@ -205,6 +207,7 @@
       case "reset": clearThread(); state.epoch = f.epoch; break;
       case "identified": settle("identify", null, f); break;
       case "contact.email.saved": state.emailSaved = f.email; settle("contact.email", null, f); break;
+      case "form.saved": settle("form.submit", null, f); break;
       case "error": {
         const m = state.outbox.find((o) => o.client_msg_id === f.ref);
         if (m && PERMANENT_ERRORS.has(f.code)) { m.state = "failed"; m.error = f.message; saveOutbox(); }
@@ -443,6 +446,7 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
 .card button{font:inherit;border:0;border-radius:6px;padding:6px 12px;cursor:pointer;margin-right:6px}
 .card .primary{background:var(--c);color:#fff}
 .card button:focus-visible{outline:2px solid #111}
+.card .lead input{font:inherit;width:100%;box-sizing:border-box;margin:0 0 8px;padding:6px;border:1px solid #bbb;border-radius:6px}
 </style><button class="launcher" type="button" part="launcher"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg><span class="badge" hidden></span></button><div class="slot"></div>`;
   const launcher = root.querySelector(".launcher");
   const badge = root.querySelector(".badge");
@@ -467,11 +471,39 @@ box-shadow:0 8px 28px rgba(0,0,0,.25);padding:14px;font:14px/1.4 system-ui,sans-
     const dismiss = document.createElement("button");
     dismiss.textContent = t("dismiss");
     dismiss.addEventListener("click", () => { hideCard(); markRead(); });
-    card.append(who, text, reply, dismiss);
+    if (m.form && (m.form.field === "email" || m.form.field === "phone")) card.append(who, text, leadForm(m), dismiss);
+    else card.append(who, text, reply, dismiss);
     root.insertBefore(card, slot);
     report("read", m.id);
   }
   function hideCard() { if (card) { card.remove(); card = null; } }
+
+  // A proactive card asking for an email or phone: the answer lands on the contact's card.
+  function leadForm(m) {
+    const form = document.createElement("form");
+    form.className = "lead";
+    const input = document.createElement("input");
+    input.type = m.form.field === "email" ? "email" : "tel";
+    input.required = true;
+    input.maxLength = 320;
+    input.placeholder = input.ariaLabel = t(m.form.field === "email" ? "form_email" : "form_phone");
+    const submit = document.createElement("button");
+    submit.className = "primary";
+    submit.type = "submit";
+    submit.textContent = m.form.button;
+    const note = document.createElement("p");
+    note.setAttribute("role", "status");
+    form.append(input, submit, note);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      report("clicked", m.id);
+      request("form.submit", { type: "form.submit", message_id: m.id, value: input.value })
+        .then(() => { form.replaceChildren(note); note.textContent = t("form_thanks"); markRead(); })
+        .catch((err) => { note.textContent = err.message; submit.disabled = false; });
+    });
+    return form;
+  }
 
   let baseTitle = document.title;
   let titleTimer = null;

@@ -124,7 +124,8 @@ async def _load(rt: Runtime, job_id: int) -> Job | None:
                 Message.conversation_id == conv.id, Message.channel == message.channel,
                 Message.direction == Direction.inbound, col(Message.seq) < message.seq)
             .order_by(col(Message.seq).desc()).limit(1))).first()
-        recipient = thread.meta.get("sender_id") if thread is not None else None
+        # An automatic email names its address (the card's, which may have no identity yet).
+        recipient = message.meta.get("to") or (thread.meta.get("sender_id") if thread is not None else None)
         if recipient is None:
             kind = str(message.channel)  # a plain string when read back, not the enum
             recipient = (await s.exec(

@@ -18,6 +18,7 @@ from ..models import Contact
 from ..reads import contacts as reads
 from ..reads import conversation_list as listing
 from ..reads import segments as segment_reads
+from ..reads.reach import unsubscriptions
 from . import inbox_schemas as isc
 from . import schemas as sc
 from .framework import Call, Operation, endpoint
@@ -79,7 +80,8 @@ async def contact_proactive(c: Call[None, None]) -> isc.ProactiveList:
             reply_text=p.reply_text,
         )
         for p in sent
-    ])
+    ], unsubscribed=[isc.UnsubscribedView(channel=channel, at=at)
+                     for channel, at in await unsubscriptions(c.rt.db, c.path_int("id"))])
 
 
 async def _segment(c: Call[Any, None], segment_id: int | None) -> Group | None:

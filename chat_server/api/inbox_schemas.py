@@ -67,8 +67,15 @@ class ProactiveView(BaseModel):
     reply_text: str | None
 
 
+class UnsubscribedView(BaseModel):
+    channel: str
+    at: datetime
+
+
 class ProactiveList(BaseModel):
     items: list[ProactiveView]
+    # Channels the contact asked for no more automatic messages on (the email's unsubscribe link).
+    unsubscribed: list[UnsubscribedView] = []
 
 
 CONTACT_COLUMNS = (

@@ -13,17 +13,20 @@ from ..actions.attachments import resolve_attachments
 from ..actions.errors import ActionError
 from ..actions.events import do_record_event
 from ..actions.identify import do_identify, do_leave_email
+from ..actions.lead_form import do_submit_lead_form
 from ..actions.messages import do_contact_message, do_contact_receipt
 from ..actions.typing import do_contact_typing
 from ..frames import (
     AckFrame,
     EmailSavedFrame,
     IdentifiedFrame,
+    LeadFormSavedFrame,
     Ping,
     PongFrame,
     TokenFrame,
     VisitorHello,
     VisitorIdentify,
+    VisitorLeadForm,
     VisitorLeaveEmail,
     VisitorReceipt,
     VisitorSend,
@@ -179,6 +182,9 @@ async def _handle(sv: SocketServices, conn: Connection, frame: Any) -> None:
         case VisitorLeaveEmail():
             await do_leave_email(sv.rt, conn.contact_id, frame.email)
             conn.send(EmailSavedFrame(email=frame.email.strip().lower()).model_dump_json())
+        case VisitorLeadForm():
+            field = await do_submit_lead_form(sv.rt, conn.contact_id, frame.message_id, frame.value)
+            conn.send(LeadFormSavedFrame(message_id=frame.message_id, field=field).model_dump_json())
         case Ping():
             conn.send(PongFrame().model_dump_json())
         case VisitorHello():

@@ -238,6 +238,10 @@ export class ContactCard {
             p.replied_at ? t("card.replied", { time: fmtTime(p.replied_at), text: p.reply_text }) : t("card.no_reply"))));
       }
       if (!list.items.length) this.proactiveBox.append(h("li", { class: "muted" }, t("card.none_sent")));
+      for (const u of list.unsubscribed || []) {
+        this.proactiveBox.append(h("li", { class: "unsubscribed" },
+          t("card.unsubscribed", { channel: channelName(u.channel), time: fmtTime(u.at) })));
+      }
     } catch (err) { toast(err.message); }
   }
 
