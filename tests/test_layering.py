@@ -36,11 +36,12 @@ ALLOWED: dict[str, set[str]] = {
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
     "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime"},
     "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
+    "webhooks": {"actions", "runtime"},  # the outgoing webhooks' worker
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},
     "app": {"actions", "api", "bus", "channels", "db", "login_limits", "metrics", "migrate", "outbound", "realtime", "runtime",
-            "settings", "sweeps"},
+            "settings", "sweeps", "webhooks"},
     # The import command's reading of files: rows checked, then written by the actions.
     "imports": {"actions", "behaviour", "models", "runtime"},
     "cli": {"actions", "app", "backup", "bus", "db", "imports", "logs", "metrics", "migrate", "models", "runtime",

@@ -29,6 +29,7 @@ from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, number
+from .webhook_events import emit_message
 
 
 @dataclass
@@ -82,6 +83,7 @@ async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inb
                 summary = summaries.get(one.conversation.id or 0, EMPTY)
                 s.publish([conversation_dispatch(one.conversation, contact, summary)])
             s.publish(message_dispatches(one.message, one.conversation))
+            emit_message(s, one.message, one.conversation)
     for one in stored:
         metrics.messages_in.labels(one.message.channel.value).inc()
     return stored
