@@ -29,7 +29,7 @@ from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, number
-from .webhook_events import emit_message
+from .webhook_events import emit_message, emit_status_changed
 
 
 @dataclass
@@ -66,6 +66,7 @@ async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inb
         for item in batch:
             conv = convs[item.contact_id]
             if conv.status != Status.open:
+                emit_status_changed(s, conv, conv.status, None)
                 conv.status, conv.snoozed_until = Status.open, None
                 reopened.add(item.contact_id)
             messages.append(number(conv, _message(item, conv)))

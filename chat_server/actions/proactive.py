@@ -13,6 +13,7 @@ from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, append
 from .validation import check_storable, check_text
+from .webhook_events import emit_message
 
 DISPLAYS = ("chat", "card")
 
@@ -50,4 +51,5 @@ async def do_send_proactive(
             # The inbox learns of the thread before its first line.
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
         s.publish(message_dispatches(message, conv))
+        emit_message(s, message, conv)
     return Stored(message, conv)
