@@ -13,7 +13,7 @@ import time
 
 import aiohttp
 
-from .actions.webhook_deliveries import Claimed, claim_due, do_mark_delivered, do_mark_retry
+from .actions.webhook_deliveries import Claimed, claim_due, do_mark_delivered, do_mark_retry, do_prune_finished
 from .actions.webhooks import WebhookDirectory
 from .runtime import Runtime
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 REFRESH_SECONDS = 5.0  # endpoints changed by another process are seen within this
+PRUNE_SECONDS = 3600.0  # how often finished deliveries past their week are removed
 MAX_IN_FLIGHT = 20
 STOP_GRACE_SECONDS = 10.0
 USER_AGENT = "chat-server-webhooks/1"
@@ -66,7 +67,7 @@ class WebhookWorker:
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout)
         in_flight: set[asyncio.Task[None]] = set()
-        refreshed = time.monotonic()
+        refreshed = pruned = time.monotonic()
         async with aiohttp.ClientSession(timeout=timeout) as self._http:
             while not self._stopping:
                 self.directory.queued.clear()  # before looking: a commit meanwhile wakes the next wait
@@ -74,6 +75,9 @@ class WebhookWorker:
                     if time.monotonic() - refreshed >= REFRESH_SECONDS:
                         await self.directory.refresh(self.rt.db)
                         refreshed = time.monotonic()
+                    if time.monotonic() - pruned >= PRUNE_SECONDS:
+                        pruned = time.monotonic()
+                        await do_prune_finished(self.rt)
                     room = MAX_IN_FLIGHT - len(in_flight)
                     claimed = await claim_due(self.rt, room) if room > 0 else []
                     for c in claimed:

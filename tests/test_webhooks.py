@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -89,47 +90,56 @@ async def test_nothing_is_delivered_twice_across_a_restart(db_url: str, tmp_path
     server = ChatServer(tmp_path, db_url, **ENV)
     server.start()
     try:
-        async with Receiver(delay=0.2) as crm:
+        async with Receiver(delay=0.3) as crm:
             hook = await register(server, crm.url, ["message.created"])
             v, _ = await visitor(server)
-            for i in range(15):
+            for i in range(20):
                 await v.send(type="message.send", client_msg_id=f"m{i}", text=f"m{i}")
                 await v.expect("ack", client_msg_id=f"m{i}")
             await crm.until(lambda: len(crm.requests) >= 3)
             await asyncio.to_thread(server.stop)  # SIGTERM with the queue half sent
-            assert len(crm.accepted()) < 15
+            assert len(crm.accepted()) < 20
             await asyncio.to_thread(server.start)
-            await crm.until(lambda: len(crm.accepted()) == 15)
+            await crm.until(lambda: len(crm.accepted()) == 20, 40)
             await send_test_and_wait(server, crm, hook["id"])
             messages = [r for r in crm.requests if r.event["type"] == "message.created"]
-            assert len({r.delivery_id for r in messages}) == len(messages) == 15
+            assert len({r.delivery_id for r in messages}) == len(messages) == 20
             # One contact's events arrive in the order they were written.
-            assert [r.event["data"]["message"]["text"] for r in messages] == [f"m{i}" for i in range(15)]
+            assert [r.event["data"]["message"]["text"] for r in messages] == [f"m{i}" for i in range(20)]
             await v.close()
     finally:
         server.stop()
 
 
+async def round_trips(v: Socket, op: Socket, prefix: str, count: int = 10) -> list[float]:
+    """Seconds from a visitor's message leaving to the operator's socket receiving it."""
+    latencies = []
+    for i in range(count):
+        started = time.perf_counter()
+        await v.send(type="message.send", client_msg_id=f"{prefix}{i}", text=f"{prefix}{i}")
+        await op.expect("message", text=f"{prefix}{i}")
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 async def test_a_hung_endpoint_does_not_slow_message_handling(db_url: str, tmp_path: Path) -> None:
-    server = ChatServer(tmp_path, db_url, CHAT_WEBHOOK_TIMEOUT="20", **ENV)
+    server = ChatServer(tmp_path, db_url, CHAT_WEBHOOK_TIMEOUT="30", **ENV)
     server.start()
     try:
         async with Receiver(hang=True) as crm:
-            await register(server, crm.url, ["message.created", "contact.created", "conversation.created"])
             op = await operator(server, await login(server))
             v, _ = await visitor(server)
-            await crm.until(lambda: len(crm.requests) >= 1)  # contact.created is hanging now
-            latencies = []
-            for i in range(10):
-                started = time.perf_counter()
-                await v.send(type="message.send", client_msg_id=f"m{i}", text=f"m{i}")
-                await op.expect("message", text=f"m{i}")
-                latencies.append(time.perf_counter() - started)
+            before = await round_trips(v, op, "before")
+            await register(server, crm.url, ["message.created", "contact.created", "conversation.created"])
+            v2, _ = await visitor(server)  # a new contact: its contact.created goes out and hangs
+            await crm.until(lambda: len(crm.requests) >= 1)
+            hanging = await round_trips(v, op, "during")
             # Still hanging: every message above crossed the inbox while the endpoint held a request.
-            assert crm.requests[0].status is None
-            assert max(latencies) < 2.0, latencies
-            await v.close()
-            await op.close()
+            assert all(r.status is None for r in crm.requests)
+            assert statistics.median(hanging) < 3 * statistics.median(before) + 0.25, (before, hanging)
+            assert max(hanging) < 5.0, hanging  # a blocked inbox would wait for the 30 s timeout
+            for sock in (v, v2, op):
+                await sock.close()
     finally:
         server.stop()
 
@@ -210,5 +220,31 @@ async def test_events_are_queued_in_the_writing_transaction_only(db_url: str) ->
             rows = list((await s.exec(select(WebhookDelivery))).all())
         assert [(r.endpoint_id, r.event_type, r.state) for r in rows] == [(hook.id, "trigger.fired", "pending")]
         assert '"trigger":{"id":8,"name":"Follow-up"}' in rows[0].body and '"action":"send_message"' in rows[0].body
+    finally:
+        await rt.db.dispose()
+
+
+async def test_finished_deliveries_are_forgotten_after_a_week(db_url: str) -> None:
+    from datetime import timedelta
+
+    from chat_server.actions.webhook_deliveries import do_prune_finished
+    from chat_server.models.types import utcnow
+    from tests.inprocess import make_runtime
+
+    rt, _ = await make_runtime(db_url)
+    try:
+        admin = Operator(id=1, name="a", email="a@example.com", role=Role.admin, password_hash="x")
+        hook = await do_create_endpoint(rt, admin, "CRM", "https://crm.example.com/h", ["contact.created"])
+        assert hook.id is not None
+        now = utcnow()
+        async with rt.db.write() as s:
+            for state, finished in [("delivered", now - timedelta(days=8)), ("failed", now - timedelta(days=8)),
+                                    ("delivered", now - timedelta(days=1)), ("pending", None)]:
+                s.add(WebhookDelivery(endpoint_id=hook.id, event_id=state, event_type="contact.created",
+                                      order_key="k", body="{}", state=state, finished_at=finished))
+        assert await do_prune_finished(rt, batch=1) == 2
+        async with rt.db.read() as s:
+            left = sorted((r.state, r.finished_at is None) for r in (await s.exec(select(WebhookDelivery))).all())
+        assert left == [("delivered", False), ("pending", True)]
     finally:
         await rt.db.dispose()

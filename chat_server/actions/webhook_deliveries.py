@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ..models import WebhookDelivery, WebhookDeliveryState, WebhookEndpoint
@@ -108,3 +108,20 @@ async def do_mark_retry(rt: Runtime, c: Claimed, status_code: int | None, error:
                           "next_attempt_at": now + backoff(attempts, rt.settings.webhook_retry_seconds)},
                   status_code, error, now)
     return False
+
+
+KEEP_FINISHED = timedelta(days=7)
+
+
+async def do_prune_finished(rt: Runtime, batch: int = 1000) -> int:
+    """Forget delivered, failed and cancelled deliveries after a week (their bodies hold
+    contacts' data); the admin page shows the recent ones. Small batches, so the one SQLite
+    writer is never held for long."""
+    cutoff, removed = utcnow() - KEEP_FINISHED, 0
+    while True:
+        async with rt.db.write() as s:
+            ids = select(DELIVERY.c.id).where(DELIVERY.c.state != PENDING, DELIVERY.c.finished_at < cutoff).limit(batch)
+            gone: int = (await run(s, delete(DELIVERY).where(DELIVERY.c.id.in_(ids)))).rowcount
+        removed += gone
+        if gone < batch:
+            return removed
