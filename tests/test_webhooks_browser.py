@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
     tmp = tmp_path_factory.mktemp("webhooks-browser")
     chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}", CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK="true")
-    chat.start()
+    chat.start(timeout=180)  # a busy shared machine can take longer than the usual 30 s
     yield chat
     chat.stop()
 
