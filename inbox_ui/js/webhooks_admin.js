@@ -2,7 +2,7 @@
 // once), see each one's last status and recent deliveries, send a test, rotate the secret.
 
 import { get, post, patch, del } from "./api.js";
-import { h, clear, toast } from "./dom.js";
+import { append, h, clear, toast } from "./dom.js";
 import { fmtTime, t } from "./i18n.js";
 
 // Literal keys, so the catalogue test sees every one.
@@ -81,7 +81,7 @@ export class WebhooksSection {
         this.eventTypes = list.event_types;
         this.buildForm();
       }
-      clear(this.rows).append(list.items.map((hook) => this.row(hook)));
+      append(clear(this.rows), list.items.map((hook) => this.row(hook)));
     } catch (err) { toast(err.message); }
   }
 
