@@ -248,3 +248,53 @@ async def test_finished_deliveries_are_forgotten_after_a_week(db_url: str) -> No
         assert left == [("delivered", False), ("pending", True)]
     finally:
         await rt.db.dispose()
+
+
+async def test_each_action_emits_its_event(db_url: str) -> None:
+    import json
+
+    from chat_server.actions.contact_edit import do_update_contact
+    from chat_server.actions.contacts import find_or_create_contact
+    from chat_server.actions.conversations import do_set_status
+    from chat_server.actions.merge import do_merge_contacts
+    from chat_server.actions.messages import do_contact_message, do_send_operator_message
+    from chat_server.actions.operators import do_create_operator
+    from chat_server.actions.webhooks import EVENT_TYPES
+    from chat_server.models import Channel, IdentityKind, Status
+    from tests.inprocess import make_runtime
+
+    rt, _ = await make_runtime(db_url)
+    try:
+        rt.webhooks = WebhookDirectory()
+        rt.db.write_events = rt.webhooks.write_events
+        admin = await do_create_operator(rt, "Ada", "ada@example.com", "long password", Role.admin)
+        await do_create_endpoint(rt, admin, "CRM", "https://crm.example.com/h", list(EVENT_TYPES))
+        ids = []
+        for value in ("v-1", "v-2"):
+            async with rt.db.write() as s:
+                contact, _ = await find_or_create_contact(s, IdentityKind.visitor, value, "test")
+            assert contact.id is not None
+            ids.append(contact.id)
+        first = await do_contact_message(rt, ids[0], Channel.widget, "hello", client_msg_id="c1")
+        conversation_id = first.conversation.id or 0
+        await do_send_operator_message(rt, admin, conversation_id, "hi there")
+        await do_set_status(rt, admin, conversation_id, Status.closed)
+        await do_contact_message(rt, ids[0], Channel.widget, "again", client_msg_id="c2")  # reopens
+        await do_update_contact(rt, admin, ids[0], name="Ann")
+        await do_merge_contacts(rt, ids[0], ids[1], "same person", operator=admin)
+        async with rt.db.read() as s:
+            rows = list((await s.exec(select(WebhookDelivery).order_by(WebhookDelivery.id))).all())  # type: ignore[arg-type]
+        events = [(r.event_type, json.loads(r.body)["data"]) for r in rows]
+        assert [t for t, _ in events] == [
+            "contact.created", "contact.created", "conversation.created", "message.created", "message.created",
+            "conversation.status_changed", "conversation.status_changed", "message.created", "contact.updated",
+            "contact.merged"]
+        assert events[4][1]["message"]["text"] == "hi there" and events[4][1]["message"]["direction"] == "outbound"
+        closed, reopened = events[5][1], events[6][1]
+        assert (closed["previous_status"], closed["conversation"]["status"], closed["changed_by"]) == ("open", "closed", admin.id)
+        assert (reopened["previous_status"], reopened["conversation"]["status"]) == ("closed", "open")
+        assert events[8][1]["contact"]["name"] == "Ann" and events[8][1]["changed"] == ["name"]
+        assert (events[9][1]["contact"]["id"], events[9][1]["merged_id"]) == (ids[0], ids[1])
+        assert {r.order_key for r in rows} == {f"contact:{i}" for i in ids} | {f"contact:{ids[0]}"}
+    finally:
+        await rt.db.dispose()
