@@ -27,6 +27,7 @@ from .actions.inbound_batch import contact_message_writes
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .actions.tracking import event_writes
+from .actions.webhooks import WebhookDirectory
 from .api import (
     api_keys,
     assets,
@@ -48,6 +49,7 @@ from .api import (
     site,
     tracking,
     visitor_session,
+    webhooks,
 )
 from .api import channels as api_channels
 from .api.assets import WidgetCors
@@ -70,6 +72,7 @@ from .realtime.widget import widget_endpoint
 from .runtime import Runtime
 from .settings import Settings
 from .sweeps import start_sweeps
+from .webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ API: list[Operation] = [
     *personal_data.routes, *visitor_session.routes, *segments.routes, *scoring.routes, *api_keys.routes,
     *tracking.routes,
     *reach.routes,
+    *webhooks.routes,
 ]
 
 
@@ -163,6 +167,10 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                      inbound_writes=contact_message_writes(db, metrics),  # group commit of contacts' messages
                      login_limits=LoginLimits(settings), files=open_file_store(settings))
         rt.event_writes = event_writes(rt)  # group commit of behaviour events (it scores and checks segments)
+        # Outgoing webhooks: what a write emits becomes deliveries in that same transaction.
+        rt.webhooks = WebhookDirectory()
+        db.write_events = rt.webhooks.write_events
+        await rt.webhooks.refresh(db)
         arrivals = Arrivals(rt)  # group commit of widget connects
         online = OnlineOperators()
         backfill = make_backfill(rt)
@@ -190,6 +198,8 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         if settings.channel_workers:
             await channels.start()
             outbound.start()
+        webhook_worker = WebhookWorker(rt, rt.webhooks)  # leased deliveries: safe in every process
+        webhook_worker.start()
         try:
             yield {"rt": rt, "sockets": sockets, "channels": channels}
         finally:
@@ -199,6 +209,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             if presence is not None:
                 presence.cancel()
             await outbound.stop()
+            await webhook_worker.stop()
             await channels.stop()
             await hub.close_all(1001)
             await rt.bus.stop()

@@ -20,6 +20,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[Dispatch]], Awaitable[None]]
+EventData = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class WriteSession(AsyncSession):
@@ -38,6 +39,7 @@ class WriteSession(AsyncSession):
         self.dispatches: list[Dispatch] = []
         self.commit_hooks: list[Callable[[], None]] = []
         self.has_bus = False
+        self.events: list[tuple[str, str, EventData]] = []  # (type, order key, data) for the webhooks
 
     def publish(self, dispatches: Iterable[Dispatch]) -> None:
         """Send these to their audiences once this transaction has committed."""
@@ -48,6 +50,13 @@ class WriteSession(AsyncSession):
     def on_commit(self, hook: Callable[[], None]) -> None:
         """Call `hook` once this transaction has committed (after its dispatches went out)."""
         self.commit_hooks.append(hook)
+
+    def emit(self, event_type: str, data: EventData, order_key: str = "") -> None:
+        """Report this change to the outgoing webhooks: their deliveries are written in this same
+        transaction, just before it commits (`Database.write_events`), so they exist exactly
+        when the change does. Events with the same `order_key` reach an endpoint in order; `data`
+        may be a function, called only when some endpoint wants the event."""
+        self.events.append((event_type, order_key, data))
 
 
 class Database:
@@ -64,6 +73,8 @@ class Database:
         without one (a script, a test's seeding) refuses writes that have news to send."""
         self.url = url
         self._publish = publish
+        # Writes the emitted events' webhook deliveries into the transaction (set in the lifespan).
+        self.write_events: Callable[[WriteSession], Awaitable[None]] | None = None
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             ensure_sqlite_dir(url)
@@ -87,6 +98,8 @@ class Database:
             session.has_bus = self._publish is not None
             async with session.begin():
                 yield session
+                if session.events and self.write_events is not None:
+                    await self.write_events(session)
         # Only reached when the transaction committed: an exception (the rollback) skips it.
         await self._after_commit(session)
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .actions.scoring import ScoringState
     from .actions.thread import Stored
     from .actions.tracking import TrackItem
+    from .actions.webhooks import WebhookDirectory
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Runtime:
     # (actions.membership.segment_cache, actions.scoring.scoring_state).
     segments: SegmentCache | None = None
     scoring: ScoringState | None = None
+    # Which endpoints want which webhook event (actions.webhooks); None: nothing is emitted.
+    webhooks: WebhookDirectory | None = None
 
     def limits(self) -> LoginLimits:
         if self.login_limits is None:

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     outbound_max_attempts: int = Field(default=8, ge=1, le=100)
     outbound_retry_seconds: float = Field(default=2.0, gt=0, le=600)
     outbound_send_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Outgoing webhooks (chat_server/webhooks.py): tries per delivery before it is marked failed,
+    # the first wait between tries (doubling with jitter, capped at an hour), how long one
+    # request may take, and whether endpoints may be plain http on a loopback address (tests
+    # and local development; production endpoints are https).
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60)
+    webhook_allow_http_loopback: bool = False
     # Hosts channel files may be downloaded from (comma-separated; "*.example.com" matches its
     # subdomains). Only the services' own file hosts: a payload naming any other URL is not
     # fetched. Private, loopback and link-local addresses are refused unless a host is named

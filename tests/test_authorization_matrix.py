@@ -115,6 +115,13 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/email/click/{token}"): "public",
     ("GET", "/email/unsubscribe/{token}"): "public",
     ("POST", "/email/unsubscribe/{token}"): "public",
+    ("GET", "/webhooks"): "admin",
+    ("POST", "/webhooks"): "admin",
+    ("PATCH", "/webhooks/{id}"): "admin",
+    ("DELETE", "/webhooks/{id}"): "admin",
+    ("POST", "/webhooks/{id}/rotate-secret"): "admin",
+    ("POST", "/webhooks/{id}/test"): "admin",
+    ("GET", "/webhooks/{id}/deliveries"): "admin",
 }
 # Routes outside the documented API, each tested on its own below.
 UNDOCUMENTED = {("POST", "/api/v1/channels/{id:int}/webhook")}
@@ -261,6 +268,10 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
                 w.ids[name] = r.json()["id"]
             w.bearer["backend"] = (await http.post("/api-keys", json={"name": "backend"})).json()["secret"]
             w.ids["victim_key"] = (await http.post("/api-keys", json={"name": "victim"})).json()["id"]
+            for name in ("webhook", "victim_webhook"):
+                r = await http.post("/webhooks", json={"name": name, "url": "https://crm.example.com/h",
+                                                       "events": ["contact.created"]})
+                w.ids[name] = r.json()["id"]
         try:
             yield w
         finally:
@@ -279,6 +290,7 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "/segments/{id}": w.ids["victim_segment"] if method == "DELETE" else w.ids["segment"],
         "/scoring/rules/{id}": w.ids["victim_rule"] if method == "DELETE" else w.ids["rule"],
         "/api-keys/{id}": w.ids["victim_key"],
+        "/webhooks/{id}": w.ids["victim_webhook"] if method == "DELETE" else w.ids["webhook"],
     }
     if (method, path) == ("DELETE", "/contacts/{id}"):
         ids["/contacts/{id}"] = w.ids["contact_leaving"]
@@ -327,6 +339,9 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/identify"): lambda: {"json": {"user_id": "backend-user", "name": "Ann"}},
         ("POST", "/contacts/{id}/properties"): lambda: {"json": {"operations": [
             {"op": "set", "key": "plan", "value": "pro"}]}},
+        ("POST", "/webhooks"): lambda: {"json": {"name": "CRM", "url": "https://crm.example.com/h",
+                                                 "events": ["message.created"]}},
+        ("PATCH", "/webhooks/{id}"): lambda: {"json": {"name": "Renamed"}},
         ("POST", "/beacon"): lambda: {"json": {"token": w.visitor["visitor_a"], "events": [{"name": "page_left"}]}},
     }
     make = bodies.get((method, path))

@@ -157,6 +157,8 @@ class World:
             "RuleUpdateBody": {"name": "r"},
             "GradingBody": {"enabled": False},
             "ApiKeyBody": {"name": "k"},
+            "WebhookBody": {"name": "CRM", "url": "https://crm.example.com/h", "events": ["contact.created"]},
+            "WebhookUpdateBody": {"name": "CRM"},
             # One address each: a second one would be refused whatever its value.
             "TrackBody": {"contact_id": self.contact_id, "name": "e"},
             "IdentifyBody": {"contact_id": self.contact_id},

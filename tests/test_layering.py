@@ -40,12 +40,13 @@ ALLOWED: dict[str, set[str]] = {
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
     "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime", "automatic_email"},
     "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
+    "webhooks": {"actions", "runtime"},  # the outgoing webhooks' worker
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views",
             "automatic_email"},
     # Composition.
     "sweeps": {"actions", "models", "runtime"},
     "app": {"actions", "api", "bus", "channels", "db", "file_store", "login_limits", "metrics", "migrate", "outbound",
-            "realtime", "runtime", "settings", "sweeps"},
+            "realtime", "runtime", "settings", "sweeps", "webhooks"},
     # The import command's reading of files: rows checked, then written by the actions.
     "imports": {"actions", "behaviour", "models", "runtime"},
     "cli": {"actions", "app", "backup", "bus", "db", "file_store", "imports", "logs", "metrics", "migrate", "models",

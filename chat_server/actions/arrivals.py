@@ -27,6 +27,7 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import LAST_SEEN_RESOLUTION, find_or_create_contact, first_touch
 from .site import get_site, site_allows
+from .webhook_events import emit_contact_created_row
 
 FIRST_VISIT = "first visit"
 # Enough to empty a burst of handshakes in a few transactions, few enough that one
@@ -96,6 +97,8 @@ class Arrivals:
             result = await conn.execute(
                 insert(Contact).returning(col(Contact.id), sort_by_parameter_order=True), rows)
             ids: list[int] = list(result.scalars().all())  # type: ignore[arg-type]
+            for row, contact_id in zip(rows, ids, strict=True):
+                emit_contact_created_row(s, contact_id, row)
             await conn.execute(insert(ContactIdentity), [
                 {"kind": IdentityKind.visitor, "value": v.visitor_id, "contact_id": contact_id,
                  "linked_reason": FIRST_VISIT, "created_at": now}

@@ -16,6 +16,7 @@ from .operators import EMAIL_RE
 from .publish import conversation_dispatch
 from .scoring import react
 from .validation import check_properties, check_storable
+from .webhook_events import emit_contact
 
 _UNSET: Any = object()
 
@@ -64,6 +65,7 @@ async def do_update_contact(
         await s.flush()
         fields = {n for n, v in (("name", name), ("email", email), ("phone", phone)) if v is not _UNSET}
         await react(s, rt, {contact_id: Touch(properties=set(properties or {}), fields=fields)}, utcnow())
+        emit_contact(s, "contact.updated", contact, [*fields, *(["properties"] if properties else [])])
         conv = await conversation_of(s, contact_id)
         if conv is not None:
             # The inbox list shows name, email and phone: every open inbox gets the new ones.

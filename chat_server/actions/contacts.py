@@ -15,6 +15,7 @@ from ..reads.contacts import find_contact as find_contact  # the actions find ow
 from ..runtime import Runtime
 from .errors import NotFound
 from .validation import check_properties, check_storable
+from .webhook_events import emit_contact, emit_conversation_created
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 # last_seen is refreshed at most this often, so reconnects do not turn into write storms.
@@ -47,6 +48,7 @@ async def find_or_create_contact(
             assert contact.id is not None
             s.add(ContactIdentity(kind=kind, value=value, contact_id=contact.id, linked_reason=reason))
             await s.flush()
+        emit_contact(s, "contact.created", contact)
         return contact, True
     except IntegrityError:
         contact = await find_contact(s, kind, value)
@@ -71,6 +73,7 @@ async def get_or_create_conversation(s: AsyncSession, contact_id: int) -> tuple[
             conv = Conversation(contact_id=contact_id)
             s.add(conv)
             await s.flush()
+        emit_conversation_created(s, conv)
         return conv, True
     except IntegrityError:
         conv = await conversation_of(s, contact_id, lock=True)

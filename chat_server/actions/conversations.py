@@ -15,6 +15,7 @@ from .errors import ActionError, NotFound
 from .messages import check_can_write, do_append_system_line, locked_conversation
 from .publish import conversation_dispatch, message_dispatches
 from .validation import check_storable
+from .webhook_events import emit_status_changed
 
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
@@ -73,6 +74,8 @@ async def do_set_status(
         conv = await locked_conversation(s, conversation_id)
         line = None
         if conv.status != status or conv.snoozed_until != snoozed_until:
+            if conv.status != status:
+                emit_status_changed(s, conv, conv.status, actor.id if actor else None)
             conv.status, conv.snoozed_until = status, snoozed_until
             who = actor.name if actor else "Snooze"
             verb = {

@@ -24,6 +24,7 @@ from .properties import apply_in, check_operations, locked_contact
 from .publish import conversation_dispatch
 from .site import get_site
 from .validation import check_properties, check_storable
+from .webhook_events import emit_contact
 
 
 @dataclass
@@ -104,6 +105,8 @@ async def do_identify(
         s.add(contact)
         await s.flush()
         await apply_in(s, rt, contact, ops, fields)
+        if fields or ops:
+            emit_contact(s, "contact.updated", contact, [*fields, *(["properties"] if ops else [])])
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
         if conv is not None:
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
@@ -121,6 +124,7 @@ async def do_leave_email(rt: Runtime, contact_id: int, email: str) -> None:
         contact.properties = {**contact.properties, "email_unverified": True}
         s.add(contact)
         await s.flush()
+        emit_contact(s, "contact.updated", contact, ["email", "properties"])
         conv = (await s.exec(select(Conversation).where(Conversation.contact_id == contact_id))).first()
         if conv is not None:
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])

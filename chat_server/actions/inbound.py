@@ -47,6 +47,7 @@ from .messages import do_append_system_line, do_contact_message, locked_conversa
 from .publish import message_dispatches
 from .thread import Stored, append
 from .validation import MAX_TEXT
+from .webhook_events import emit_message
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,7 @@ async def do_foreign_reply(rt: Runtime, instance: ChannelInstance, reply: Foreig
             delivery_state=DeliveryState.sent, channel_instance_id=instance.id, meta={"sent_outside": True}))
         await s.flush()
         s.publish(message_dispatches(message, conv))
+        emit_message(s, message, conv)
     stored = Stored(message, conv)
     return Outcome(stored=stored, contact_id=conv.contact_id, note="stored")
 

@@ -29,6 +29,7 @@ from .attachments import bind_attachments
 from .contacts import get_or_create_conversation
 from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, number
+from .webhook_events import emit_message, emit_status_changed
 
 
 @dataclass
@@ -65,6 +66,7 @@ async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inb
         for item in batch:
             conv = convs[item.contact_id]
             if conv.status != Status.open:
+                emit_status_changed(s, conv, conv.status, None)
                 conv.status, conv.snoozed_until = Status.open, None
                 reopened.add(item.contact_id)
             messages.append(number(conv, _message(item, conv)))
@@ -82,6 +84,7 @@ async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inb
                 summary = summaries.get(one.conversation.id or 0, EMPTY)
                 s.publish([conversation_dispatch(one.conversation, contact, summary)])
             s.publish(message_dispatches(one.message, one.conversation))
+            emit_message(s, one.message, one.conversation)
     for one in stored:
         metrics.messages_in.labels(one.message.channel.value).inc()
     return stored

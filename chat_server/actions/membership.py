@@ -28,6 +28,7 @@ from ..behaviour.snapshot import Snapshot
 from ..models import Contact, Event, Segment, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
+from .webhook_events import emit_membership
 
 CONTACT = Contact.__table__.c  # type: ignore[attr-defined]
 EVENT = Event.__table__.c  # type: ignore[attr-defined]
@@ -200,6 +201,8 @@ async def _store(s: AsyncSession, index: SegmentIndex, changes: list[MembershipC
     if left:
         await run(s, _DELETE_MEMBER, [{"b_segment": c.segment_id, "b_contact": c.contact_id} for c in left])
     extra = {"reason": reason} if reason else {}
+    for c in changes:  # the webhooks' segment.entered / segment.left
+        emit_membership(s, c.contact_id, c.segment_id, index.names.get(c.segment_id, ""), c.entered)
     await run(s, insert(Event.__table__), [  # type: ignore[attr-defined]
         {"contact_id": c.contact_id, "name": TIMELINE_EVENTS[0] if c.entered else TIMELINE_EVENTS[1],
          "properties": {"segment_id": c.segment_id, "segment": index.names.get(c.segment_id, ""), **extra},

@@ -36,6 +36,7 @@ from .errors import ActionError, Conflict
 from .messages import check_can_write, do_append_system_line
 from .publish import STAFF, contact_audience, conversation_dispatch, message_dispatches
 from .scoring import fold_merge
+from .webhook_events import contact_data, emit
 
 FILLED_FIELDS = ("name", "email", "phone", "first_referrer", "first_landing_page")
 
@@ -176,6 +177,7 @@ async def do_merge_contacts(
         await s.refresh(survivor)
         summary = await list_summary(s, keep) if keep is not None else EMPTY
         s.publish(_merge_dispatches(survivor, merged_id, keep, gone_id, renumbered, line, summary))
+        emit(s, "contact.merged", {**contact_data(survivor), "merged_id": merged_id, "reason": reason}, survivor_id)
     return record
 
 

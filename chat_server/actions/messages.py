@@ -35,6 +35,7 @@ from .publish import (
 )
 from .thread import Stored, append
 from .validation import check_storable, check_text
+from .webhook_events import emit_message
 
 REPLY_CHANNELS = (Channel.widget, Channel.telegram, Channel.vk, Channel.email)
 
@@ -155,6 +156,7 @@ async def do_send_operator_message(
             conv.operator_read_public_seq = conv.last_public_seq
         await s.flush()
         s.publish(message_dispatches(message, conv))
+        emit_message(s, message, conv)
         if not note:
             s.publish([receipt_dispatch(
                 contact_audience(conv.contact_id), conv.id, "operator", "read", conv.operator_read_public_seq)])

@@ -18,6 +18,7 @@ from .proactive_channels import check_subject, prepare_channel_send
 from .publish import conversation_dispatch, message_dispatches
 from .thread import Stored, append
 from .validation import check_storable, check_text
+from .webhook_events import emit_message
 
 DISPLAYS = ("chat", "card")
 CHANNELS = ("widget", "email", "telegram", "vk")
@@ -95,4 +96,5 @@ async def do_send_proactive(
             # The inbox learns of the thread before its first line.
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])
         s.publish(message_dispatches(message, conv))
+        emit_message(s, message, conv)
     return Stored(message, conv)

@@ -23,6 +23,7 @@ from .messages import check_can_write
 from .publish import conversation_dispatch
 from .scoring import react
 from .validation import check_properties
+from .webhook_events import emit_contact
 
 MAX_OPERATIONS = 100
 
@@ -95,6 +96,7 @@ async def do_change_properties(rt: Runtime, contact_id: int, operations: list[An
         if phone is not None:
             contact.phone, fields = phone.strip() or None, fields | {"phone"}
         await apply_in(s, rt, contact, parsed, fields)
+        emit_contact(s, "contact.updated", contact, [*fields, *(["properties"] if parsed else [])])
         conv = await conversation_of(s, contact.id or 0)
         if conv is not None:
             s.publish([conversation_dispatch(conv, contact, await list_summary(s, conv))])

@@ -22,6 +22,8 @@ from .scoring import Grading, ScoreEntry, ScoringRule
 from .segment import Segment, SegmentMembership
 from .site import SiteSettings
 from .unsubscribe import Unsubscribe
+from .webhook import DeliveryState as WebhookDeliveryState
+from .webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey", "Attachment", "AuditRecord", "AuthorType", "Availability", "AvailabilityOnLogin", "Channel",
@@ -31,4 +33,5 @@ __all__ = [
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
     "Unsubscribe",
+    "WebhookDelivery", "WebhookDeliveryState", "WebhookEndpoint",
 ]

@@ -1,9 +1,10 @@
-// Admin: the team (invite, role, deactivate), saved replies, the site's widget settings.
+// Admin: the team (invite, role, deactivate), saved replies, the site's widget settings, webhooks.
 
 import { get, post, patch, del } from "./api.js";
 import { h, clear, toast } from "./dom.js";
 import { state } from "./state.js";
 import { SiteSettingsSection } from "./site.js";
+import { WebhooksSection } from "./webhooks_admin.js";
 import { availabilityName, roleName, t } from "./i18n.js";
 import { ChannelsSection } from "./channels_admin.js";
 
@@ -44,7 +45,7 @@ export class AdminPage {
       h("h2", {}, t("admin.team")), h("table", { class: "team" }, h("thead", {}, h("tr", {},
         [t("field.name"), t("field.email"), t("admin.role"), t("admin.status"), ""].map((label) => h("th", {}, label)))), this.team), invite,
       h("h2", {}, t("admin.saved_replies")), h("table", { class: "replies" }, this.replies), addReply,
-      new SiteSettingsSection().el));
+      new SiteSettingsSection().el, new WebhooksSection().el));
     this.loadTeam();
     this.loadReplies();
     main.querySelector(".admin-page").append(new ChannelsSection().el);
