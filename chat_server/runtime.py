@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .actions.scoring import ScoringState
     from .actions.thread import Stored
     from .actions.tracking import TrackItem
+    from .actions.trigger_sends import TriggerCache
     from .actions.webhooks import WebhookDirectory
 
 
@@ -47,6 +48,10 @@ class Runtime:
     scoring: ScoringState | None = None
     # Which endpoints want which webhook event (actions.webhooks); None: nothing is emitted.
     webhooks: WebhookDirectory | None = None
+    # The parsed triggers (actions.trigger_sends.trigger_cache), and the worker's wake-up:
+    # set when a committed transaction scheduled a send.
+    triggers: TriggerCache | None = None
+    triggers_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def limits(self) -> LoginLimits:
         if self.login_limits is None:

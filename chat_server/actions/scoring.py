@@ -35,6 +35,7 @@ from ..behaviour.scoring import (
 from ..models import Contact, Event, Grading, ScoreEntry, ScoringRule, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
+from . import trigger_sends
 from .membership import STAMP as SEGMENTS_STAMP
 from .membership import Touch, evaluate_contacts, run, segment_cache, snapshots
 
@@ -144,7 +145,9 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], now: da
     if rescore:
         for cid, changed in (await settle_scores(s, index, sorted(rescore), now)).items():
             touches.setdefault(cid, Touch()).add(changed)
-    await evaluate_contacts(s, rt, touches, now, segments)
+    changes = await evaluate_contacts(s, rt, dict(touches), now, segments)
+    # Triggers fired by these events and changes are scheduled in this same transaction.
+    await trigger_sends.react(s, rt, touches, happened or [], changes, now)
 
 
 def event_entries(index: RuleIndex, happened: list[Happened]) -> list[dict[str, Any]]:

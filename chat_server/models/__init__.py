@@ -21,6 +21,7 @@ from .saved_reply import SavedReply
 from .scoring import Grading, ScoreEntry, ScoringRule
 from .segment import Segment, SegmentMembership
 from .site import SiteSettings
+from .trigger import Trigger, TriggerSend
 from .unsubscribe import Unsubscribe
 from .webhook import DeliveryState as WebhookDeliveryState
 from .webhook import WebhookDelivery, WebhookEndpoint
@@ -34,4 +35,5 @@ __all__ = [
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
     "Unsubscribe",
     "WebhookDelivery", "WebhookDeliveryState", "WebhookEndpoint",
+    "Trigger", "TriggerSend",
 ]
