@@ -49,6 +49,7 @@ from .api import (
     visitor_session,
 )
 from .api import channels as api_channels
+from .api import trigger_results as api_trigger_results
 from .api.assets import WidgetCors
 from .api.framework import Operation
 from .bus import make_bus
@@ -118,6 +119,7 @@ API: list[Operation] = [
     *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
     *personal_data.routes, *visitor_session.routes, *segments.routes, *scoring.routes, *api_keys.routes,
     *tracking.routes,
+    *api_trigger_results.routes,
 ]
 
 

@@ -110,6 +110,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/identify"): "backend",
     ("POST", "/contacts/{id}/properties"): "write",
     ("POST", "/beacon"): "public",
+    ("GET", "/triggers/{id}/results"): "staff",
 }
 # Routes outside the documented API, each tested on its own below.
 UNDOCUMENTED = {("POST", "/api/v1/channels/{id:int}/webhook")}
@@ -274,6 +275,8 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "/segments/{id}": w.ids["victim_segment"] if method == "DELETE" else w.ids["segment"],
         "/scoring/rules/{id}": w.ids["victim_rule"] if method == "DELETE" else w.ids["rule"],
         "/api-keys/{id}": w.ids["victim_key"],
+        # Results are read by staff only; an id no trigger has tells a refusal from a 404 as well.
+        "/triggers/{id}/results": w.ids.get("trigger", 987654321),
     }
     if (method, path) == ("DELETE", "/contacts/{id}"):
         ids["/contacts/{id}"] = w.ids["contact_leaving"]
