@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 
+from chat_server.actions.tracking import TrackItem, do_track
 from chat_server.models import Contact, Trigger, TriggerSend
 from chat_server.models.types import utcnow
 from chat_server.reads.trigger_results import trigger_results
 from chat_server.runtime import Runtime
 from chat_server.triggers import stats
+from chat_server.triggers.worker import TriggerWorker
 from tests.harness import ChatServer, api, create_operator, login
 from tests.inprocess import QueryCounter, RecordingBus, make_runtime
+from tests.trigger_helpers import contact, make_trigger, sends, views
 
 pytestmark = pytest.mark.anyio
 NOW = utcnow()
@@ -211,3 +214,37 @@ async def test_staff_read_the_results_and_bad_input_is_refused(server: ChatServe
             assert r.status_code == 404, (missing, r.text)
     async with api(server) as http:
         assert (await http.get(f"/triggers/{trigger_id}/results")).status_code == 401
+
+
+async def test_results_of_sends_the_engine_made_and_goals_it_attributed(rt: tuple[Runtime, RecordingBus]) -> None:
+    """Through the trigger engine itself: matches split between A and the control, the worker
+    sends A's, buyers' orders become goals with revenue; the results count exactly that."""
+    runtime, _ = rt
+    trigger = await make_trigger(runtime, control_percent=50, delay_seconds=0,
+                                 when={"type": "event", "event": "page_viewed", "url_contains": "/pricing"},
+                                 goal={"event": "order_placed", "within_hours": 72, "revenue_property": "amount"})
+    assert trigger.id is not None
+    people = [await contact(runtime, f"results-{n}") for n in range(16)]
+    for p in people:
+        await views(runtime, p, 1)
+    await TriggerWorker(runtime).run_once()
+    rows = {r.contact_id: r for r in await sends(runtime, trigger.id)}
+    treated = [p for p in people if rows[p].variant == "A"]
+    held = [p for p in people if rows[p].variant == "control"]
+    assert treated and held and all(rows[p].state == "sent" for p in treated)
+    buyers = {treated[0]: 120.5, held[0]: 80.0, **({treated[1]: 10.0} if len(treated) > 1 else {})}
+    for p, amount in buyers.items():
+        await do_track(runtime, [TrackItem(p, "order_placed", {"amount": amount})])
+    r = await trigger_results(runtime.db, trigger.id, 30)
+    assert r is not None
+    (a,) = r.variants
+    a_goals = [p for p in buyers if p in treated]
+    assert (a.variant, a.matched, a.sent, a.goal) == ("A", len(treated), len(treated), len(a_goals))
+    assert a.revenue == pytest.approx(sum(buyers[p] for p in a_goals))
+    assert (r.control.matched, r.control.held_out, r.control.sent, r.control.goal, r.control.revenue) == (
+        len(held), len(held), 0, 1, 80.0)
+    (name, cmp), = r.comparison
+    assert name == "A" and not cmp.enough_data
+    assert cmp.difference.estimate == pytest.approx(len(a_goals) / len(treated) - 1 / len(held))
+    assert [(d.variant, d.matched, d.sent, d.goal) for d in r.series] == [
+        ("A", len(treated), len(treated), len(a_goals)), ("control", len(held), 0, 1)]
