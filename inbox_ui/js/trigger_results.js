@@ -129,12 +129,15 @@ export function renderTriggerResults(container, triggerId) {
   const range = h("select", { name: "days", "aria-label": t("trigger_results.range") },
     RANGES.map((n) => h("option", { value: n, selected: n === 30 }, t("trigger_results.last_days", { count: n }))));
   const title = h("h2", {}, t("trigger_results.title"));
-  container.append(h("div", { class: "trigger-results-page" }, title, h("div", { class: "toolbar" }, range), body));
+  container.append(h("div", { class: "trigger-results-view" }, title, h("div", { class: "toolbar" }, range), body));
+  let asked = 0; // only the latest answer is shown when the period changes quickly
   async function load() {
+    const mine = ++asked;
     let r;
     try {
       r = await get(`/triggers/${triggerId}/results${query({ days: range.value })}`);
     } catch (err) { toast(err.message); return; }
+    if (mine !== asked || !container.isConnected) return;
     title.textContent = t("trigger_results.title_of", { name: r.name });
     clear(body).append(
       table(r),
