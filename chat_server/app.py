@@ -54,6 +54,7 @@ from .api import (
     webhooks,
 )
 from .api import channels as api_channels
+from .api import trigger_results as api_trigger_results
 from .api.assets import WidgetCors
 from .api.framework import Operation
 from .bus import make_bus
@@ -129,6 +130,7 @@ API: list[Operation] = [
     *reach.routes,
     *webhooks.routes,
     *triggers.routes,
+    *api_trigger_results.routes,
 ]
 
 

@@ -132,6 +132,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/triggers/{id}/duplicate"): "admin",
     ("GET", "/triggers/{id}/explain"): "staff",
     ("POST", "/triggers/{id}/dry-run"): "staff",
+    ("GET", "/triggers/{id}/results"): "staff",
 }
 TRIGGER_BODY = {"name": "greeting", "when": {"type": "event", "event": "page_viewed"},
                 "variants": [{"name": "A", "weight": 100, "text": "Hi"}]}

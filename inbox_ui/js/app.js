@@ -8,6 +8,7 @@ import { state, canWrite, isAdmin } from "./state.js";
 import { InboxPage } from "./inbox.js";
 import { ContactsPage } from "./contacts.js";
 import { ReportsPage } from "./reports.js";
+import { renderTriggerResults } from "./trigger_results.js";
 import { AdminPage } from "./admin.js";
 import { roleName, setLanguage, storedLanguage, t } from "./i18n.js";
 import { SegmentsPage } from "./segments.js";
@@ -133,7 +134,7 @@ function connect() {
 }
 
 function route() {
-  const [, name = "inbox", arg] = location.hash.split("/");
+  const [, name = "inbox", arg, sub] = location.hash.split("/");
   const section = name === "c" ? "inbox" : name;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === section);
   if (page && page !== inboxPage) page.leave?.();
@@ -144,6 +145,8 @@ function route() {
   else if (name === "segments") page = new SegmentsPage(main);
   else if (name === "behaviour") page = new BehaviourPage(main);
   else if (name === "admin" && isAdmin()) page = new AdminPage(main);
+  // The trigger list (triggers.js), where present, routes its results links itself, before this.
+  else if (name === "triggers" && sub === "results") page = renderTriggerResults(main, Number(arg));
   else {
     if (!inboxPage) inboxPage = new InboxPage();
     page = inboxPage;
