@@ -12,6 +12,7 @@ import { AdminPage } from "./admin.js";
 import { roleName, setLanguage, storedLanguage, t } from "./i18n.js";
 import { SegmentsPage } from "./segments.js";
 import { BehaviourPage } from "./behaviour.js";
+import { TriggersPage } from "./triggers.js";
 
 const $ = (id) => document.getElementById(id);
 let page = null;
@@ -133,7 +134,7 @@ function connect() {
 }
 
 function route() {
-  const [, name = "inbox", arg] = location.hash.split("/");
+  const [, name = "inbox", arg, sub] = location.hash.split("/");
   const section = name === "c" ? "inbox" : name;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === section);
   if (page && page !== inboxPage) page.leave?.();
@@ -143,6 +144,7 @@ function route() {
   else if (name === "reports") page = new ReportsPage(main);
   else if (name === "segments") page = new SegmentsPage(main);
   else if (name === "behaviour") page = new BehaviourPage(main);
+  else if (name === "triggers") page = new TriggersPage(main, arg, sub);
   else if (name === "admin" && isAdmin()) page = new AdminPage(main);
   else {
     if (!inboxPage) inboxPage = new InboxPage();
