@@ -9,7 +9,7 @@ export const WHEN_TYPES = ["event", "segment_entered", "segment_left", "page_tim
   "property_changed", "inactivity", "date_property", "emails_not_opened"];
 // The fields each kind of "when" has, in the order the form shows them.
 export const WHEN_FIELDS = {
-  event: ["event", "where", "count", "within_minutes"],
+  event: ["event", "url_contains", "where", "count", "within_minutes"],
   segment_entered: ["segment_id"],
   segment_left: ["segment_id"],
   page_time: ["url_contains", "seconds"],
@@ -24,10 +24,12 @@ export const REACH = ["widget", "email", "telegram", "vk"];
 export const FREQUENCIES = ["once", "once_per_period", "every_time"];
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 export const UNITS = { seconds: 1, minutes: 60, hours: 3600, days: 86400 };
+// Left out of the definition when empty (the server then reads "any page", "ever").
+const OPTIONAL = ["event.url_contains", "event.within_minutes", "exit_intent.url_contains"];
 export const WHERE_OPS = ["eq", "ne", "contains", "gt", "gte", "lt", "lte", "is_set", "not_set"];
 
 export function newVariant(name = "A", weight = 100) {
-  return { name, weight: String(weight), text: "", subject: "", form_on: false, form_field: "email", form_button: "" };
+  return { name, weight: String(weight), text: "", subject: "", form_on: false, form_field: "email", form_button: "Send" };
 }
 
 // A new trigger as the form first shows it: paused, one variant, a chat message from the bot.
@@ -83,7 +85,9 @@ export function toDefinition(form) {
   const when = { type: w.type };
   for (const field of WHEN_FIELDS[w.type]) {
     if (field === "where") when.where = whereOut(w.where);
-    else if (field === "within_minutes") { if (num(w.within_minutes) !== null) when.within_minutes = num(w.within_minutes); }
+    else if (OPTIONAL.includes(`${w.type}.${field}`)) {
+      if (String(w[field]).trim() !== "") when[field] = field === "within_minutes" ? num(w[field]) : w[field].trim();
+    }
     else if (["event", "url_contains", "property"].includes(field)) when[field] = w[field].trim();
     else if (field === "annual") when.annual = Boolean(w.annual);
     else if (field === "segment_id") when.segment_id = w.segment_id;
@@ -97,11 +101,11 @@ export function toDefinition(form) {
     audience: { filter, online_now: Boolean(form.audience.online_now), has_channel: form.audience.has_channel || null },
     delay_seconds: (num(form.delay.amount) ?? 0) * UNITS[form.delay.unit],
     channel: form.channel,
-    sender: { operator_id: form.sender.operator_id || null, bot_name: form.sender.bot_name.trim() || null },
+    sender: { operator_id: form.sender.operator_id || null, bot_name: form.sender.bot_name.trim() || "Bot" },
     variants: form.variants.map((v) => ({
       name: v.name.trim(), weight: num(v.weight), text: v.text,
       subject: form.channel === "email" || form.channel === "best_available" ? v.subject.trim() || null : null,
-      form: v.form_on ? { field: v.form_field, button: v.form_button.trim() } : null,
+      form: v.form_on ? { field: v.form_field, button: v.form_button.trim() || "Send" } : null,
     })),
     control_percent: num(form.control_percent) ?? 0,
     limits: { frequency: form.limits.frequency, period_hours: num(form.limits.period_hours),
@@ -140,9 +144,9 @@ export function fromDefinition(d) {
   form.audience = { filter: a.filter || null, online_now: Boolean(a.online_now), has_channel: a.has_channel || "" };
   form.delay = delayIn(d.delay_seconds);
   form.channel = d.channel || "widget_chat";
-  form.sender = { operator_id: d.sender?.operator_id ?? null, bot_name: d.sender?.bot_name || "" };
+  form.sender = { operator_id: d.sender?.operator_id ?? null, bot_name: d.sender?.bot_name || "Bot" };
   form.variants = (d.variants || []).map((v) => ({ name: v.name, weight: text(v.weight), text: v.text || "",
-    subject: v.subject || "", form_on: Boolean(v.form), form_field: v.form?.field || "email", form_button: v.form?.button || "" }));
+    subject: v.subject || "", form_on: Boolean(v.form), form_field: v.form?.field || "email", form_button: v.form?.button || "Send" }));
   form.control_percent = text(d.control_percent ?? 0);
   const l = d.limits || {};
   form.limits = { frequency: l.frequency || "once", period_hours: text(l.period_hours ?? 24),

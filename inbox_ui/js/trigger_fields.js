@@ -3,7 +3,7 @@
 
 import { h, clear } from "./dom.js";
 import { t } from "./i18n.js";
-import { WHERE_OPS } from "./trigger_definition.js";
+import { WHEN_TYPES, WHERE_OPS } from "./trigger_definition.js";
 
 export const OP_LABEL = {
   get eq() { return t("builder.op.eq"); },
@@ -87,7 +87,8 @@ export function showErrors(root, errors) {
 
 function fieldFor(root, loc) {
   // pydantic names the chosen kind of a union inside the path ("when.event.count"): try without.
-  const paths = [loc, loc.filter((p, i) => !(i === 1 && loc[0] === "when"))];
+  const tagged = loc[0] === "when" && loc.length > 2 && WHEN_TYPES.includes(loc[1]);
+  const paths = tagged ? [[loc[0], ...loc.slice(2)], loc] : [loc];
   for (const parts of paths) {
     for (let n = parts.length; n > 0; n--) {
       const el = root.querySelector(`[data-field="${CSS.escape(parts.slice(0, n).join("."))}"]`);

@@ -86,7 +86,7 @@ export class TriggerForm {
     this.periodBox = h("span", {});
     this.hoursBox = h("div", { class: "hours-fields" });
     this.goalBox = h("div", { class: "goal-fields" });
-    this.variants = new VariantsEditor(f, { onChange: () => this.checkLocally() });
+    this.variants = new VariantsEditor(f, { onChange: () => this.el && this.checkLocally() });
     const builder = new SegmentBuilder(f.audience.filter, { names, segments,
       onChange: (definition) => { f.audience.filter = definition; } });
     this.el = h("form", { class: "trigger-form", novalidate: true },
@@ -134,6 +134,7 @@ export class TriggerForm {
       h("datalist", { id: "trigger-property-names" }, names.properties.map((n) => h("option", { value: n }))),
       h("datalist", { id: "trigger-zones" }, zones().map((z) => h("option", { value: z }))));
     this.el.addEventListener("submit", (e) => { e.preventDefault(); this.save(); });
+    this.el.addEventListener("input", () => this.checkLocally());
     this.renderWhen();
     this.renderSender();
     this.renderPeriod();
