@@ -48,6 +48,13 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "__init__": LEAVES,
 }
+# Triggers: the definition, templates and evaluation are pure (like behaviour); the worker
+# composes them with the actions. The tracking pipeline (actions) schedules sends through them.
+ALLOWED["triggers"] = {"actions", "behaviour", "models", "reads", "runtime"}
+ALLOWED["actions"] = ALLOWED["actions"] | {"triggers"}
+ALLOWED["reads"] = ALLOWED["reads"] | {"triggers"}
+ALLOWED["api"] = ALLOWED["api"] | {"triggers"}
+ALLOWED["app"] = ALLOWED["app"] | {"triggers"}
 INTEGRATIONS = PACKAGE.parent / "integrations"
 
 

@@ -7,6 +7,7 @@ import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -91,6 +92,8 @@ async def do_update_site(rt: Runtime, operator: Operator, changes: dict[str, Any
         raise ActionError("invalid_language", "language is auto, ru or en")
     if "name" in changes:
         check_storable(changes["name"], "name")
+    if "timezone" in changes and changes["timezone"] not in available_timezones():
+        raise ActionError("invalid_timezone", "the time zone is an IANA name such as 'Europe/Moscow'")
     if changes.pop("rotate_site_key", False):
         changes["site_key"] = secrets.token_urlsafe(12)
     await get_site(rt)

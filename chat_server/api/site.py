@@ -23,6 +23,8 @@ class SiteView(BaseModel):
     color: str
     language: str
     snippet: str
+    auto_messages_per_day: int
+    timezone: str
 
 
 class SiteUpdateBody(BaseModel):
@@ -36,6 +38,10 @@ class SiteUpdateBody(BaseModel):
     color: Annotated[str, Field(max_length=20)] | None = None
     language: Literal["auto", "ru", "en"] | None = None
     rotate_site_key: bool = False
+    # Automatic messages one contact may get per day across all triggers and channels (0: none).
+    auto_messages_per_day: Annotated[int, Field(ge=0, le=100)] | None = None
+    # The site's IANA time zone (triggers' working hours given as "site").
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class SiteQuery(BaseModel):
@@ -56,6 +62,7 @@ def site_view(site: SiteSettings, base_url: str) -> SiteView:
         site_key=site.site_key, name=site.name, allowed_origins=site.allowed_origins,
         identity_secret_set=bool(site.identity_secret), identity_secret_hint=secret_hint(site.identity_secret),
         texts=site.texts, color=site.color, language=site.language, snippet=snippet,
+        auto_messages_per_day=site.auto_messages_per_day, timezone=site.timezone,
     )
 
 
@@ -72,7 +79,7 @@ async def update_site(c: Call[SiteUpdateBody, None]) -> SiteView:
     changes = {k: getattr(body, k) for k in body.model_fields_set if k != "rotate_site_key"}
     if changes.get("identity_secret") == "":
         changes["identity_secret"] = None
-    for key in ("allowed_origins", "texts", "color", "language", "name"):
+    for key in ("allowed_origins", "texts", "color", "language", "name", "auto_messages_per_day", "timezone"):
         if key in changes and changes[key] is None:
             del changes[key]  # only the secret can be cleared
     changes["rotate_site_key"] = body.rotate_site_key

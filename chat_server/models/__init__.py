@@ -21,6 +21,7 @@ from .saved_reply import SavedReply
 from .scoring import Grading, ScoreEntry, ScoringRule
 from .segment import Segment, SegmentMembership
 from .site import SiteSettings
+from .trigger import Trigger, TriggerSend
 
 __all__ = [
     "ApiKey", "Attachment", "AuditRecord", "AuthorType", "Availability", "AvailabilityOnLogin", "Channel",
@@ -29,4 +30,5 @@ __all__ = [
     "ContactMerge", "JobState", "OutboundJob", "UsedLinkToken",
     "Conversation", "DeliveryState", "Direction", "Event", "IdentityKind", "Kind", "Message",
     "Operator", "OperatorSession", "Role", "SavedReply", "SiteSettings", "Status",
+    "Trigger", "TriggerSend",
 ]

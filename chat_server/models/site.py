@@ -27,3 +27,7 @@ class SiteSettings(SQLModel, table=True):
     color: str = Field(default="#2563eb", max_length=20)
     language: str = Field(default="auto", max_length=10)  # auto (from the browser), ru, en
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # Automatic (trigger) messages one contact may get per day, across all triggers and channels.
+    auto_messages_per_day: int = Field(default=3, sa_column_kwargs={"server_default": "3"})
+    # The site's own zone (IANA), for triggers' working hours given as "site".
+    timezone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})

@@ -1,0 +1,1 @@
+"""Triggers: automatic messages that fire on behaviour, with limits, experiments and results."""
