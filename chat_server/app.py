@@ -27,6 +27,7 @@ from .actions.inbound_batch import contact_message_writes
 from .actions.operators import OnlineOperators, do_ensure_first_admin
 from .actions.site import do_ensure_site
 from .actions.tracking import event_writes
+from .actions.triggers import do_ensure_demo_trigger
 from .api import (
     api_keys,
     assets,
@@ -46,6 +47,7 @@ from .api import (
     segments,
     site,
     tracking,
+    triggers,
     visitor_session,
 )
 from .api import channels as api_channels
@@ -68,6 +70,7 @@ from .realtime.widget import widget_endpoint
 from .runtime import Runtime
 from .settings import Settings
 from .sweeps import start_sweeps
+from .triggers.worker import TriggerWorker
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ API: list[Operation] = [
     *auth.routes, *operators.routes, *conversations.routes, *messages.routes, *contacts.routes, *events.routes,
     *saved_replies.routes, *reports.routes, *api_channels.routes, *attachments.routes, *site.routes,
     *personal_data.routes, *visitor_session.routes, *segments.routes, *scoring.routes, *api_keys.routes,
-    *tracking.routes,
+    *tracking.routes, *triggers.routes,
 ]
 
 
@@ -174,6 +177,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         await bus.start([online, hub])
         await do_ensure_site(rt)
         first_admin = await do_ensure_first_admin(rt)
+        await do_ensure_demo_trigger(rt)
         if first_admin:
             email, password = first_admin
             print(  # noqa: T201 - shown once to the person who started the server
@@ -184,6 +188,8 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
         presence = asyncio.create_task(presence_forever(rt, hub)) if settings.away_after_minutes > 0 else None
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
+        trigger_worker = TriggerWorker(rt, settings.trigger_poll_seconds)
+        trigger_worker.start()
         if settings.channel_workers:
             await channels.start()
             outbound.start()
@@ -195,6 +201,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             rechecker.cancel()
             if presence is not None:
                 presence.cancel()
+            await trigger_worker.stop()
             await outbound.stop()
             await channels.stop()
             await hub.close_all(1001)

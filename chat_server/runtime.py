@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .actions.scoring import ScoringState
     from .actions.thread import Stored
     from .actions.tracking import TrackItem
+    from .actions.trigger_sends import TriggerCache
 
 
 @dataclass
@@ -41,6 +42,10 @@ class Runtime:
     # (actions.membership.segment_cache, actions.scoring.scoring_state).
     segments: SegmentCache | None = None
     scoring: ScoringState | None = None
+    # The parsed triggers (actions.trigger_sends.trigger_cache), and the worker's wake-up:
+    # set when a committed transaction scheduled a send.
+    triggers: TriggerCache | None = None
+    triggers_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def limits(self) -> LoginLimits:
         if self.login_limits is None:

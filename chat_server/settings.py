@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     widget_dir: Path = Path(__file__).resolve().parent.parent / "widget"
     # Serve the demo site (home, pricing, product pages with the widget) under /demo/.
     demo_site: bool = True
+    # On first start, add the demo trigger (3 views of the pricing page in 10 minutes: a bot
+    # says hello in the chat). false: not added.
+    demo_trigger: bool = True
+    # How often each process's trigger worker looks for due sends (a new send wakes it at once).
+    trigger_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # /metrics answers only with "Authorization: Bearer <this>"; unset, /metrics is 404.
     metrics_token: str = ""
 

@@ -14,6 +14,7 @@ from .actions.conversations import do_wake_snoozed
 from .actions.membership import do_sweep_segments
 from .actions.retention import do_prune_closed_conversations, do_prune_events
 from .actions.scoring import do_settle_expired_points
+from .actions.trigger_sweep import do_sweep_triggers
 from .models.types import utcnow
 from .runtime import Runtime
 
@@ -45,6 +46,7 @@ SWEEPS = (
     Sweep("wake snoozed conversations", 30, do_wake_snoozed),
     Sweep("retention", 3600, _prune),
     Sweep("segments and decayed points", 60, _behaviour),
+    Sweep("triggers that fire with time (inactivity, dates, unread emails)", 60, do_sweep_triggers),
 )
 
 

@@ -61,6 +61,8 @@ class ChatServer:
             "CHAT_VISITOR_EVENTS_PER_MINUTE": "0",
             "CHAT_METRICS_TOKEN": METRICS_TOKEN,
             "CHAT_LOG_LEVEL": "WARNING",
+            # The demo greeting would answer tests that view a pricing page; its own test turns it on.
+            "CHAT_DEMO_TRIGGER": "false",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

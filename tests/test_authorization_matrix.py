@@ -110,7 +110,19 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/identify"): "backend",
     ("POST", "/contacts/{id}/properties"): "write",
     ("POST", "/beacon"): "public",
+    ("GET", "/triggers"): "staff",
+    ("POST", "/triggers"): "admin",
+    ("POST", "/triggers/preview"): "staff",
+    ("POST", "/triggers/dry-run"): "staff",
+    ("GET", "/triggers/{id}"): "staff",
+    ("PATCH", "/triggers/{id}"): "admin",
+    ("DELETE", "/triggers/{id}"): "admin",
+    ("POST", "/triggers/{id}/duplicate"): "admin",
+    ("GET", "/triggers/{id}/explain"): "staff",
+    ("POST", "/triggers/{id}/dry-run"): "staff",
 }
+TRIGGER_BODY = {"name": "greeting", "when": {"type": "event", "event": "page_viewed"},
+                "variants": [{"name": "A", "weight": 100, "text": "Hi"}]}
 # Routes outside the documented API, each tested on its own below.
 UNDOCUMENTED = {("POST", "/api/v1/channels/{id:int}/webhook")}
 
@@ -254,6 +266,10 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
                 r = await http.post("/scoring/rules", json={"name": name, "definition": {
                     "when": {"kind": "event", "name": name}, "points": 1}})
                 w.ids[name] = r.json()["id"]
+            for name in ("trigger", "victim_trigger"):
+                r = await http.post("/triggers", json=TRIGGER_BODY)
+                assert r.status_code == 201, r.text
+                w.ids[name] = r.json()["id"]
             w.bearer["backend"] = (await http.post("/api-keys", json={"name": "backend"})).json()["secret"]
             w.ids["victim_key"] = (await http.post("/api-keys", json={"name": "victim"})).json()["id"]
         try:
@@ -274,6 +290,7 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "/segments/{id}": w.ids["victim_segment"] if method == "DELETE" else w.ids["segment"],
         "/scoring/rules/{id}": w.ids["victim_rule"] if method == "DELETE" else w.ids["rule"],
         "/api-keys/{id}": w.ids["victim_key"],
+        "/triggers/{id}": w.ids["victim_trigger"] if method == "DELETE" else w.ids["trigger"],
     }
     if (method, path) == ("DELETE", "/contacts/{id}"):
         ids["/contacts/{id}"] = w.ids["contact_leaving"]
@@ -323,6 +340,12 @@ def request_for(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/contacts/{id}/properties"): lambda: {"json": {"operations": [
             {"op": "set", "key": "plan", "value": "pro"}]}},
         ("POST", "/beacon"): lambda: {"json": {"token": w.visitor["visitor_a"], "events": [{"name": "page_left"}]}},
+        ("POST", "/triggers"): lambda: {"json": TRIGGER_BODY},
+        ("POST", "/triggers/preview"): lambda: {"json": {"text": "Hi {{ contact.name }}", "contact_id": w.ids["contact_a"]}},
+        ("POST", "/triggers/dry-run"): lambda: {"json": {k: v for k, v in TRIGGER_BODY.items() if k not in ("name", "enabled")}},
+        ("PATCH", "/triggers/{id}"): lambda: {"json": {"name": f"renamed {uid()}"}},
+        ("GET", "/triggers/{id}/explain"): lambda: {"params": {"contact_id": str(w.ids["contact_a"])}},
+        ("POST", "/triggers/{id}/dry-run"): lambda: {"json": {"days": 7}},
     }
     make = bodies.get((method, path))
     return url, make() if make else {}

@@ -162,13 +162,20 @@ class World:
             "IdentifyBody": {"contact_id": self.contact_id},
             "OperationsBody": {"operations": [{"op": "set", "key": "a", "value": 1}]},
             "BeaconBody": {"token": self.visitor_token, "events": [{"name": "e"}]},
+            "TriggerBody": {"name": "t", "when": {"type": "event", "event": "e"},
+                            "variants": [{"name": "A", "weight": 100, "text": "Hi"}]},
+            "TriggerPatch": {"name": "t"},
+            "PreviewBody": {"text": "Hi", "contact_id": self.contact_id},
+            "DryRunBody": {"days": 7},
+            "DefinitionDryRunBody": {"when": {"type": "event", "event": "e"},
+                                     "variants": [{"name": "A", "weight": 100, "text": "Hi"}]},
         }
         assert schema_name in samples, f"add a sample body for {schema_name} to this test"
         return samples[schema_name]
 
     def sample_query(self, operation: dict[str, Any]) -> dict[str, str]:
         required = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query" and p["required"]}
-        samples = {"site": "nosuchsite"}
+        samples = {"site": "nosuchsite", "contact_id": str(self.contact_id)}
         assert required <= set(samples), f"add a sample for query parameters {required - set(samples)}"
         return {name: samples[name] for name in required}
 

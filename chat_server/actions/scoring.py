@@ -35,6 +35,7 @@ from ..behaviour.scoring import (
 from ..models import Contact, Event, Grading, Operator, Role, ScoreEntry, ScoringRule, SegmentMembership
 from ..models.types import utcnow
 from ..runtime import Runtime
+from . import trigger_sends
 from .errors import ActionError, Forbidden, NotFound
 from .membership import Touch, evaluate_contacts, run, segment_cache, snapshots
 from .validation import check_storable
@@ -140,7 +141,9 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], now: da
     if rescore:
         for cid, changed in (await settle_scores(s, index, sorted(rescore), now)).items():
             touches.setdefault(cid, Touch()).fields |= changed
-    await evaluate_contacts(s, rt, dict(touches), now)
+    changes = await evaluate_contacts(s, rt, dict(touches), now)
+    # Triggers fired by these events and changes are scheduled in this same transaction.
+    await trigger_sends.react(s, rt, touches, happened or [], changes, now)
 
 
 def _event_entries(index: RuleIndex, happened: list[Happened]) -> list[dict[str, Any]]:
