@@ -128,14 +128,14 @@ async def test_an_admin_builds_the_pricing_trigger_pauses_and_duplicates_it(serv
     await form.locator(".variant-text").fill(text)
     await expect(form.locator(".weights-total")).to_have_text("Weights add up to 100%")
     await form.locator("button.save").click()
-    row = page.locator(".triggers tbody tr", has_text=name)
-    await expect(row.locator(".status")).to_have_text("active")
+    await expect(page.locator(".triggers tbody tr", has_text=name).locator(".status")).to_have_text("active")
     await expect(page.locator(".trigger-form")).to_have_count(0)
     # The server stores what the form meant.
     async with api(server, admin) as http:
         listed = [t for t in (await http.get("/triggers")).json()["items"] if t["name"] == name]
         assert len(listed) == 1
         stored = (await http.get(f"/triggers/{listed[0]['id']}")).json()
+    row = page.locator(f".triggers tbody tr[data-trigger='{stored['id']}']")
     assert meant(stored) == {
         "name": name, "enabled": True,
         "when": {"type": "event", "event": "page_viewed", "url_contains": "/pricing", "count": 3, "within_minutes": 10,
@@ -180,7 +180,8 @@ def meant(trigger: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             return [bare(v) for v in value]
         return value
-    return {k: bare(trigger[k]) if k in ("when", "audience") else trigger[k] for k in KEYS}
+    whole = {"name": trigger["name"], "enabled": trigger["enabled"], **trigger["definition"]}
+    return {k: bare(whole[k]) if k in ("when", "audience") else whole[k] for k in KEYS}
 
 
 async def test_weights_that_do_not_add_up_and_server_complaints_show_at_their_field(server: ChatServer, browser: Browser) -> None:  # noqa: F811
@@ -259,3 +260,60 @@ async def test_sales_see_the_list_read_only_with_the_results_link(server: ChatSe
     await expect(page.locator(".triggers button")).to_have_count(0)
     assert inbox.js_errors() == []
     await inbox.close()
+
+
+async def test_explain_shows_each_condition_and_the_dry_run_counts(server: ChatServer, browser: Browser) -> None:  # noqa: F811
+    admin = await login(server)
+    tag = uuid.uuid4().hex[:6]
+    async with api(server, admin) as http:
+        key = (await http.post("/api-keys", json={"name": "shop"})).json()["secret"]
+        r = await http.post("/triggers", json={
+            "name": f"Explained {tag}", "enabled": False,
+            "when": {"type": "event", "event": "page_viewed", "url_contains": f"/pricing-{tag}", "count": 2, "within_minutes": 10},
+            "audience": {"filter": {"kind": "group", "match": "all", "conditions": [
+                {"kind": "field", "field": "email", "op": "not_set"}]}},
+            "variants": [{"name": "A", "weight": 100, "text": "Hi"}]})
+        assert r.status_code == 201, r.text
+        trigger_id = r.json()["id"]
+    async with httpx.AsyncClient(base_url=server.http + "/api/v1", headers={"authorization": f"Bearer {key}"}) as http:
+        for who, extra in ((f"anon-{tag}", {}), (f"known-{tag}", {"new_email": f"known-{tag}@example.com"})):
+            assert (await http.post("/identify", json={"user_id": who, "name": who, **extra})).status_code == 200
+            r = await http.post("/track", json={"events": [
+                {"user_id": who, "name": "page_viewed", "url": f"https://shop.example/pricing-{tag}"} for _ in range(2)]})
+            assert r.status_code == 200, r.text
+    expected = await api_dry_run(server, admin, trigger_id)
+    assert expected["fired"] >= 1
+    inbox = await open_inbox(browser, server)
+    page = inbox.page
+    await page.click("nav a[data-page=triggers]")
+    await page.locator(f".triggers tbody tr[data-trigger='{trigger_id}'] button.edit").click()
+    tools = page.locator(".trigger-form .trigger-tools")
+    await tools.locator(".contact-search").fill(f"known-{tag}")
+    await expect(tools.locator(".contact-choice option")).to_have_count(1)
+    await expect(tools.locator(".contact-choice option")).to_contain_text(f"known-{tag}")
+    await tools.locator("button.explain-button").click()
+    result = tools.locator(".explain-result")
+    await expect(result.locator(".verdict")).to_have_text("It would not send to this contact now.")
+    # The email is known: the audience's condition fails and says what it saw; the views count.
+    audience = result.locator("li", has_text="audience.filter[0]")
+    await expect(audience).to_have_class("failed")
+    await expect(audience.locator(".mark")).to_have_text("✗")
+    await expect(audience.locator(".value")).to_contain_text(f"known-{tag}@example.com")
+    await expect(result.locator("li", has_text="when:")).to_have_class("ok")
+    await expect(result.locator("li", has_text="when:").locator(".mark")).to_have_text("✓")
+    await expect(result.locator("li", has_text="enabled")).to_have_class("failed")
+    await tools.locator(".dry-run-days").fill("7")
+    await tools.locator("button.dry-run-button").click()
+    times = "time" if expected["fired"] == 1 else "times"
+    await expect(tools.locator(".dry-run-result .summary")).to_have_text(
+        f"Over the last 7 days it would have fired {expected['fired']} {times}, for {expected['contacts']} contacts.")
+    await expect(tools.locator(".dry-run-result .sample li")).to_have_count(len(expected["sample"]))
+    assert inbox.js_errors() == []
+    await inbox.close()
+
+
+async def api_dry_run(server: ChatServer, token: str, trigger_id: int) -> dict[str, Any]:
+    async with api(server, token) as http:
+        r = await http.post(f"/triggers/{trigger_id}/dry-run", json={"days": 7})
+        assert r.status_code == 200 and r.json()["supported"], r.text
+        return dict(r.json())

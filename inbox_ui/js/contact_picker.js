@@ -27,8 +27,8 @@ export class ContactPicker {
       items = (await get(`/contacts${query({ q: asked, limit: 20 })}`)).items;
     } catch (err) { toast(err.message); return; }
     if (asked !== this.search.value.trim()) return;
-    clear(this.choice).append(items.length
+    clear(this.choice).append(...(items.length
       ? items.map((c) => h("option", { value: c.id }, `${contactName(c)} #${c.id}`))
-      : h("option", { value: "" }, t("triggers.no_contacts")));
+      : [h("option", { value: "" }, t("triggers.no_contacts"))]));
   }
 }

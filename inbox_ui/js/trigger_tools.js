@@ -2,11 +2,12 @@
 // (✓ / ✗ and the value seen), and the dry run replays the last days of events through it.
 
 import { get, post, query } from "./api.js";
-import { h, clear, contactName } from "./dom.js";
-import { t } from "./i18n.js";
+import { h, append, clear } from "./dom.js";
+import { fmtTime, t } from "./i18n.js";
 import { ContactPicker } from "./contact_picker.js";
 
-const shown = (value) => (value === null || value === undefined ? "—" : typeof value === "object" ? JSON.stringify(value) : String(value));
+// The unsaved dry run takes the definition alone: the name and the switch are not part of it.
+const unsaved = ({ name, enabled, ...definition }) => definition;
 
 export class TriggerTools {
   // trigger: the saved trigger, or null (then only the dry run of the unsaved definition works);
@@ -33,10 +34,12 @@ export class TriggerTools {
     if (!contactId) { this.explained.textContent = t("triggers.pick_contact"); return; }
     try {
       const result = await get(`/triggers/${this.trigger.id}/explain${query({ contact_id: contactId })}`);
+      const line = (c) => h("li", { class: c.ok ? "ok" : "failed" }, h("span", { class: "mark" }, c.ok ? "✓" : "✗"), " ",
+        h("span", { class: "condition" }, c.condition), h("span", { class: "muted value" }, ` ${t("triggers.value")}: ${c.value}`));
       this.explained.append(
-        h("p", { class: "verdict" }, result.would_fire ? t("triggers.would_fire") : t("triggers.would_not_fire")),
-        h("ul", { class: "conditions" }, (result.conditions || []).map((c) => h("li", { class: c.ok ? "ok" : "failed" },
-          h("span", { class: "mark" }, c.ok ? "✓" : "✗"), " ", c.condition, h("span", { class: "muted" }, ` ${t("triggers.value")}: ${shown(c.value)}`)))));
+        h("p", { class: "verdict" }, result.would_send_now ? t("triggers.would_fire") : t("triggers.would_not_fire")),
+        h("ul", { class: "conditions" }, [...result.conditions, ...result.limits, result.hours].map(line)),
+        h("p", { class: "muted" }, t("triggers.explain_channel", { channel: result.channel.chosen || "—", why: result.channel.why || "" })));
     } catch (err) {
       this.explained.classList.add("error");
       this.explained.textContent = err.message;
@@ -49,10 +52,16 @@ export class TriggerTools {
     try {
       const result = this.trigger
         ? await post(`/triggers/${this.trigger.id}/dry-run`, { days })
-        : await post("/triggers/dry-run", { days, definition: this.definition() });
-      this.ran.append(h("p", { class: "summary" }, t("triggers.dry_run_result", { fires: result.fires, contacts: result.contacts, days })),
-        (result.sample || []).length ? h("ul", { class: "sample" }, result.sample.map((s) => h("li", {},
-          `${s.contact ? contactName(s.contact) : t("contact.visitor", { id: s.contact_id })} · ${s.at || s.matched_at || ""}`))) : null);
+        : await post("/triggers/dry-run", { ...unsaved(this.definition()), days });
+      if (!result.supported) {
+        this.ran.append(h("p", { class: "summary" }, t("triggers.dry_run_unsupported", { reason: result.reason })));
+        return;
+      }
+      append(this.ran, [h("p", { class: "summary" }, t("triggers.dry_run_result", { count: result.fired, contacts: result.contacts, days })),
+        result.control ? h("p", { class: "muted" }, t("triggers.dry_run_control", { count: result.control })) : null,
+        result.sample.length ? h("ul", { class: "sample" }, result.sample.map((x) => h("li", {},
+          h("a", { href: `#/contacts/${x.contact_id}` }, t("contact.visitor", { id: x.contact_id })),
+          ` · ${fmtTime(x.at)}${x.variant ? ` · ${x.variant}` : ""}`))) : null]);
     } catch (err) {
       this.ran.classList.add("error");
       this.ran.textContent = err.message;

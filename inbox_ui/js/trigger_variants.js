@@ -61,9 +61,9 @@ export class VariantsEditor {
 
   formFields(v, path) {
     const box = h("span", {});
-    const show = () => clear(box).append(v.form_on ? [
+    const show = () => clear(box).append(...(v.form_on ? [
       select(v, "form_field", [["email", t("field.email")], ["phone", t("triggers.phone")]], { label: t("triggers.form_field") }),
-      input(v, "form_button", { label: t("triggers.form_button"), placeholder: t("triggers.form_button"), maxlength: 50 })] : []);
+      input(v, "form_button", { label: t("triggers.form_button"), placeholder: t("triggers.form_button"), maxlength: 50 })] : []));
     show();
     return h("div", { class: "variant-form", dataset: { field: `${path}.form` } },
       check(v, "form_on", t("triggers.form_on"), { onChange: show }), box, h("span", { class: "field-error", role: "alert" }));
@@ -85,11 +85,8 @@ export class VariantsEditor {
       return;
     }
     try {
-      const body = { text: v.text, contact_id: contactId };
-      if (v.subject) body.subject = v.subject;
-      const rendered = await post("/triggers/preview", body);
-      result.append(rendered.subject ? h("div", { class: "preview-subject" }, rendered.subject) : null,
-        h("div", { class: "preview-text" }, rendered.text));
+      const rendered = await post("/triggers/preview", { text: v.text, contact_id: contactId });
+      result.append(h("div", { class: "preview-text" }, rendered.text));
     } catch (err) {
       result.classList.add("error");
       result.textContent = t("triggers.render_error", { error: err.message });

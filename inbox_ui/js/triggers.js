@@ -6,8 +6,10 @@ import { h, clear, toast } from "./dom.js";
 import { fmtNumber, t } from "./i18n.js";
 import { isAdmin } from "./state.js";
 import { behaviourNames } from "./segments.js";
-import { fromDefinition, toDefinition } from "./trigger_definition.js";
 import { CHANNEL_LABEL, TriggerForm } from "./trigger_form.js";
+
+// The API keeps the definition apart from the trigger's own columns; the form sees them as one.
+const flat = (trigger) => ({ id: trigger.id, name: trigger.name, enabled: trigger.enabled, ...trigger.definition });
 
 export class TriggersPage {
   // arg/sub from the route: #/triggers, #/triggers/<id>/results.
@@ -53,7 +55,7 @@ export class TriggersPage {
       this.list.append(h("tr", { dataset: { trigger: tr.id }, class: tr.enabled ? "active" : "paused" },
         h("td", { class: "name" }, tr.name),
         h("td", { class: "status" }, tr.enabled ? t("triggers.active") : t("triggers.paused")),
-        h("td", { class: "channel" }, CHANNEL_LABEL[tr.channel] || tr.channel),
+        h("td", { class: "channel" }, CHANNEL_LABEL[tr.definition.channel] || tr.definition.channel),
         h("td", { class: "matched" }, fmtNumber(tr.matched ?? 0)),
         h("td", { class: "sent" }, fmtNumber(tr.sent ?? 0)),
         h("td", { class: "actions" },
@@ -72,20 +74,15 @@ export class TriggersPage {
     let segments = [];
     const [names, full] = await Promise.all([behaviourNames(), trigger ? get(`/triggers/${trigger.id}`).catch(() => trigger) : null]);
     try { segments = (await get("/segments")).items; } catch (err) { toast(err.message); }
-    const form = new TriggerForm(full, { names, segments,
+    const form = new TriggerForm(full && flat(full), { names, segments,
       onSaved: () => { clear(this.editor); this.load(); },
       onCancel: () => clear(this.editor) });
     clear(this.editor).append(h("h3", {}, trigger ? trigger.name : t("triggers.add")), form.el);
     form.el.querySelector(".trigger-name").focus();
   }
 
-  // The whole definition goes back with only `enabled` changed, as the form would save it.
   toggle(trigger) {
-    return this.act(async () => {
-      const body = toDefinition(fromDefinition(await get(`/triggers/${trigger.id}`)));
-      body.enabled = !trigger.enabled;
-      await patch(`/triggers/${trigger.id}`, body);
-    });
+    return this.act(() => patch(`/triggers/${trigger.id}`, { enabled: !trigger.enabled }));
   }
 
   async remove(trigger) {
