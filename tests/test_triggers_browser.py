@@ -38,9 +38,16 @@ async def test_the_demo_trigger_greets_a_visitor_on_the_pricing_page(demo_server
     async with chromium() as browser:
         page = await browser.new_page()
         watch_console(page, problems)
-        for _ in range(3):
-            await page.goto(server.http + "/demo/pricing")
-            await expect(widget(page, ".launcher")).to_be_visible()
+        async with api(server, token) as http:
+            for n in range(1, 4):
+                await page.goto(server.http + "/demo/pricing")
+                await expect(widget(page, ".launcher")).to_be_visible()
+
+                async def viewed(n: int = n) -> bool:
+                    # Each view stored before the next page: leaving a page this soon may drop its event.
+                    found = (await http.post("/contacts/search", json={})).json()["items"]
+                    return any(c["properties"].get("pages_viewed") == n for c in found)
+                await eventually(viewed, within=15, what=f"page view {n} stored")
         greeting = widget(page, ".msg:not(.mine)").last
         await expect(greeting).to_contain_text("Comparing plans? Ask me anything about prices.", timeout=20_000)
         async with api(server, token) as http:

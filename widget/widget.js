@@ -390,6 +390,16 @@
     if (beacon(tracks)) pending = pending.filter((f) => f.type !== "track");
   });
 
+  // Exit intent (for triggers): on a desktop, the pointer leaves the page toward the top of the
+  // window (tabs, address bar). Once per page view.
+  let exitSent = null;
+  document.addEventListener("mouseout", (e) => {
+    if (e.relatedTarget || e.clientY > 0 || exitSent === location.href) return;
+    if (!matchMedia("(pointer: fine)").matches) return;
+    exitSent = location.href;
+    track("exit_intent");
+  });
+
   let lastPage = null;
   function pageViewed() {
     if (location.href === lastPage) return;
