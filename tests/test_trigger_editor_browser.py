@@ -164,6 +164,15 @@ async def test_an_admin_builds_the_pricing_trigger_pauses_and_duplicates_it(serv
     async with api(server, admin) as http:
         again = (await http.get(f"/triggers/{listed[0]['id']}")).json()
     assert meant(again) == {**meant(stored), "enabled": False}
+    # Resume it; delete the copy (after confirming): the original stays.
+    await row.locator("button.toggle").click()
+    await expect(row.locator(".status")).to_have_text("active")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.locator(".triggers tbody tr", has_text=name).locator(f"xpath=self::tr[not(@data-trigger='{stored['id']}')]") \
+        .locator("button.delete").click()
+    await expect(page.locator(".triggers tbody tr", has_text=name)).to_have_count(1)
+    async with api(server, admin) as http:
+        assert [t["id"] for t in (await http.get("/triggers")).json()["items"] if t["name"].startswith(name)] == [stored["id"]]
     assert inbox.js_errors() == []
     await inbox.close()
 
