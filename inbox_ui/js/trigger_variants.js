@@ -37,6 +37,8 @@ export class VariantsEditor {
   render() {
     const vs = this.form.variants;
     const channel = this.form.channel;
+    // A lead form is the point of that channel: every variant asks for something.
+    if (channel === "lead_form") for (const v of vs) v.form_on = true;
     clear(this.list);
     vs.forEach((v, i) => {
       const path = `variants.${i}`;
