@@ -82,3 +82,31 @@ def test_every_kind_of_when_is_accepted() -> None:
 ])
 def test_bad_definitions_say_what_is_wrong(changes: dict[str, Any], expected: str) -> None:
     assert expected in error_of(valid(**changes))
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("{% for i in (1..100000) %}x{% endfor %}", "loop iteration limit"),
+    ("{% include 'secrets' %}", "unexpected tag 'include'"),
+    ("{% render 'secrets' %}", "unexpected tag 'render'"),
+    ("{{ 'x' | nosuch }}", "unknown filter"),
+    ("{{ contact.nothing }}", "renders to an empty message"),
+    ("{% for i in (1..900) %}{{ 'ab' | append: 'cdefghijklmnopqrstuvwxyz0123456789' }}{% endfor %}", "longer than"),
+])
+def test_templates_are_sandboxed_and_bounded(template: str, expected: str) -> None:
+    from chat_server.triggers.templates import TemplateError, render
+
+    with pytest.raises(TemplateError) as caught:
+        render(template, {"contact": {"name": "Ann"}})
+    assert expected in str(caught.value)
+
+
+def test_templates_see_the_contact_and_the_event() -> None:
+    from types import SimpleNamespace
+
+    from chat_server.triggers.templates import contact_context, render
+
+    person = SimpleNamespace(id=7, name="Ann Lee", email=None, phone=None, properties={"plan": "pro"})
+    context = contact_context(person, {"name": "order_placed", "properties": {"amount": 120}})
+    text = ("{{ contact.first_name }} on {{ contact.plan }} paid {{ event.properties.amount }}, "
+            "{{ contact.email | default: 'no email' }}")
+    assert render(text, context) == "Ann on pro paid 120, no email"

@@ -250,3 +250,50 @@ async def test_a_paused_trigger_cancels_its_waiting_sends(rt: tuple[Runtime, Rec
     assert await automatic_messages(runtime) == []
     async with runtime.db.read() as s:
         assert (await s.get(TriggerSend, (await sends(runtime))[0].id)).state == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_segment_entered_and_property_changed_fire_and_the_dry_run_agrees(rt: tuple[Runtime, RecordingBus]) -> None:
+    from chat_server.actions.properties import do_change_properties
+    from chat_server.actions.segments import do_create_segment
+    from chat_server.behaviour.properties import PropertyOperation
+    from chat_server.behaviour.segments import Group
+    from chat_server.models import Operator, Role
+
+    runtime, _ = rt
+    admin = Operator(name="Admin", email="admin@example.com", role=Role.admin, password_hash="x")
+    segment = await do_create_segment(runtime, admin, "Pricing viewers", Group.model_validate({"conditions": [
+        {"kind": "event", "name": "page_viewed", "url_contains": "/pricing", "op": "at_least", "count": 2}]}))
+    entered = await make_trigger(runtime, name="entered", delay_seconds=0, audience={}, limits={"frequency": "every_time"},
+                                 when={"type": "segment_entered", "segment_id": segment.id})
+    changed = await make_trigger(runtime, name="plan", delay_seconds=0, audience={},
+                                 when={"type": "property_changed", "property": "plan"})
+    people = [await contact(runtime, f"v-seg-{n}") for n in range(3)]
+    await views(runtime, people[0], 2)
+    await views(runtime, people[1], 1)
+    await views(runtime, people[2], 3)
+    assert sorted(r.contact_id for r in await sends(runtime, entered.id)) == [people[0], people[2]]
+    async with runtime.db.read() as s:
+        result = await dry_run(s, Definition.model_validate(entered.definition), 7, utcnow(), entered.id or 0)
+    assert (result["fired"], result["contacts"]) == (2, 2)
+
+    await do_change_properties(runtime, people[1], [PropertyOperation(op="set", key="plan", value="pro")])
+    await do_change_properties(runtime, people[1], [PropertyOperation(op="set", key="other", value=1)])
+    assert [r.contact_id for r in await sends(runtime, changed.id)] == [people[1]]
+
+
+async def test_page_time_sends_only_to_a_visitor_still_on_the_page(rt: tuple[Runtime, RecordingBus]) -> None:
+    runtime, _ = rt
+    await make_trigger(runtime, delay_seconds=0, audience={}, when={"type": "page_time", "url_contains": "/pricing",
+                                                                   "seconds": 30})
+    stays, leaves = await contact(runtime, "v-stays"), await contact(runtime, "v-leaves")
+    now = utcnow()
+    await views(runtime, stays, 1, start=now)
+    await views(runtime, leaves, 1, start=now)
+    await views(runtime, leaves, 1, url="https://shop.example/about", start=now + timedelta(seconds=5))
+    rows = await sends(runtime)
+    assert {r.contact_id for r in rows} == {stays, leaves}
+    assert all(r.due_at - r.matched_at == timedelta(seconds=30) for r in rows)
+    outcomes = await TriggerWorker(runtime).run_once(now + timedelta(seconds=31))
+    assert sorted(o.state for o in outcomes) == ["cancelled", "sent"]
+    cancelled = next(r for r in await sends(runtime) if r.contact_id == leaves)
+    assert cancelled.state == "cancelled" and "still on a page containing '/pricing'" in (cancelled.reason or "")

@@ -21,7 +21,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..db import WriteSession
 from ..models import Event
 from ..models.trigger import TriggerSend
-from ..models.types import utcnow
 from ..reads import triggers as reads
 from ..runtime import Runtime
 from ..triggers.definition import parse_definition
@@ -83,7 +82,7 @@ def trigger_cache(rt: Runtime) -> TriggerCache:
 
 
 def candidates(index: TriggerIndex, happened: Sequence[Happened], changes: Sequence[MembershipChange],
-               touches: dict[int, Touch]) -> list[Candidate]:
+               touches: dict[int, Touch], now: datetime) -> list[Candidate]:
     found = [Candidate(a, ev.contact_id, str(ev.event_id), ev.occurred_at, ev.name, ev.url, ev.properties)
              for ev in happened for a in index.by_event.get(ev.name, ())]
     if index.by_change:
@@ -95,12 +94,9 @@ def candidates(index: TriggerIndex, happened: Sequence[Happened], changes: Seque
             for a in index.by_change:
                 seed = change_fires(a.definition.when, by_contact.get(contact_id, []), props)
                 if seed is not None:
-                    found.append(Candidate(a, contact_id, seed, _now(happened), None))
+                    # The change's moment names the occurrence (the timeline's segment event has it too).
+                    found.append(Candidate(a, contact_id, f"{seed}:{int(now.timestamp())}", now, None))
     return found
-
-
-def _now(happened: Sequence[Happened]) -> datetime:
-    return max((h.occurred_at for h in happened), default=utcnow())
 
 
 async def insert_sends(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -119,7 +115,7 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], happene
         return
     await _outcomes(s, happened)
     await _goals(s, index, happened)
-    found = candidates(index, happened, changes, touches)
+    found = candidates(index, happened, changes, touches, now)
     if not found:
         return
     names = set().union(*(needed_events(c.trigger.definition) for c in found))

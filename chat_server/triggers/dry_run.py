@@ -46,7 +46,8 @@ async def dry_run(s: reads.Session, d: Definition, days: int, now: datetime, tri
         if base is None:
             continue
         live_name = ev_name if triggering_event(d.when) is not None else None
-        candidate = Candidate(armed, contact_id, str(event_id), at, live_name, url, props or {})
+        seed = str(event_id) if live_name else f"{d.when.type}:{(props or {}).get('segment_id')}:{int(at.timestamp())}"
+        candidate = Candidate(armed, contact_id, seed, at, live_name, url, props or {})
         fired = decide(candidate, _as_of(base, at))
         if fired is None:
             continue

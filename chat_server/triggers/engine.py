@@ -144,7 +144,10 @@ def send_checks(d: Definition, facts: Facts, now: datetime) -> list[Check]:
             facts.snapshot.properties.get("last_page"), dict) else None
         checks.append(Check(f"still on a page containing {d.when.url_contains!r}",
                             _url_ok(last, d.when.url_contains), last or "no page"))
-        checks.append(Check("online in the widget", facts.online, "online" if facts.online else "offline"))
+        # Staying on one page sends no events: seen since the view (plus a margin) is still there.
+        seen = facts.snapshot.last_seen_at >= now - delay_of(d) - timedelta(seconds=120)
+        checks.append(Check("online in the widget", facts.online or seen,
+                            f"last seen {facts.snapshot.last_seen_at.isoformat()}"))
     if d.limits.skip_if_live_conversation:
         checks.append(Check("no live conversation with an operator", not facts.live_conversation,
                             "an operator is talking with them" if facts.live_conversation else "none"))
