@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
     tmp = tmp_path_factory.mktemp("triggers-browser")
     chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
+    chat.start(timeout=120)  # a loaded machine takes long just to import the server
     yield chat
     chat.stop()
 
