@@ -297,3 +297,24 @@ async def test_page_time_sends_only_to_a_visitor_still_on_the_page(rt: tuple[Run
     assert sorted(o.state for o in outcomes) == ["cancelled", "sent"]
     cancelled = next(r for r in await sends(runtime) if r.contact_id == leaves)
     assert cancelled.state == "cancelled" and "still on a page containing '/pricing'" in (cancelled.reason or "")
+
+
+async def test_two_sends_racing_for_the_last_place_under_the_cap(rt: tuple[Runtime, RecordingBus]) -> None:
+    from chat_server.actions.trigger_delivery import deliver
+
+    runtime, _ = rt
+    await _cap(runtime, 1)
+    await make_trigger(runtime, name="first", delay_seconds=0)
+    await make_trigger(runtime, name="second", delay_seconds=0, when={
+        "type": "event", "event": "page_viewed", "url_contains": "/pricing"})
+    visitor = await contact(runtime, "v-race-cap")
+    await views(runtime, visitor, 3)
+    a, b = TriggerWorker(runtime), TriggerWorker(runtime)
+    now = utcnow()
+    [first] = await claim(runtime, a.owner, now, limit=1)
+    [second] = await claim(runtime, b.owner, now, limit=1)
+    outcomes = await asyncio.gather(deliver(runtime, first, a.owner, now), deliver(runtime, second, b.owner, now))
+    assert sorted(o.state for o in outcomes) == ["cancelled", "sent"], outcomes
+    assert len(await automatic_messages(runtime)) == 1
+    cancelled = next(r for r in await sends(runtime) if r.state == "cancelled")
+    assert cancelled.sent_at is None and "site daily cap" in (cancelled.reason or "")

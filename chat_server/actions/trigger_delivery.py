@@ -79,8 +79,8 @@ async def deliver(rt: Runtime, send_id: int, owner: str, now: datetime | None = 
         cap, site_zone = await reads.site_limits(s)
         d = parse_definition(trigger.definition)
         facts = (await reads.load_facts(s, [send.contact_id], needed_events(d), now)).get(send.contact_id)
-        sent_today = await reads.sent_since(s, send.contact_id, now - timedelta(days=1))
-        last = await reads.last_sent(s, trigger.id or 0, send.contact_id)
+        sent_today = await reads.sent_since(s, send.contact_id, now - timedelta(days=1), send_id)
+        last = await reads.last_sent(s, trigger.id or 0, send.contact_id, send_id)
         zone = await reads.contact_zone(s, send.contact_id)
         operator = await s.get(Operator, d.sender.operator_id) if d.sender.operator_id else None
     if trigger.deleted_at is not None or not trigger.enabled:
@@ -95,7 +95,7 @@ async def deliver(rt: Runtime, send_id: int, owner: str, now: datetime | None = 
         if opening is None:
             return await _cancel(rt, send_id, owner, "outside working hours, and they never open")
         reason = f"outside working hours: waits for {opening.isoformat()}"
-        await _finish(rt, send_id, owner, due_at=opening, reason=reason)
+        await _finish(rt, send_id, owner, due_at=opening, reason=reason, sent_at=None)
         return Outcome("deferred", reason)
     channel = d.channel
     if channel == "best_available" and not facts.online:
@@ -108,6 +108,8 @@ async def deliver(rt: Runtime, send_id: int, owner: str, now: datetime | None = 
     except TemplateError as exc:
         return await _fail(rt, send_id, owner, f"template: {exc}")
     author = operator.name if operator is not None else d.sender.bot_name
+    if not await _reserve(rt, send_id, owner, send.contact_id, cap, now):
+        return await _cancel(rt, send_id, owner, f"site daily cap: {cap} automatic messages in the last 24 hours")
     try:
         stored = await do_send_proactive(rt, send.contact_id, text, display=WIDGET[channel],  # type: ignore[arg-type]
                                          author_name=author, client_msg_id=f"trigger-send-{send_id}")
@@ -133,13 +135,25 @@ async def _event_of(rt: Runtime, send: TriggerSend) -> dict[str, object]:
     return {"name": event.name, "url": event.url, "properties": event.properties}
 
 
+async def _reserve(rt: Runtime, send_id: int, owner: str, contact_id: int, cap: int, now: datetime) -> bool:
+    """Count this send against the daily cap before it leaves (its sent_at, set now), with the
+    contact locked: of two sends racing for the last place, one gets it."""
+    async with rt.db.write() as s:
+        await reads.lock_contact(s, contact_id)
+        if await reads.sent_since(s, contact_id, now - timedelta(days=1), send_id) >= cap:
+            return False
+        result = await run(s, update(TriggerSend.__table__).where(  # type: ignore[attr-defined]
+            SEND.id == send_id, SEND.lease_owner == owner, SEND.state == "scheduled").values(sent_at=now))
+        return bool(result.rowcount)
+
+
 async def _cancel(rt: Runtime, send_id: int, owner: str, reason: str) -> Outcome:
-    await _finish(rt, send_id, owner, state="cancelled", reason=reason[:1000])
+    await _finish(rt, send_id, owner, state="cancelled", reason=reason[:1000], sent_at=None)
     return Outcome("cancelled", reason)
 
 
 async def _fail(rt: Runtime, send_id: int, owner: str, reason: str) -> Outcome:
     log.info("trigger send failed", extra={"send_id": send_id, "reason": reason[:300]})
-    await _finish(rt, send_id, owner, state="failed", reason=reason[:1000])
+    await _finish(rt, send_id, owner, state="failed", reason=reason[:1000], sent_at=None)
     return Outcome("failed", reason)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..behaviour.filters import Snapshot
@@ -50,9 +50,10 @@ async def counts(s: AsyncSession, trigger_ids: list[int]) -> dict[int, tuple[int
     """(matched, sent) per trigger."""
     if not trigger_ids:
         return {}
-    rows = (await _run(s, select(SEND.trigger_id, func.count(SEND.id), func.count(SEND.sent_at)).where(
+    sent = func.sum(case((SEND.state == "sent", 1), else_=0))
+    rows = (await _run(s, select(SEND.trigger_id, func.count(SEND.id), sent).where(
         SEND.trigger_id.in_(trigger_ids)).group_by(SEND.trigger_id))).all()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: (r[1], int(r[2] or 0)) for r in rows}
 
 
 async def site_limits(s: AsyncSession) -> tuple[int, str]:
@@ -61,16 +62,24 @@ async def site_limits(s: AsyncSession) -> tuple[int, str]:
     return (row.auto_messages_per_day, row.timezone) if row is not None else (3, "UTC")
 
 
-async def sent_since(s: AsyncSession, contact_id: int, since: datetime) -> int:
-    """Automatic messages sent to the contact since then, across every trigger and channel."""
+async def sent_since(s: AsyncSession, contact_id: int, since: datetime, besides: int = 0) -> int:
+    """Automatic messages sent (or being sent) to the contact since then, across every trigger
+    and channel; `besides` leaves out the send asking (its own reservation)."""
     return int((await _run(s, select(func.count(SEND.id)).where(
-        SEND.contact_id == contact_id, SEND.sent_at.is_not(None), SEND.sent_at > since))).scalar_one())
+        SEND.contact_id == contact_id, SEND.sent_at.is_not(None), SEND.sent_at > since, SEND.id != besides))).scalar_one())
 
 
-async def last_sent(s: AsyncSession, trigger_id: int, contact_id: int) -> datetime | None:
+async def last_sent(s: AsyncSession, trigger_id: int, contact_id: int, besides: int = 0) -> datetime | None:
     value: datetime | None = (await _run(s, select(func.max(SEND.sent_at)).where(
-        SEND.trigger_id == trigger_id, SEND.contact_id == contact_id))).scalar_one()
+        SEND.trigger_id == trigger_id, SEND.contact_id == contact_id, SEND.id != besides))).scalar_one()
     return value
+
+
+async def lock_contact(s: AsyncSession, contact_id: int) -> None:
+    """Serialise the sends to one contact (PostgreSQL; SQLite has one writer already), so two
+    processes cannot both pass the daily cap."""
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
+        await _run(s, select(CONTACT.id).where(CONTACT.id == contact_id).with_for_update())
 
 
 async def sends_of(s: AsyncSession, trigger_id: int, contact_id: int, limit: int = 20) -> list[TriggerSend]:
