@@ -6,10 +6,11 @@ import { hasText, t } from "./i18n.js";
 const TOKEN_KEY = "inbox.token";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details; // [{loc, msg}] of a 422: which field, and why
   }
 }
 
@@ -41,14 +42,16 @@ export async function request(method, path, body, { raw = false } = {}) {
   if (!response.ok) {
     let code = "http_error";
     let message = t("error.http", { status: response.status });
+    let details = [];
     try {
       const data = await response.json();
       code = data.error?.code || code;
       message = data.error?.message || message;
-      const detail = data.error?.details?.[0];
+      details = data.error?.details || [];
+      const detail = details[0];
       if (detail) message += `: ${detail.loc.join(".")} ${detail.msg}`;
     } catch { /* not JSON */ }
-    throw new ApiError(response.status, code, errorText(code, message));
+    throw new ApiError(response.status, code, errorText(code, message), details);
   }
   if (raw) return response;
   return response.status === 204 ? null : response.json();

@@ -8,11 +8,11 @@ import { state, canWrite, isAdmin } from "./state.js";
 import { InboxPage } from "./inbox.js";
 import { ContactsPage } from "./contacts.js";
 import { ReportsPage } from "./reports.js";
-import { renderTriggerResults } from "./trigger_results.js";
 import { AdminPage } from "./admin.js";
 import { roleName, setLanguage, storedLanguage, t } from "./i18n.js";
 import { SegmentsPage } from "./segments.js";
 import { BehaviourPage } from "./behaviour.js";
+import { TriggersPage } from "./triggers.js";
 
 const $ = (id) => document.getElementById(id);
 let page = null;
@@ -144,9 +144,8 @@ function route() {
   else if (name === "reports") page = new ReportsPage(main);
   else if (name === "segments") page = new SegmentsPage(main);
   else if (name === "behaviour") page = new BehaviourPage(main);
+  else if (name === "triggers") page = new TriggersPage(main, arg, sub);
   else if (name === "admin" && isAdmin()) page = new AdminPage(main);
-  // The trigger list (triggers.js), where present, routes its results links itself, before this.
-  else if (name === "triggers" && sub === "results") page = renderTriggerResults(main, Number(arg));
   else {
     if (!inboxPage) inboxPage = new InboxPage();
     page = inboxPage;
