@@ -20,7 +20,9 @@ from ..models import Contact, Event, Operator
 from ..models.trigger import Trigger, TriggerSend
 from ..models.types import utcnow
 from ..reads import triggers as reads
+from ..reads.reach import reach_of
 from ..runtime import Runtime
+from ..triggers.channel import choose_channel
 from ..triggers.definition import parse_definition
 from ..triggers.engine import needed_events, send_checks
 from ..triggers.limits import cap_check, frequency_check, hours_check
@@ -29,10 +31,12 @@ from .errors import ActionError
 from .membership import run
 from .proactive import do_send_proactive
 from .tracking import TrackItem, do_track
+from .webhook_events import emit_trigger_fired
 
 log = logging.getLogger(__name__)
 SEND = TriggerSend.__table__.c  # type: ignore[attr-defined]
 LEASE = timedelta(seconds=60)
+# How each widget channel of a definition shows: a chat message or a popup card.
 WIDGET = {"widget_chat": "chat", "widget_popup": "card", "lead_form": "card", "best_available": "chat"}
 
 
@@ -60,11 +64,17 @@ async def claim(rt: Runtime, owner: str, now: datetime, limit: int = 50) -> list
             SEND.id.in_(ids), SEND.lease_owner == owner, SEND.lease_until > now, SEND.state == "scheduled"))).all()]
 
 
-async def _finish(rt: Runtime, send_id: int, owner: str, **values: object) -> bool:
+async def _finish(rt: Runtime, send_id: int, owner: str,
+                  fired: tuple[Trigger, int, dict[str, object]] | None = None, **values: object) -> bool:
+    """Record the outcome while this owner still holds the lease; a send that went out is
+    also told to the webhooks (`trigger.fired`) in the same transaction."""
     async with rt.db.write() as s:
         result = await run(s, update(TriggerSend.__table__).where(  # type: ignore[attr-defined]
             SEND.id == send_id, SEND.lease_owner == owner, SEND.state == "scheduled").values(
             lease_owner=None, lease_until=None, **values))
+        if result.rowcount and fired is not None:
+            trigger, contact_id, details = fired
+            emit_trigger_fired(s, trigger.id or 0, trigger.name, contact_id, details)
         return bool(result.rowcount)
 
 
@@ -83,6 +93,7 @@ async def deliver(rt: Runtime, send_id: int, owner: str, now: datetime | None = 
         last = await reads.last_sent(s, trigger.id or 0, send.contact_id, send_id)
         zone = await reads.contact_zone(s, send.contact_id)
         operator = await s.get(Operator, d.sender.operator_id) if d.sender.operator_id else None
+        reach = await reach_of(s, send.contact_id, online_widget=facts is not None and facts.online)
     if trigger.deleted_at is not None or not trigger.enabled:
         return await _cancel(rt, send_id, owner, "the trigger was paused or deleted before the send")
     if facts is None or contact is None:
@@ -97,30 +108,35 @@ async def deliver(rt: Runtime, send_id: int, owner: str, now: datetime | None = 
         reason = f"outside working hours: waits for {opening.isoformat()}"
         await _finish(rt, send_id, owner, due_at=opening, reason=reason, sent_at=None)
         return Outcome("deferred", reason)
-    channel = d.channel
-    if channel == "best_available" and not facts.online:
-        return await _cancel(rt, send_id, owner, "no channel: offline in the widget (email and messengers come with reach)")
-    if channel not in WIDGET:
-        return await _fail(rt, send_id, owner, f"unreachable: the {channel} channel is not available on this server yet")
+    channel, why = choose_channel(d.channel, reach)
+    if channel is None:
+        return await _cancel(rt, send_id, owner, f"no channel: {why}")
     variant = next((v for v in d.variants if v.name == send.variant), d.variants[0])
     try:
-        text = render(variant.text, contact_context(contact, await _event_of(rt, send)))
+        context = contact_context(contact, await _event_of(rt, send))
+        text = render(variant.text, context)
+        subject = render(variant.subject, context) if variant.subject else trigger.name
     except TemplateError as exc:
         return await _fail(rt, send_id, owner, f"template: {exc}")
-    author = operator.name if operator is not None else d.sender.bot_name
     if not await _reserve(rt, send_id, owner, send.contact_id, cap, now):
         return await _cancel(rt, send_id, owner, f"site daily cap: {cap} automatic messages in the last 24 hours")
     try:
-        stored = await do_send_proactive(rt, send.contact_id, text, display=WIDGET[channel],  # type: ignore[arg-type]
-                                         author_name=author, client_msg_id=f"trigger-send-{send_id}")
+        stored = await do_send_proactive(
+            rt, send.contact_id, text, channel=channel,  # type: ignore[arg-type]
+            display=WIDGET.get(d.channel, "chat"),  # type: ignore[arg-type]
+            author_name=operator.name if operator is not None else d.sender.bot_name,
+            author_operator_id=operator.id if operator is not None else None,
+            subject=subject if channel == "email" else None,
+            form=variant.form.model_dump() if d.channel == "lead_form" and variant.form else None,
+            client_msg_id=f"trigger-send-{send_id}")
     except (ActionError, ValueError) as exc:
         return await _fail(rt, send_id, owner, f"unreachable: {exc}")
-    if not await _finish(rt, send_id, owner, state="sent", sent_at=now, channel="widget", message_id=stored.message.id,
-                         reason=None):
+    details = {"send_id": send_id, "variant": send.variant, "message_id": stored.message.id, "channel": channel}
+    if not await _finish(rt, send_id, owner, state="sent", sent_at=now, channel=channel, message_id=stored.message.id,
+                         reason=None, fired=(trigger, send.contact_id, details)):
         return Outcome("lost")
     await do_track(rt, [TrackItem(send.contact_id, "triggered_message_sent", {
-        "trigger_id": trigger.id, "trigger": trigger.name, "send_id": send_id, "variant": send.variant,
-        "message_id": stored.message.id, "channel": "widget"}, external_id=f"trigger-sent-{send_id}")])
+        "trigger_id": trigger.id, "trigger": trigger.name, **details}, external_id=f"trigger-sent-{send_id}")])
     return Outcome("sent")
 
 

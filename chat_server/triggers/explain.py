@@ -9,11 +9,11 @@ from typing import Any
 
 from ..models.trigger import Trigger
 from ..reads import triggers as reads
+from ..reads.reach import reach_of
+from .channel import choose_channel
 from .definition import parse_definition
 from .engine import Check, in_dates, needed_events, send_checks, variant_for, when_check
 from .limits import cap_check, frequency_check, hours_check
-
-WIDGET_CHANNELS = ("widget_chat", "widget_popup", "lead_form")
 
 
 def _line(c: Check) -> dict[str, Any]:
@@ -33,7 +33,7 @@ async def explain(s: reads.Session, trigger: Trigger, contact_id: int, now: date
     limits = [frequency_check(d, await reads.last_sent(s, trigger.id, contact_id), now),
               cap_check(await reads.sent_since(s, contact_id, now - timedelta(days=1)), cap)]
     hours, opening = hours_check(d, site_zone, await reads.contact_zone(s, contact_id), now)
-    channel, why = _channel(d.channel, facts.online)
+    channel, why = choose_channel(d.channel, await reach_of(s, contact_id, online_widget=facts.online))
     group = variant_for(trigger.id, contact_id, d)
     sends = await reads.sends_of(s, trigger.id, contact_id)
     failing = [c.name for c in [*conditions, *limits, hours] if not c.ok]
@@ -56,13 +56,3 @@ async def explain(s: reads.Session, trigger: Trigger, contact_id: int, now: date
                    "matched_at": x.matched_at.isoformat(), "due_at": x.due_at.isoformat(),
                    "sent_at": x.sent_at.isoformat() if x.sent_at else None} for x in sends],
     }
-
-
-def _channel(channel: str, online: bool) -> tuple[str | None, str]:
-    if channel in WIDGET_CHANNELS:
-        return "widget", "the widget: shown when they next open a page with it" if not online else "the widget (online now)"
-    if channel == "best_available":
-        if online:
-            return "widget", "online in the widget"
-        return None, "offline in the widget, and email and messengers are not connected to triggers on this server"
-    return None, f"the {channel} channel is not connected to triggers on this server yet"
