@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
                 try:
                     results["scenarios"][name] = SCENARIOS[name](env, plan)
+                    results.setdefault("measured", {})[name] = results["machine"]["when"]
                 except GeneratorFailed as exc:
                     print(f"bench: {name} failed: {exc}", file=sys.stderr, flush=True)
                     return 1
