@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .procs import GeneratorFailed
 from .report import machine, markdown, write_json
 from .scenarios import SCENARIOS, SMOKE, Env, Plan
 
@@ -50,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.only or list(SCENARIOS):
                 t0 = time.monotonic()
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
-                results["scenarios"][name] = SCENARIOS[name](env, plan)
+                try:
+                    results["scenarios"][name] = SCENARIOS[name](env, plan)
+                    results.setdefault("measured", {})[name] = results["machine"]["when"]
+                except GeneratorFailed as exc:
+                    print(f"bench: {name} failed: {exc}", file=sys.stderr, flush=True)
+                    return 1
                 print(f"bench: {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
                 write_json(json_path, results)  # keep what is done if a later scenario fails
         finally:

@@ -72,14 +72,23 @@ class Control:
         self._results.join_thread()
 
 
-def _generator_main(role: Role, args: tuple[Any, ...], barrier: Any, results: Any) -> None:
+class GeneratorFailed(RuntimeError):
+    """A load generator failed: the message names it and says why, in one line."""
+
+
+def _generator_main(name: str, role: Role, args: tuple[Any, ...], barrier: Any, results: Any) -> None:
     os.sched_setaffinity(0, cpus_for(LOAD_CPUS))
     try:
         asyncio.run(role(Control(barrier, results), *args))
+    except threading.BrokenBarrierError:
+        # Someone else gave up first (another generator, or the conductor): their error is
+        # the one to tell, not this one's wait being cut short.
+        results.put({"error": f"{name}: stopped waiting, someone else gave up", "secondary": True})
+        raise SystemExit(1) from None
     except BaseException as exc:
-        results.put({"error": repr(exc)})
+        results.put({"error": f"{name}: {exc!r}"})
         barrier.abort()  # the conductor and the other generators stop waiting for this one
-        raise
+        raise SystemExit(1) from None  # the conductor tells it, in one line
 
 
 @dataclass
@@ -97,8 +106,9 @@ class Generators:
         self._results = SPAWN.Queue()
 
     def start(self) -> Generators:
-        for role, args in self.roles:
-            proc = SPAWN.Process(target=_generator_main, args=(role, args, self._barrier, self._results), daemon=True)
+        for n, (role, args) in enumerate(self.roles, 1):
+            name = f"generator {n} ({role.__name__})"
+            proc = SPAWN.Process(target=_generator_main, args=(name, role, args, self._barrier, self._results), daemon=True)
             proc.start()
             self.procs.append(proc)
         return self
@@ -112,18 +122,36 @@ class Generators:
 
     def results(self, timeout: float = 600) -> list[Any]:
         got: list[Any] = []
+        secondary: str | None = None
         deadline = time.monotonic() + timeout
         while len(got) < len(self.procs):
             try:
-                got.append(self._results.get(timeout=max(0.1, deadline - time.monotonic())))
+                report = self._results.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                raise TimeoutError("a load generator did not report") from None
-            if isinstance(got[-1], dict) and "error" in got[-1]:
-                self.stop()
-                raise RuntimeError(f"load generator failed: {got[-1]['error']}")
+                if secondary is not None:
+                    break
+                silent = [n for n, proc in enumerate(self.procs, 1) if not proc.is_alive() and proc.exitcode]
+                raise GeneratorFailed(f"load generator {silent or ''} did not report") from None
+            if isinstance(report, dict) and "error" in report:
+                if report.get("secondary"):
+                    secondary = report["error"]
+                    deadline = min(deadline, time.monotonic() + 5)  # the one who gave up first reports too
+                    continue
+                self.stop(failed=True)
+                raise GeneratorFailed(f"load {report['error']}")
+            got.append(report)
+        if secondary is not None:
+            self.stop(failed=True)
+            raise GeneratorFailed(f"load {secondary}")
         return got
 
-    def stop(self) -> None:
+    def stop(self, failed: bool = False) -> None:
+        """A normal end lets every generator finish on its own; only a failure (or a generator
+        that does not end) cuts the others' waits short. Aborting the barrier at once raced
+        generators just released from their last `sync()`."""
+        if not failed:
+            for proc in self.procs:
+                proc.join(30)
         self._barrier.abort()
         for proc in self.procs:
             proc.join(10)
@@ -133,8 +161,8 @@ class Generators:
     def __enter__(self) -> Generators:
         return self.start()
 
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        self.stop(failed=exc_type is not None)
 
 
 class ServerProcess:

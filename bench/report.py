@@ -47,6 +47,14 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
             *["| " + " | ".join(_f(c) for c in row) + " |" for row in rows], ""]
 
 
+def _measured(results: dict[str, Any], scenario: str) -> list[str]:
+    """A scenario kept from an earlier run (`--only` ran others) says which run its figures are from."""
+    when = results.get("measured", {}).get(scenario)
+    if when is None or when == results["machine"]["when"]:
+        return []
+    return [f"*These figures are from the run of {when}, kept when a later `--only` run measured other scenarios.*", ""]
+
+
 def markdown(results: dict[str, Any], runs: int, command: str) -> str:
     m = results["machine"]
     out = [
@@ -59,12 +67,12 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
         + f"Every figure is the median of {runs} runs. The server under test is pinned to core 0 and the load "
         "generators (separate processes, at least two) to core 1; everything runs on loopback. Each "
         "figure stands beside a reference measured in the same run, because absolute times on a shared "
-        "machine drift. How to read each scenario and where the time goes: see the notes below the tables.",
+        "machine drift. How to read each scenario and where the time goes: see the history and analysis below the tables.",
         "",
     ]
     s = results["scenarios"]
     if "idle_connections" in s:
-        out += ["## 1. Idle widget connections", "",
+        out += ["## 1. Idle widget connections", "", *_measured(results, "idle_connections"),
                 "Widgets connected after the hello/welcome handshake (each one a visitor with a contact row), "
                 "against a bare `websockets` server holding the same number of connections after a one-frame "
                 "hello. Target: RSS per connection at most 2x the reference.", ""]
@@ -74,19 +82,20 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
                         r["memory_ratio"], r["ours"]["connects_per_s"], r["reference"]["connects_per_s"], r["met"]]
                        for r in s["idle_connections"]])
     if "latency" in s:
-        out += ["## 2. Visitor → operator latency, with persistence", "",
+        out += ["## 2. Visitor → operator latency, with persistence", "", *_measured(results, "latency"),
                 "From the visitor's send to the operator's receive (clock shared by the processes), messages "
                 "spread round-robin over 2x"
                 f"{results['plan']['latency_visitors']} conversations at a steady rate. Reference: the bare "
                 "relay at the same rate, no database. Target: p99 ≤ 25 ms at 500 msg/s.", ""]
-        out += _table(["database", "msg/s", "p50 ms", "p95 ms", "p99 ms", "lost", "server CPU µs/msg", "reference p50",
-                       "reference p99", "reference CPU µs/msg", "target"],
+        out += _table(["database", "msg/s", "p50 ms", "p95 ms", "p99 ms", "lost", "server CPU µs/msg", "statements/msg",
+                       "reference p50", "reference p99", "reference CPU µs/msg", "target"],
                       [[r["database"], r["rate"], r["ours"]["p50_ms"], r["ours"]["p95_ms"], r["ours"]["p99_ms"],
-                        r["ours"]["lost"], r["ours"].get("cpu_us_per_message"), r["reference"]["p50_ms"],
+                        r["ours"]["lost"], r["ours"].get("cpu_us_per_message"),
+                        r["ours"].get("db_statements_per_message", "—"), r["reference"]["p50_ms"],
                         r["reference"]["p99_ms"], r["reference"].get("cpu_us_per_message"), r["met"]]
                        for r in s["latency"]])
     if "fanout" in s:
-        out += ["## 3. Fan-out throughput", "",
+        out += ["## 3. Fan-out throughput", "", *_measured(results, "fanout"),
                 "Visitors keep a window of messages in flight; every message goes to every operator and back to "
                 "its sender. A delivery is one message frame received by a client. CPU is the server's (plus "
                 "Redis for socket.io). Target: at least 50 % of the bare relay's deliveries per CPU-second.", ""]
@@ -100,7 +109,7 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
             rows.append([f"ours / reference: {r['efficiency_vs_reference']:.0%}", "", "", "", r["met"]])
         out += _table(["server", "deliveries/s", "deliveries per CPU-s", "CPU µs per delivery", "messages/s"], rows)
     if "across_processes" in s:
-        out += ["## 4. Across processes (Redis)", "",
+        out += ["## 4. Across processes (Redis)", "", *_measured(results, "across_processes"),
                 "Two server processes on PostgreSQL and Redis: visitors on one, the operator on the other, "
                 "against one process without Redis on the same database. Then Redis is restarted halfway through a run: every "
                 "acknowledged message must still reach the operator (recovered by resume).", ""]
@@ -111,7 +120,7 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
         out += _table(["msg/s", "one process p50 ms", "one process p99 ms", "across p50 ms", "across p99 ms",
                        "Redis hop p99 ms", "acked during restart", "received", "lost", "target"], rows)
     if "reconnect_storm" in s:
-        out += ["## 5. Reconnect storm", "",
+        out += ["## 5. Reconnect storm", "", *_measured(results, "reconnect_storm"),
                 "Every visitor has a conversation; all drop at once and reconnect at once with resume. Time until "
                 "every one has its welcome and its thread back; database statements (transaction control "
                 "included) per reconnect, from the server's `chat_db_statements_total`.", ""]
@@ -124,5 +133,11 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
             "Not measured: the trigger engine is not built yet. This scenario joins the suite with it.", ""]
     notes = results.get("notes")
     if notes:
-        out += ["## Notes", "", notes.strip(), ""]
+        described, _, body = notes.partition("\n")
+        run = described.removeprefix("Describes: ").strip()
+        out += ["## History and analysis", "",
+                f"*Written about the run of {run}*"
+                + ("." if run == m["when"] else f", not the run that produced the tables above ({m['when']}): "
+                   "its figures are that run's, quoted to explain what changed and where the time goes."),
+                "", body.strip(), ""]
     return "\n".join(out)

@@ -186,13 +186,16 @@ def _latency(pids: list[int], ws_base: str, http_base: str, rate: int, plan: Pla
                                  a + b, plan.latency_seconds))
     senders = [(clients.paced_visitors, (ws_base, plan.latency_visitors, half, a / half, f"{tag}a")),
                (clients.paced_visitors, (ws_base, plan.latency_visitors, half, b / half, f"{tag}b"))]
+    ours = bool(http_base) and operator_ws is None  # one server of ours, with its statement counter
     with Generators([listener, *senders]) as gens:
         gens.sync()
+        statements_before = _statements(http_base) if ours else 0.0
         before = [Usage(pid).read() for pid in pids]
         if during is not None:
             during()
         results = gens.results()
         after = [Usage(pid).read() for pid in pids]
+        statements = _statements(http_base) - statements_before if ours else 0.0
     cpu = sum(b.cpu - a.cpu for a, b in zip(before, after, strict=True))
     got = next(r for r in results if "latencies" in r)
     sent = [r for r in results if "sent" in r]
@@ -200,7 +203,10 @@ def _latency(pids: list[int], ws_base: str, http_base: str, rate: int, plan: Pla
     acked = sum(r["acked"] for r in sent)
     return {"p50_ms": pct(ms, 0.5), "p95_ms": pct(ms, 0.95), "p99_ms": pct(ms, 0.99), "sent": sum(r["sent"] for r in sent),
             "acked": acked, "received": len(ms), "lost": acked - len(ms), "cpu_us_per_message": cpu * 1e6 / max(len(ms), 1),
-            "generator_max_behind_ms": max(r["max_behind_s"] for r in sent) * 1000}
+            "generator_max_behind_ms": max(r["max_behind_s"] for r in sent) * 1000,
+            # Every statement the server sent while the messages went through, over the messages:
+            # what the regression guard pins (tests/test_bench_smoke.py). Counts, not timings.
+            **({"db_statements_per_message": statements / max(len(ms), 1)} if ours else {})}
 
 
 def latency(env: Env, plan: Plan) -> list[dict[str, Any]]:

@@ -3,15 +3,21 @@ work that sends a write's news only once it is committed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import await_, in_greenlet
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .bus import Dispatch
@@ -21,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[Dispatch]], Awaitable[None]]
 EventData = dict[str, Any] | Callable[[], dict[str, Any]]
+R = TypeVar("R")
 
 
 class WriteSession(AsyncSession):
@@ -81,13 +88,21 @@ class Database:
             self.read_engine = create_async_engine(url, pool_size=4, max_overflow=4)
             self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
             for engine in (self.read_engine, self.write_engine):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.write_engine.sync_engine, "begin", _begin_immediate)
         else:
-            self.write_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: through asyncpg it is BEGIN, ";" and ROLLBACK, three round trips on every
+            # checkout, more than a message's own statements. A connection that died with the
+            # server fails its first statement instead; SQLAlchemy then renews the whole pool,
+            # and the edges answer that one request as unavailable (see is_unavailable).
+            self.write_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600)
             self.read_engine = self.write_engine
         self._write = async_sessionmaker(self.write_engine, class_=WriteSession, expire_on_commit=False)
-        self._read = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+        # Reads on PostgreSQL run without BEGIN and ROLLBACK around them: READ COMMITTED gives
+        # each statement its own snapshot anyway, so a read transaction bought two round trips
+        # and nothing else. (Same pool and engine: only the sessions' connections differ.)
+        reads = self.read_engine if self.is_sqlite else self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read = async_sessionmaker(reads, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteSession]:
@@ -102,6 +117,32 @@ class Database:
                     await self.write_events(session)
         # Only reached when the transaction committed: an exception (the rollback) skips it.
         await self._after_commit(session)
+
+    async def write_batch(self, fn: Callable[[WriteSession], Coroutine[Any, Any, R]]) -> R:
+        """`fn(session)` as one write transaction, like `write()`, with all of its statements
+        and the commit in one hand-off to the driver's thread on SQLite.
+
+        aiosqlite runs each cursor, execute, fetch and close on its own thread: ~16 hand-offs,
+        each a thread wake-up and a GIL handover, made a lone transaction cost ~5 ms of CPU.
+        Here the whole of `fn` runs on that thread, its statements going straight to sqlite3.
+        So `fn` may await only this session's database work: anything else (another engine,
+        a sleep, an executor) fails the write with an error saying so. On PostgreSQL `fn` runs
+        as usual (its round trips are the database's own work)."""
+        async def with_events(session: WriteSession) -> R:
+            result = await fn(session)
+            if session.events and self.write_events is not None:
+                await self.write_events(session)  # the webhooks' deliveries, in this transaction
+            return result
+
+        async with self._write() as session:
+            session.has_bus = self._publish is not None
+            if self.is_sqlite:
+                result = await _in_one_handoff(session, with_events)
+            else:
+                async with session.begin():
+                    result = await with_events(session)
+        await self._after_commit(session)
+        return result
 
     async def _after_commit(self, session: WriteSession) -> None:
         if session.dispatches and self._publish is not None:
@@ -137,7 +178,9 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Same layout (no slots of its own): the adapter gains the batch and no-op shortcuts.
+    dbapi_connection.__class__ = _BatchableConnection
     # Let SQLAlchemy's "begin" event decide how transactions start (see _begin_immediate).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -149,7 +192,119 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    deferred = _DEFER_BEGIN.get()
+    conn.info[_BEGIN_PENDING] = deferred
+    if not deferred:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- a batch in one hand-off (SQLite) ----------------------------------------------------------
+
+# Set while a batch procures its connection: BEGIN is then sent with the batch, not alone.
+_DEFER_BEGIN: contextvars.ContextVar[bool] = contextvars.ContextVar("defer_begin", default=False)
+_BEGIN_PENDING = "chat_begin_pending"
+# On the driver's thread, during a batch: the aiosqlite connection whose batch this is.
+_ON_DRIVER = threading.local()
+
+
+class _BatchableConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite adapter, with two shortcuts.
+
+    - During a batch on this connection's own thread, statements and the commit go straight
+      to sqlite3: handing them to the thread we are already on would wait for ourselves.
+    - A commit or rollback with no transaction open costs nothing. The pool rolls back every
+      connection it gets back, so each read and each write paid a hand-off for nothing.
+    """
+
+    __slots__ = ()
+
+    def _direct(self) -> bool:
+        return getattr(_ON_DRIVER, "conn", None) is self._connection
+
+    def _idle(self) -> bool:
+        raw = self._connection._connection
+        return raw is not None and not raw.in_transaction
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if self._direct():
+            if in_greenlet():
+                # AsyncConnection.execute insists its statement awaited something: a no-op
+                # that completes at once (two greenlet switches, no trip to the event loop).
+                await_(_nothing())
+            return self._connection._conn.cursor(_DirectCursor)
+        return super().cursor(server_side)
+
+    def commit(self) -> None:
+        if self._direct():
+            self._connection._conn.commit()
+        elif not self._idle():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._direct():
+            self._connection._conn.rollback()
+        elif not self._idle():
+            super().rollback()
+
+
+async def _nothing() -> None:
+    return None
+
+
+class _DirectCursor(sqlite3.Cursor):
+    async def _async_soft_close(self) -> None:
+        """The async result's hook for the adapter's cursor; a plain cursor keeps its rows."""
+
+
+async def _in_one_handoff(session: WriteSession, fn: Callable[[WriteSession], Coroutine[Any, Any, R]]) -> R:
+    token = _DEFER_BEGIN.set(True)
+    try:
+        # Procured here, on the event loop: opening a new connection needs it.
+        conn = await session.connection()
+    finally:
+        _DEFER_BEGIN.reset(token)
+    driver = (await conn.get_raw_connection()).driver_connection
+    sync_conn, sync_session = conn.sync_connection, session.sync_session
+    assert driver is not None and sync_conn is not None
+
+    def batch() -> R:
+        _ON_DRIVER.conn = driver
+        try:
+            if sync_conn.info.pop(_BEGIN_PENDING, False):
+                sync_conn.exec_driver_sql("BEGIN IMMEDIATE")
+            result = _run_to_end(fn(session))
+            sync_session.commit()
+            return result
+        except BaseException:
+            # Whatever state SQLAlchemy is left in (a commit that failed has already let go
+            # of its transaction, so the pool would not roll back), the file's ends here.
+            driver._conn.rollback()
+            raise
+        finally:
+            _ON_DRIVER.conn = None
+
+    job = asyncio.ensure_future(driver._execute(contextvars.copy_context().run, batch))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        # The thread finishes the batch whatever happens; the session must not be closed under it.
+        await asyncio.wait([job])
+        raise
+
+
+def _run_to_end(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine that never waits: on the driver's thread every statement of its
+    session completes at once, so it runs to its end in one step."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    except RuntimeError as exc:
+        if "event loop" in str(exc):
+            raise RuntimeError("a write_batch function awaited something other than its session's database work") from exc
+        raise
+    coro.close()
+    raise RuntimeError("a write_batch function awaited something other than its session's database work")
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from ..db import WriteSession
 from ..group_commit import GroupCommit
 from ..models import Contact, ContactIdentity, Conversation, IdentityKind
 from ..models.types import utcnow
@@ -92,7 +93,8 @@ class Arrivals:
     async def _insert(self, batch: list[NewVisitor]) -> list[int]:
         now = utcnow()
         rows = [_contact_row(v.fields, now) for v in batch]
-        async with self.rt.db.write() as s:
+
+        async def write(s: WriteSession) -> list[int]:
             conn = await s.connection()
             result = await conn.execute(
                 insert(Contact).returning(col(Contact.id), sort_by_parameter_order=True), rows)
@@ -104,7 +106,8 @@ class Arrivals:
                  "linked_reason": FIRST_VISIT, "created_at": now}
                 for v, contact_id in zip(batch, ids, strict=True)
             ])
-        return ids
+            return ids
+        return await self.rt.db.write_batch(write)
 
     async def _create_one(self, visitor: NewVisitor) -> int:
         # The id is taken (two arrivals under one id): the careful way settles them on one contact.
@@ -115,8 +118,9 @@ class Arrivals:
         return contact.id
 
     async def _touch_batch(self, contact_ids: list[int]) -> list[None]:
-        async with self.rt.db.write() as s:
+        async def write(s: WriteSession) -> None:
             await s.exec(update(Contact).where(col(Contact.id).in_(set(contact_ids))).values(last_seen_at=utcnow()))
+        await self.rt.db.write_batch(write)
         return [None] * len(contact_ids)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db import Database
+from ..db import Database, WriteSession
 from ..group_commit import GroupCommit
 from ..metrics import Metrics
 from ..models import AuthorType, Channel, Contact, Conversation, DeliveryState, Direction, Kind, Message, Status
@@ -56,37 +56,41 @@ def contact_message_writes(db: Database, metrics: Metrics) -> GroupCommit[Inboun
 async def write_contact_messages(db: Database, metrics: Metrics, batch: list[Inbound]) -> list[Stored]:
     """Store a batch of contacts' messages in one transaction; its news goes out in one
     publication once the batch has committed."""
-    async with db.write() as s:
-        for item in batch:
-            if item.follow_merges:
-                item.contact_id = await survivor_of(s, item.contact_id)
-        convs, created = await _lock_conversations(s, {item.contact_id for item in batch})
-        reopened: set[int] = set()
-        messages = []
-        for item in batch:
-            conv = convs[item.contact_id]
-            if conv.status != Status.open:
-                emit_status_changed(s, conv, conv.status, None)
-                conv.status, conv.snoozed_until = Status.open, None
-                reopened.add(item.contact_id)
-            messages.append(number(conv, _message(item, conv)))
-        await _insert(s, messages)
-        await _update(s, list(convs.values()))
-        for message in messages:
-            if message.attachments:
-                await bind_attachments(s, message.conversation_id, message.attachments)
-        contacts = await _contacts(s, created | reopened)
-        summaries = await list_summaries(s, [convs[c].id or 0 for c in contacts])
-        stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
-        for one in stored:
-            contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
-            if contact is not None:
-                summary = summaries.get(one.conversation.id or 0, EMPTY)
-                s.publish([conversation_dispatch(one.conversation, contact, summary)])
-            s.publish(message_dispatches(one.message, one.conversation))
-            emit_message(s, one.message, one.conversation)
+    stored = await db.write_batch(lambda s: _store(s, batch))
     for one in stored:
         metrics.messages_in.labels(one.message.channel.value).inc()
+    return stored
+
+
+async def _store(s: WriteSession, batch: list[Inbound]) -> list[Stored]:
+    for item in batch:
+        if item.follow_merges:
+            item.contact_id = await survivor_of(s, item.contact_id)
+    convs, created = await _lock_conversations(s, {item.contact_id for item in batch})
+    reopened: set[int] = set()
+    messages = []
+    for item in batch:
+        conv = convs[item.contact_id]
+        if conv.status != Status.open:
+            emit_status_changed(s, conv, conv.status, None)
+            conv.status, conv.snoozed_until = Status.open, None
+            reopened.add(item.contact_id)
+        messages.append(number(conv, _message(item, conv)))
+    await _insert(s, messages)
+    await _update(s, list(convs.values()))
+    for message in messages:
+        if message.attachments:
+            await bind_attachments(s, message.conversation_id, message.attachments)
+    contacts = await _contacts(s, created | reopened)
+    summaries = await list_summaries(s, [convs[c].id or 0 for c in contacts])
+    stored = [Stored(message, convs[item.contact_id]) for item, message in zip(batch, messages, strict=True)]
+    for one in stored:
+        contact = contacts.pop(one.conversation.contact_id, None)  # news of the conversation once, before its first message
+        if contact is not None:
+            summary = summaries.get(one.conversation.id or 0, EMPTY)
+            s.publish([conversation_dispatch(one.conversation, contact, summary)])
+        s.publish(message_dispatches(one.message, one.conversation))
+        emit_message(s, one.message, one.conversation)
     return stored
 
 

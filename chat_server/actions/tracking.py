@@ -134,8 +134,8 @@ async def do_track(rt: Runtime, items: list[TrackItem]) -> list[int | None]:
 
 
 async def write_events(rt: Runtime, requests: list[list[TrackItem]]) -> list[list[int | None]]:
-    async with rt.db.write() as s:
-        results = await store_events(s, rt, [item for request in requests for item in request])
+    items = [item for request in requests for item in request]
+    results = await rt.db.write_batch(lambda s: store_events(s, rt, items))
     answers, start = [], 0
     for request in requests:
         answers.append(results[start:start + len(request)])
