@@ -39,6 +39,8 @@ export class WebhooksSection {
     this.rows = h("tbody");
     this.secret = h("div", { class: "secret-once", "aria-live": "polite" });
     this.eventTypes = [];
+    this.open = new Set();  // hooks whose recent deliveries are shown; they survive a refresh
+    this.refresh = null;    // the timer that follows pending deliveries until they settle
     this.form = h("form", { class: "add-webhook" });
     this.el = h("section", { class: "webhooks-admin" },
       h("h2", {}, t("webhooks.title")),
@@ -81,8 +83,19 @@ export class WebhooksSection {
         this.eventTypes = list.event_types;
         this.buildForm();
       }
-      append(clear(this.rows), list.items.map((hook) => this.row(hook)));
+      const rows = list.items.map((hook) => this.row(hook));
+      append(clear(this.rows), rows);
+      const shown = await Promise.all(list.items.map((hook, i) =>
+        this.open.has(hook.id) ? this.fillDeliveries(hook, rows[i][1]) : false));
+      this.followPending(shown.some(Boolean) || list.items.some((hook) => this.open.has(hook.id) && hook.waiting));
     } catch (err) { toast(err.message); }
+  }
+
+  // While a shown delivery is still pending, look again shortly: the admin who pressed
+  // "Send test" sees it turn delivered (or failed, with the answer) without reloading.
+  followPending(pending) {
+    clearTimeout(this.refresh);
+    this.refresh = pending && this.el.isConnected ? setTimeout(() => this.load(), 2000) : null;
   }
 
   row(hook) {
@@ -96,8 +109,10 @@ export class WebhooksSection {
       h("td", { class: "last-status" }, lastStatus(hook),
         hook.waiting ? h("span", { class: "muted" }, " · ", t("webhooks.waiting", { count: hook.waiting })) : null),
       h("td", {},
-        act(t("webhooks.send_test"), "send-test", async () => { await post(`/webhooks/${hook.id}/test`); toast(t("webhooks.test_queued")); }),
-        act(t("webhooks.show_deliveries"), "show-deliveries", () => this.deliveries(hook, deliveries)),
+        act(t("webhooks.send_test"), "send-test", async () => {
+          await post(`/webhooks/${hook.id}/test`); toast(t("webhooks.test_queued")); this.open.add(hook.id); await this.load();
+        }),
+        act(t("webhooks.show_deliveries"), "show-deliveries", () => this.toggleDeliveries(hook)),
         act(t("webhooks.rotate"), "rotate", async () => { this.showSecret(await post(`/webhooks/${hook.id}/rotate-secret`)); }),
         act(hook.enabled ? t("webhooks.disable") : t("webhooks.enable"), "toggle", async () => {
           await patch(`/webhooks/${hook.id}`, { enabled: !hook.enabled }); this.load();
@@ -106,9 +121,14 @@ export class WebhooksSection {
     return [main, deliveries];
   }
 
-  async deliveries(hook, row) {
+  async toggleDeliveries(hook) {
+    if (this.open.has(hook.id)) this.open.delete(hook.id); else this.open.add(hook.id);
+    await this.load();
+  }
+
+  // Fills a hook's deliveries row; answers whether any shown delivery is still pending.
+  async fillDeliveries(hook, row) {
     const items = (await get(`/webhooks/${hook.id}/deliveries?limit=20`)).items;
-    this.load();
     const cell = row.firstChild;
     clear(cell).append(items.length === 0 ? h("p", { class: "muted" }, t("webhooks.no_deliveries")) :
       h("table", { class: "deliveries" }, h("thead", {}, h("tr", {},
@@ -118,5 +138,6 @@ export class WebhooksSection {
         h("td", {}, [d.last_status_code ? `HTTP ${d.last_status_code}` : "", d.last_error || ""].filter(Boolean).join(" · ")),
         h("td", {}, fmtTime(d.created_at)))))));
     row.hidden = false;
+    return items.some((d) => d.state === "pending");
   }
 }
