@@ -28,6 +28,8 @@ from .runtime import Runtime
 from .settings import Settings
 
 CLOSE_GRACE_SECONDS = 3.0
+# uvicorn's websockets-sansio protocol, lighter, with a direct write path for our frames.
+WS_PROTOCOL = "chat_server.realtime.wire:ChatWebSocketProtocol"
 
 
 class GracefulServer(uvicorn.Server):
@@ -58,7 +60,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=host, port=port, ws="websockets-sansio", log_config=None, access_log=False,
+        app, host=host, port=port, ws=WS_PROTOCOL, log_config=None, access_log=False,
         # Frames over this are refused by the protocol itself (1009); smaller oversized ones get
         # an error frame from us (settings.max_frame_bytes).
         ws_max_size=max(settings.max_frame_bytes * 4, 1 << 20), ws_ping_interval=20, ws_ping_timeout=20,

@@ -41,7 +41,7 @@ class AppServer:
         return f"ws://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> AppServer:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, ws="websockets-sansio",
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, ws="chat_server.realtime.wire:ChatWebSocketProtocol",
                                 ws_per_message_deflate=self.settings.ws_compression,
                                 log_config=None, access_log=False, lifespan="on",
                                 # A failed test can leave a client that never reads: stop anyway.

@@ -246,7 +246,8 @@ async def test_a_failing_backfill_is_logged_before_the_socket_closes(caplog: pyt
     conn = Connection("visitor", 10, contact_id=1)
     with caplog.at_level(logging.ERROR, "chat_server.realtime.connection"):
         conn.start_fill(5, 2, [], broken)
-        assert await asyncio.wait_for(conn.queue.get(), 10) is None  # the writer is told to stop
+        await asyncio.wait_for(asyncio.gather(*conn._tasks), 10)
+    assert conn.closed  # the socket is told to stop
     assert conn.close_code == 1011
     [record] = caplog.records
     assert "conversation 5" in record.getMessage() and record.exc_info is not None

@@ -1,12 +1,14 @@
-"""One open socket: what it may receive, what it has already got, and its send queue."""
+"""One open socket: what it may receive, what it has already got, and what waits to be sent."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..bus import Dispatch
 from ..frames import ResetFrame
@@ -18,11 +20,46 @@ _ids = itertools.count(1)
 log = logging.getLogger(__name__)
 
 
-class SlowConsumer(Exception):
-    """The client stopped reading: it is disconnected rather than buffered without bound."""
+class Wire(Protocol):
+    """The socket's transport as a connection sees it (realtime/wire.py)."""
+
+    def can_write(self) -> bool: ...
+    def write_frames(self, frames: list[str]) -> None: ...
+    def close_with(self, code: int) -> None: ...
 
 
-@dataclass(eq=False)
+class _Flusher:
+    """Writes the frames queued during one turn of the event loop, one write per socket: every
+    frame a socket is given in one delivery round (and an ack beside it) goes out together.
+    One per event loop, one callback per turn whatever the number of sockets."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: list[Connection] = []
+
+    def add(self, conn: Connection) -> None:
+        if not self._due:
+            self._loop.call_soon(self._run)
+        self._due.append(conn)
+
+    def _run(self) -> None:
+        due, self._due = self._due, []
+        for conn in due:
+            conn.flush()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher() -> _Flusher:
+    loop = asyncio.get_running_loop()
+    found = _flushers.get(loop)
+    if found is None:
+        found = _flushers[loop] = _Flusher(loop)
+    return found
+
+
+@dataclass(eq=False, slots=True)
 class Connection:
     kind: str  # "visitor" | "operator"
     queue_limit: int
@@ -39,38 +76,64 @@ class Connection:
     epochs: dict[int, int] = field(default_factory=dict)
     # conversations being back-filled from the database: live dispatches wait here meanwhile
     filling: dict[int, list[Dispatch]] = field(default_factory=dict)
-    queue: asyncio.Queue[str | None] = field(init=False)
     closed: bool = False
     close_code: int | None = None
-    # Set by the socket's writer while it is handing frames to the client: close() (the queue
-    # overflowed, the server is stopping) must not wait behind a client that stopped reading.
-    interrupt: Callable[[], None] | None = None
+    # Frames not yet handed to the transport: this turn's, or all of them while the client is
+    # not taking what the transport holds. Bounded by queue_limit.
+    pending: list[str] = field(default_factory=list)
+    wire: Wire | None = None
+    _flush_due: bool = False
     _fill_generations: dict[int, int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.queue_limit)
+    def attach(self, wire: Wire) -> None:
+        """From now on frames go to `wire`; what was queued before goes first."""
+        self.wire = wire
+        if self.closed:
+            wire.close_with(self.close_code or 1000)
+        elif self.pending:
+            self._schedule()
 
     def send(self, frame: str) -> None:
         """Queue a frame; a full queue means the client is not reading."""
         if self.closed:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self.pending) >= self.queue_limit:
             self.close(1013)
+            return
+        self.pending.append(frame)
+        if not self._flush_due and self.wire is not None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._flush_due = True
+        _flusher().add(self)
+
+    def flush(self) -> None:
+        self._flush_due = False
+        wire = self.wire
+        if self.closed or wire is None or not self.pending or not wire.can_write():
+            return  # a full transport: drained() sends the rest, or the stall timer ends it
+        frames, self.pending = self.pending, []
+        wire.write_frames(frames)
+
+    def drained(self) -> None:
+        """The transport took what it held: the frames that waited meanwhile go now."""
+        if self.pending and not self._flush_due:
+            self._schedule()
+
+    def stalled(self) -> None:
+        """The client took nothing for the send timeout: a client this slow is gone."""
+        self.close(1013)
 
     def close(self, code: int) -> None:
         if self.closed:
             return
         self.closed = True
         self.close_code = code
-        if self.interrupt is not None:
-            self.interrupt()
-        # Wake the writer even when the queue is full: drop what is queued, it will be resumed.
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        self.pending = []  # dropped: the client resumes by cursor
+        if self.wire is not None:
+            self.wire.close_with(code)
 
     def default_cursor(self, conversation_id: int) -> int | None:
         # A visitor owns one conversation and has seen nothing of one it was not told about;

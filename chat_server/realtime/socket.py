@@ -1,4 +1,4 @@
-"""Plumbing shared by both sockets: hello, the read loop, the write loop, errors, closing."""
+"""Plumbing shared by both sockets: hello, the read loop, errors, closing."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..actions.errors import ActionError
 from ..db import is_unavailable
 from ..frames import ErrorFrame
 from .connection import Connection
+from .wire import wire_of
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT = 10.0
-SEND_TIMEOUT = 30.0  # a client that takes this long to take one frame is gone
-CLOSE_TIMEOUT = 2.0  # under the shutdown grace (cli.CLOSE_GRACE_SECONDS): a stuck client cannot hold a stop
+SEND_TIMEOUT = 30.0  # a client that takes nothing of what waits for it this long is gone
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> str:
@@ -70,158 +70,58 @@ async def run_socket(
     ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler,
     on_slow: Callable[[], None],
 ) -> None:
-    """Read frames and hand them to `handle` while a writer drains the connection's queue."""
-    writer = asyncio.create_task(_write(ws, conn))
+    """Read frames and hand them to `handle`; the connection writes straight to the transport."""
+    wire = wire_of(ws.scope)
+    if wire is None:
+        log.error("this socket is not served by chat_server.realtime.wire:ChatWebSocketProtocol; closing it")
+        conn.close(1011)
+        await send_and_close(ws, error_frame("internal", "the server is misconfigured"), 1011)
+        return
+    # A client that takes nothing of what the transport holds for SEND_TIMEOUT is gone (1013);
+    # so is one whose queue overflows. Either way close() ends the read below at once.
+    wire.attach(conn, SEND_TIMEOUT)
+    conn.attach(wire)
     try:
-        await _read(ws, conn, adapter, max_bytes, handle, writer)
+        await _read(ws, conn, adapter, max_bytes, handle)
     finally:
         if conn.close_code == 1013:
             on_slow()
         conn.close(conn.close_code or 1000)
+
+
+async def _read(ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler) -> None:
+    while not conn.closed:
         try:
-            await asyncio.wait_for(writer, SEND_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError):
-            writer.cancel()
-
-
-class _Cut:
-    """Ends a task's wait on the client from outside (a callback, not another task per frame),
-    told apart from any other cancellation of that task."""
-
-    def __init__(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.task = task
-        self.done = False
-
-    def __call__(self) -> None:
-        if not self.done:
-            self.done = True
-            self.task.cancel()
-
-    def absorb(self) -> None:
-        """In `except CancelledError`: re-raise unless this cut was the only cancellation."""
-        if not self.done or self.task.uncancel() > 0:
-            raise asyncio.CancelledError
-
-
-async def _read(
-    ws: WebSocket, conn: Connection, adapter: TypeAdapter[Any], max_bytes: int, handle: Handler,
-    writer: asyncio.Task[None],
-) -> None:
-    # The writer ends when the socket is closing (close(), a slow client, a send error). A read
-    # waiting for the client then stops at once; a frame being handled is let finish.
-    cut = _Cut()
-    receiving = False
-
-    def writer_ended(_: object) -> None:
-        if receiving:
-            cut()
-
-    writer.add_done_callback(writer_ended)
-    try:
-        while not conn.closed and not writer.done():
-            receiving = True
-            try:
-                message = await ws.receive()
-            except asyncio.CancelledError:
-                cut.absorb()
-                return
-            finally:
-                receiving = False
-            if message["type"] == "websocket.disconnect":
-                # close(), not just the flag: the writer is waiting for frames and must be woken,
-                # or the gone socket would stay in the hub until SEND_TIMEOUT.
-                conn.close(1000)
-                return
-            raw = message.get("text")
-            if raw is None:
-                conn.send(error_frame("text_expected", "frames are JSON text"))
-                continue
-            if len(raw) > max_bytes:
-                conn.send(error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"))
-                continue
-            try:
-                frame = adapter.validate_json(raw)
-            except ValidationError as exc:
-                conn.send(error_frame("invalid_frame", describe(exc)))
-                continue
-            try:
-                await handle(frame)
-            except ActionError as exc:
-                conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
-            except Exception as exc:
-                ref = getattr(frame, "client_msg_id", None)
-                if is_unavailable(exc):
-                    log.warning("database unavailable", extra={"frame_type": frame.type, "error": str(exc)[:300]})
-                    conn.send(error_frame("unavailable", "the database cannot be reached; nothing was stored, retry shortly", ref))
-                    continue
-                log.exception("socket frame failed", extra={"frame_type": frame.type})
-                conn.send(error_frame("internal", "could not process this frame; retry it", ref))
-    finally:
-        writer.remove_done_callback(writer_ended)
-
-
-async def _write(ws: WebSocket, conn: Connection) -> None:
-    # A send waits while the client is not reading. The writer takes what is queued in batches;
-    # a client that has not taken a whole batch within SEND_TIMEOUT is gone, and close() (the
-    # queue overflowed, the server is stopping) cuts a blocked batch short at once. One timer
-    # per socket checks the batch's age, re-armed at most once per SEND_TIMEOUT: no future and
-    # no timer per frame.
-    loop = asyncio.get_running_loop()
-    queue = conn.queue
-    cut = _Cut()
-    batch_started: float | None = None
-    timer: asyncio.TimerHandle | None = None
-
-    def check_age() -> None:
-        nonlocal timer
-        timer = None
-        if batch_started is None:
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError, OSError):
             return
-        due = batch_started + SEND_TIMEOUT
-        if loop.time() >= due:
-            cut()
-        else:
-            timer = loop.call_at(due, check_age)
-
-    def interrupt() -> None:
-        if batch_started is not None:
-            cut()
-
-    conn.interrupt = interrupt
-    try:
-        while (frame := await queue.get()) is not None:
-            batch_started = loop.time()
-            if timer is None:
-                timer = loop.call_at(batch_started + SEND_TIMEOUT, check_age)
-            await ws.send_text(frame)
-            for _ in range(queue.qsize()):
-                if (frame := queue.get_nowait()) is None:
-                    break
-                await ws.send_text(frame)
-            else:
-                batch_started = None
-                continue
-            break
-    except asyncio.CancelledError:
-        cut.absorb()  # a send was still waiting for room: nothing of it was written
-        conn.interrupt = None
-        conn.close(1013)  # no-op when close() came first; else a client this slow is gone
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        conn.closed = True
-        return
-    finally:
-        conn.interrupt = None
-        if timer is not None:
-            timer.cancel()
-    if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+        if message["type"] == "websocket.disconnect":
+            conn.close(1000)
+            return
+        raw = message.get("text")
+        if raw is None:
+            conn.send(error_frame("text_expected", "frames are JSON text"))
+            continue
+        if len(raw) > max_bytes:
+            conn.send(error_frame("frame_too_large", f"frames are at most {max_bytes} bytes"))
+            continue
         try:
-            # The close frame queues behind whatever the client has not read yet; give it a
-            # moment, then let the server drop the connection.
-            await asyncio.wait_for(ws.close(conn.close_code or 1000), CLOSE_TIMEOUT)
-        except (RuntimeError, OSError, TimeoutError):
-            pass
+            frame = adapter.validate_json(raw)
+        except ValidationError as exc:
+            conn.send(error_frame("invalid_frame", describe(exc)))
+            continue
+        try:
+            await handle(frame)
+        except ActionError as exc:
+            conn.send(error_frame(exc.code, exc.message, getattr(frame, "client_msg_id", None) or frame.type))
+        except Exception as exc:
+            ref = getattr(frame, "client_msg_id", None)
+            if is_unavailable(exc):
+                log.warning("database unavailable", extra={"frame_type": frame.type, "error": str(exc)[:300]})
+                conn.send(error_frame("unavailable", "the database cannot be reached; nothing was stored, retry shortly", ref))
+                continue
+            log.exception("socket frame failed", extra={"frame_type": frame.type})
+            conn.send(error_frame("internal", "could not process this frame; retry it", ref))
 
 
 def client_ip(ws: WebSocket) -> str:
