@@ -172,6 +172,10 @@ class RedisBus:
         self._listeners: Listeners | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Publications waiting for the publisher task, oldest first; it sends all that waited
+        # in one PUBLISH, so a write never waits for Redis and the order stays one.
+        self._outbox: list[Sequence[Dispatch]] = []
+        self._publisher: asyncio.Task[None] | None = None
 
     async def start(self, listeners: Sequence[Listener]) -> None:
         self._listeners = Listeners(listeners)
@@ -184,8 +188,21 @@ class RedisBus:
             log.warning("redis bus not subscribed yet; serving local sockets only")
 
     async def publish(self, dispatches: Sequence[Dispatch]) -> None:
+        """Hand the news to the publisher task and return: the committed write (and the batch
+        behind it in the group commit) does not wait for Redis's round trip."""
         if not dispatches:
             return
+        self._outbox.append(dispatches)
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_waiting(), name="redis-publisher")
+
+    async def _publish_waiting(self) -> None:
+        while self._outbox:
+            waiting, self._outbox = self._outbox, []
+            news = [d for dispatches in waiting for d in dispatches]
+            await self._publish_now(news)
+
+    async def _publish_now(self, dispatches: list[Dispatch]) -> None:
         payload = json.dumps([d.to_json() for d in dispatches], separators=(",", ":"))
         try:
             if not self._subscribed.is_set():
@@ -198,7 +215,7 @@ class RedisBus:
                 # restart would never reach the other processes (their subscriptions are fine,
                 # so nothing makes them look for it).
                 await self._redis.publish(CHANNEL, payload)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # whatever it was, this process's own sockets still get the news
             log.warning("redis publish failed, delivering locally", extra={"error": str(exc)})
             if self._listeners is not None:
                 self._listeners.dispatch(dispatches)
@@ -242,6 +259,11 @@ class RedisBus:
         await self._redis.ping()
 
     async def stop(self) -> None:
+        if self._publisher is not None:
+            try:  # what was committed before the stop still goes out
+                await asyncio.wait_for(asyncio.shield(self._publisher), 5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._publisher.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
