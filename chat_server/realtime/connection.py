@@ -51,7 +51,7 @@ class _Flusher:
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
 
 
-def _flusher() -> _Flusher:
+def _flusher_of_loop() -> _Flusher:
     loop = asyncio.get_running_loop()
     found = _flushers.get(loop)
     if found is None:
@@ -83,12 +83,14 @@ class Connection:
     pending: list[str] = field(default_factory=list)
     wire: Wire | None = None
     _flush_due: bool = False
+    _flusher: _Flusher | None = None
     _fill_generations: dict[int, int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def attach(self, wire: Wire) -> None:
         """From now on frames go to `wire`; what was queued before goes first."""
         self.wire = wire
+        self._flusher = _flusher_of_loop()
         if self.closed:
             wire.close_with(self.close_code or 1000)
         elif self.pending:
@@ -107,7 +109,7 @@ class Connection:
 
     def _schedule(self) -> None:
         self._flush_due = True
-        _flusher().add(self)
+        (self._flusher or _flusher_of_loop()).add(self)
 
     def flush(self) -> None:
         self._flush_due = False
