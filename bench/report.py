@@ -145,7 +145,9 @@ def markdown(results: dict[str, Any], runs: int, command: str) -> str:
 
 def _triggers(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     first = rows[0]
+    when = results.get("measured", {}).get("triggers", results["machine"]["when"])
     out = ["## 6. Trigger engine", "", *_measured(results, "triggers"),
+           f"Measured {when}, median of {results['plan']['runs']} runs. "
            f"{first['triggers']} active triggers over {first['contacts']:,} contacts (with {first['segments']} segments and "
            f"{first['rules']} scoring rules, in both databases), in one server process. The site's backend posts event "
            "batches (`POST /api/v1/track`, 70 % page views) as fast as the server answers, while new widgets send probe "

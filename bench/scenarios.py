@@ -49,8 +49,8 @@ class Plan:
     trigger_seconds: float = 8.0
     trigger_batch: int = 100  # events per /track request (a fifth of it below saturation)
     trigger_in_flight: int = 4  # requests outstanding per sender (two senders)
-    trigger_widgets: int = 100  # new widgets each run, each sending probe events
-    trigger_probes_each: int = 3  # the site's default cap is 3 automatic messages a day
+    trigger_widgets: int = 50  # new widgets each run, each sending probe events
+    trigger_probes_each: int = 2  # the site's default cap is 3 automatic messages a day
     trigger_latency_share: float = 0.5  # the latency run's rate: this share of the rate reached
 
 
