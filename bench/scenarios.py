@@ -48,7 +48,8 @@ class Plan:
     trigger_events: int = 20_000  # a run's events (sent again from the start if the run outlasts them)
     trigger_seconds: float = 8.0
     trigger_batch: int = 100  # events per /track request (a fifth of it below saturation)
-    trigger_in_flight: int = 4  # requests outstanding per sender (two senders)
+    trigger_senders: int = 2  # generator processes posting events
+    trigger_in_flight: int = 4  # requests outstanding per sender
     trigger_widgets: int = 50  # new widgets each run, each sending probe events
     trigger_probes_each: int = 2  # the site's default cap is 3 automatic messages a day
     trigger_latency_share: float = 0.5  # the latency run's rate: this share of the rate reached
@@ -58,7 +59,7 @@ SMOKE = Plan(runs=1, idle_sizes=[20], latency_rates=[20], latency_seconds=1.0, l
              databases=["sqlite"], fanout_operators=2, fanout_visitors=2, fanout_window=2, fanout_seconds=1.0,
              scaleout_rate=20, scaleout_seconds=2.0, storm_clients=20,
              trigger_contacts=300, trigger_count=20, trigger_segments=4, trigger_rules=2, trigger_active=50,
-             trigger_events=400, trigger_seconds=1.0, trigger_batch=20, trigger_in_flight=2, trigger_widgets=3,
+             trigger_events=400, trigger_seconds=1.0, trigger_batch=20, trigger_senders=1, trigger_in_flight=4, trigger_widgets=3,
              trigger_probes_each=2)
 
 

@@ -179,12 +179,12 @@ def _segment_ids(server: ChatServer) -> list[int]:
 
 def _run(plan: Plan, server: ChatServer, key: str, events: list[tuple[int, str, dict[str, Any]]], triggers: bool,
          rate: float | None = None) -> dict[str, float]:
-    """One phase: two backend senders and the probing widgets over `trigger_seconds`."""
+    """One phase: the backend senders and the probing widgets over `trigger_seconds`."""
     assert server.proc is not None
-    half = len(events) // 2
+    n = plan.trigger_senders
     batch = plan.trigger_batch if rate is None else max(1, plan.trigger_batch // 5)
-    senders = [(track_batches, (server.http, key, part, batch, plan.trigger_in_flight, plan.trigger_seconds,
-                                None if rate is None else rate / 2)) for part in (events[:half], events[half:])]
+    senders = [(track_batches, (server.http, key, events[k::n], batch, plan.trigger_in_flight, plan.trigger_seconds,
+                                None if rate is None else rate / n)) for k in range(n)]
     probes = (probe_widgets, (server.ws, plan.trigger_widgets, plan.trigger_probes_each, PROBE_TRIGGERS,
                               plan.trigger_seconds, triggers))
     with Generators([*senders, probes]) as gens:
