@@ -39,11 +39,28 @@ class Plan:
     scaleout_rate: int = 100
     scaleout_seconds: float = 8.0
     storm_clients: int = 5000
+    # 6. the trigger engine (bench/triggers.py)
+    trigger_contacts: int = 100_000
+    trigger_count: int = 200
+    trigger_segments: int = 20  # and scoring rules: the behaviour scenario's mixes, in both databases
+    trigger_rules: int = 10
+    trigger_active: int = 5_000  # the contacts the backend's events are about
+    trigger_events: int = 20_000  # a run's events (sent again from the start if the run outlasts them)
+    trigger_seconds: float = 8.0
+    trigger_batch: int = 100  # events per /track request (a fifth of it below saturation)
+    trigger_senders: int = 2  # generator processes posting events
+    trigger_in_flight: int = 4  # requests outstanding per sender
+    trigger_widgets: int = 50  # new widgets each run, each sending probe events
+    trigger_probes_each: int = 2  # the site's default cap is 3 automatic messages a day
+    trigger_latency_share: float = 0.5  # the latency run's rate: this share of the rate reached
 
 
 SMOKE = Plan(runs=1, idle_sizes=[20], latency_rates=[20], latency_seconds=1.0, latency_visitors=3,
              databases=["sqlite"], fanout_operators=2, fanout_visitors=2, fanout_window=2, fanout_seconds=1.0,
-             scaleout_rate=20, scaleout_seconds=2.0, storm_clients=20)
+             scaleout_rate=20, scaleout_seconds=2.0, storm_clients=20,
+             trigger_contacts=300, trigger_count=20, trigger_segments=4, trigger_rules=2, trigger_active=50,
+             trigger_events=400, trigger_seconds=1.0, trigger_batch=20, trigger_senders=1, trigger_in_flight=4, trigger_widgets=3,
+             trigger_probes_each=2)
 
 
 @dataclass
@@ -329,10 +346,20 @@ def reconnect_storm(env: Env, plan: Plan) -> list[dict[str, Any]]:
     return [{"clients": plan.storm_clients, "ours": repeat(plan, once)}]
 
 
+# --- 6. trigger engine ----------------------------------------------------------------------------
+
+
+def trigger_engine(env: Env, plan: Plan) -> list[dict[str, Any]]:
+    from .triggers import scenario  # it builds on this module's helpers
+
+    return scenario(env, plan)
+
+
 SCENARIOS: dict[str, Callable[[Env, Plan], list[dict[str, Any]]]] = {
     "idle_connections": idle_connections,
     "latency": latency,
     "fanout": fanout,
     "across_processes": across_processes,
     "reconnect_storm": reconnect_storm,
+    "triggers": trigger_engine,
 }

@@ -17,7 +17,7 @@ def test_every_scenario_runs_and_counts(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     s = results["scenarios"]
-    assert set(s) == {"idle_connections", "latency", "fanout", "across_processes", "reconnect_storm"}
+    assert set(s) == {"idle_connections", "latency", "fanout", "across_processes", "reconnect_storm", "triggers"}
     idle = s["idle_connections"][0]
     assert idle["ours"]["connected"] == idle["reference"]["connected"] == idle["connections"]
     for row in s["latency"]:
@@ -34,6 +34,12 @@ def test_every_scenario_runs_and_counts(tmp_path: Path) -> None:
     assert across["redis_restart"]["lost"] == 0 and across["redis_restart"]["received"] > 0
     storm = s["reconnect_storm"][0]
     assert storm["ours"]["reconnected"] == storm["clients"] and storm["ours"]["db_statements_per_reconnect"] > 0
+    for row in s["triggers"]:
+        assert row["reference"]["events"] > 0 and row["ours"]["events"] > 0
+        # Every probe event fired its trigger and the message reached that widget, under load and below it.
+        for phase in (row["ours"], row["below_saturation"]):
+            assert phase["received"] == phase["probes"] > 0 and phase["p99_ms"] > 0
     table = (tmp_path / "performance.md").read_text()
-    for heading in ("Idle widget connections", "latency", "Fan-out", "Across processes", "Reconnect storm"):
+    for heading in ("Idle widget connections", "latency", "Fan-out", "Across processes", "Reconnect storm",
+                    "Trigger engine"):
         assert heading in table

@@ -64,6 +64,12 @@ async def claim(rt: Runtime, owner: str, now: datetime, limit: int = 50) -> list
             SEND.id.in_(ids), SEND.lease_owner == owner, SEND.lease_until > now, SEND.state == "scheduled"))).all()]
 
 
+async def contacts_of(rt: Runtime, send_ids: list[int]) -> dict[int, int]:
+    """Each send's contact."""
+    async with rt.db.read() as s:
+        return {r[0]: r[1] for r in (await run(s, select(SEND.id, SEND.contact_id).where(SEND.id.in_(send_ids)))).all()}
+
+
 async def _finish(rt: Runtime, send_id: int, owner: str,
                   fired: tuple[Trigger, int, dict[str, object]] | None = None, **values: object) -> bool:
     """Record the outcome while this owner still holds the lease; a send that went out is

@@ -24,7 +24,16 @@ from ..models.trigger import TriggerSend
 from ..reads import triggers as reads
 from ..runtime import Runtime
 from ..triggers.definition import parse_definition
-from ..triggers.engine import Armed, Candidate, change_fires, decide, needed_events, send_row, triggering_event
+from ..triggers.engine import (
+    Armed,
+    Candidate,
+    change_fires,
+    decide,
+    event_window,
+    may_fire,
+    send_row,
+    triggering_event,
+)
 from .membership import Touch, dialect_of, run
 
 if TYPE_CHECKING:
@@ -46,6 +55,7 @@ class TriggerIndex:
         self.by_event: dict[str, list[Armed]] = {}
         self.by_change: list[Armed] = []
         self.by_goal: dict[str, list[Armed]] = {}
+        self.windows = {a.id: event_window(a.definition) for a in self.all.values()}
         for a in self.all.values():
             d = a.definition
             if d.goal is not None:
@@ -99,6 +109,20 @@ def candidates(index: TriggerIndex, happened: Sequence[Happened], changes: Seque
     return found
 
 
+def event_reads(index: TriggerIndex, found: Sequence[Candidate]) -> dict[str, datetime | None]:
+    """The events these candidates' decisions read, by name, from when (None: all): a count
+    over the last 10 minutes does not read a contact's whole history."""
+    out: dict[str, datetime | None] = {}
+    for c in found:
+        for name, back in index.windows[c.trigger.id].items():
+            since = None if back is None else c.at - back
+            if name not in out:
+                out[name] = since
+            elif (known := out[name]) is not None:
+                out[name] = None if since is None else min(known, since)
+    return out
+
+
 async def insert_sends(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -115,11 +139,12 @@ async def react(s: AsyncSession, rt: Runtime, touches: dict[int, Touch], happene
         return
     await _outcomes(s, happened)
     await _goals(s, index, happened)
-    found = candidates(index, happened, changes, touches, now)
+    found = [c for c in candidates(index, happened, changes, touches, now) if may_fire(c)]
     if not found:
         return
-    names = set().union(*(needed_events(c.trigger.definition) for c in found))
-    facts = await reads.load_facts(s, sorted({c.contact_id for c in found}), names, now)
+    windows = event_reads(index, found)
+    facts = await reads.load_facts(s, sorted({c.contact_id for c in found}), set(windows), now,
+                                   since={name: at for name, at in windows.items() if at is not None})
     rows = [send_row(f) for c in found if (f := decide(c, facts.get(c.contact_id))) is not None]
     await insert_sends(s, rows)
     if rows and isinstance(s, WriteSession):

@@ -38,7 +38,7 @@ class Contact(SQLModel, table=True):
     # A1…E4 (profile fit × engagement) when grading is on.
     grade: str | None = Field(default=None, max_length=2)
     # Set on the contact that was merged away; it keeps no identities, events or messages.
-    merged_into_id: int | None = Field(default=None, foreign_key="contact.id", sa_type=Int64)
+    merged_into_id: int | None = Field(default=None, foreign_key="contact.id", sa_type=Int64, index=True)
 
 
 class ContactIdentity(SQLModel, table=True):

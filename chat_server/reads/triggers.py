@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..behaviour.snapshot import Snapshot
@@ -87,9 +87,11 @@ async def sends_of(s: AsyncSession, trigger_id: int, contact_id: int, limit: int
         SEND.trigger_id == trigger_id, SEND.contact_id == contact_id).order_by(SEND.id.desc()).limit(limit))).scalars())
 
 
-async def load_facts(s: AsyncSession, contact_ids: list[int], event_names: set[str], now: datetime) -> dict[int, Facts]:
-    """Each live contact's card, the events of these names (with their properties), its
-    segments, and whether it is online, reachable where, and talking with an operator."""
+async def load_facts(s: AsyncSession, contact_ids: list[int], event_names: set[str], now: datetime,
+                     since: dict[str, datetime] | None = None) -> dict[int, Facts]:
+    """Each live contact's card, the events of these names (with their properties; of a name
+    in `since`, only those after that moment), its segments, and whether it is online,
+    reachable where, and talking with an operator."""
     if not contact_ids:
         return {}
     rows = (await _run(s, select(
@@ -110,8 +112,11 @@ async def load_facts(s: AsyncSession, contact_ids: list[int], event_names: set[s
         return facts
     ids = list(facts)
     if event_names:
+        bounded = {name: at for name, at in (since or {}).items() if name in event_names}
+        which = [EVENT.name.in_(sorted(event_names - set(bounded)))] if event_names - set(bounded) else []
+        which += [and_(EVENT.name == name, EVENT.occurred_at > at) for name, at in sorted(bounded.items())]
         for e in (await _run(s, select(EVENT.contact_id, EVENT.name, EVENT.url, EVENT.occurred_at, EVENT.properties).where(
-                EVENT.contact_id.in_(ids), EVENT.name.in_(sorted(event_names))))).all():
+                EVENT.contact_id.in_(ids), or_(*which)))).all():
             facts[e[0]].snapshot.events.append((e[1], e[2], e[3], e[4] or {}))
     member = SegmentMembership.__table__.c  # type: ignore[attr-defined]
     for contact_id, segment_id in (await _run(s, select(member.contact_id, member.segment_id).where(

@@ -80,17 +80,36 @@ def _url_ok(url: str | None, needle: str | None) -> bool:
     return needle is None or (url is not None and needle.lower() in url.lower())
 
 
-def event_fires(when: Any, name: str, url: str | None, properties: dict[str, Any], at: datetime,
-                snapshot: Snapshot | None) -> bool:
-    """Does this event (already stored, so counted in `snapshot`) fire the when?"""
+def event_window(d: Definition) -> dict[str, timedelta | None]:
+    """The events `decide` reads, by name, and how far back from the event (None: all of
+    them). The when's own count looks back over its window only (a single occurrence, a page
+    or an exit intent reads none); the audience's conditions read all of theirs."""
+    found: dict[str, timedelta | None] = {}
+    w = d.when
+    if isinstance(w, EventWhen) and w.count > 1:
+        found[w.event] = timedelta(minutes=w.within_minutes) if w.within_minutes else None
+    if d.audience.filter:
+        found.update(dict.fromkeys(reads(d.audience.filter).events))
+    return found
+
+
+def event_matches(when: Any, name: str, url: str | None, properties: dict[str, Any], at: datetime) -> bool:
+    """The event itself is one the when reacts to (its name, page and properties); whether it
+    is the count-th is `event_fires`'s question."""
     if name != triggering_event(when):
         return False
     if isinstance(when, PageTimeWhen | ExitIntentWhen):
         return _url_ok(url, when.url_contains)
     assert isinstance(when, EventWhen)
-    if not _url_ok(url, when.url_contains) or not all(py_property(p, properties, at) for p in when.where):
+    return _url_ok(url, when.url_contains) and all(py_property(p, properties, at) for p in when.where)
+
+
+def event_fires(when: Any, name: str, url: str | None, properties: dict[str, Any], at: datetime,
+                snapshot: Snapshot | None) -> bool:
+    """Does this event (already stored, so counted in `snapshot`) fire the when?"""
+    if not event_matches(when, name, url, properties, at):
         return False
-    if when.count == 1:
+    if not isinstance(when, EventWhen) or when.count == 1:
         return True
     times = matching_events(snapshot.events if snapshot else [], when.event, when.url_contains, when.where, at)
     since = at - timedelta(minutes=when.within_minutes) if when.within_minutes else None
@@ -236,6 +255,15 @@ class Candidate:
     name: str | None = None  # the event's, when an event fired it
     url: str | None = None
     properties: dict[str, Any] | None = None
+
+
+def may_fire(c: Candidate) -> bool:
+    """`decide`'s checks that need nothing about the contact: the live path drops a candidate
+    failing them before reading the contact's facts (`decide` still makes them all)."""
+    d = c.trigger.definition
+    if c.name is not None and not event_matches(d.when, c.name, c.url, c.properties or {}, c.at):
+        return False
+    return in_dates(d, c.at).ok
 
 
 def decide(c: Candidate, facts: Facts | None) -> Fired | None:
