@@ -36,6 +36,7 @@ from chat_server.actions.tracking import TrackItem, do_track, event_writes
 from chat_server.behaviour.scoring import RuleDefinition
 from chat_server.behaviour.segments import Group
 from chat_server.bus import LocalBus
+from chat_server.cli import tune_collector
 from chat_server.db import Database
 from chat_server.file_store import open_file_store
 from chat_server.group_commit import GroupCommit
@@ -187,6 +188,7 @@ async def measure(url: str, size: Size, evaluate: bool) -> dict[str, Any]:
     rt = Runtime(settings=settings, db=db, bus=bus, metrics=metrics,
                  inbound_writes=contact_message_writes(db, metrics), files=open_file_store(settings))
     rt.event_writes = event_writes(rt)
+    tune_collector()  # as `chat-server serve` does once it has started
     rng = random.Random(5)
     probe_ids = rng.sample(range(1, size.contacts + 1), k=2 * (size.events // size.probe_every + 1))
     half = len(probe_ids) // 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import socket
 import sys
@@ -56,9 +57,22 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
+def tune_collector() -> None:
+    """Python's cycle collector, set for a server: what was built at start (modules, models,
+    SQL metadata, definitions) is frozen out of its scans, and it runs after 20,000
+    allocations instead of 700. A batch of events makes tens of thousands of short-lived
+    objects; with the defaults the collector ran several times per batch, rescanning every
+    object the batch still held, and each full pass rescanned the whole process: a quarter
+    to a third of the event writer's CPU in the behaviour benchmark (bench/notes.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
+    tune_collector()
     config = uvicorn.Config(
         app, host=host, port=port, ws=WS_PROTOCOL, log_config=None, access_log=False,
         # Frames over this are refused by the protocol itself (1009); smaller oversized ones get

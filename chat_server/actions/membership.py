@@ -173,9 +173,10 @@ async def evaluate_contacts(
         todo = [(position[seg_id], seg_id) for seg_id in direct]
         heapq.heapify(todo)
         queued = set(direct)
+        memo: dict[int, bool] = {}  # shared conditions answered once for this contact
         while todo:
             seg_id = heapq.heappop(todo)[1]
-            inside = evaluate(index.definitions[seg_id], snap, now)
+            inside = evaluate(index.definitions[seg_id], snap, now, memo)
             if inside != (seg_id in snap.segments):
                 # The segments reading this one follow (in order) and see the new answer.
                 (snap.segments.add if inside else snap.segments.discard)(seg_id)

@@ -18,7 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from .filters import EventCondition, NumberFieldCondition, PropertyCondition, TimeFieldCondition
-from .segments import EventTimeCondition, GradeCondition, Group, Reads, dependency_order, py_grade, reads
+from .segments import (
+    EventTimeCondition,
+    GradeCondition,
+    Group,
+    Reads,
+    dependency_order,
+    intern_conditions,
+    py_grade,
+    reads,
+)
 from .snapshot import EventFact, matching_events, py_property
 
 # A property that is not on the card (before it was set, after it was unset).
@@ -59,6 +68,7 @@ class SegmentIndex:
         for seg_id, name, definition in rows:
             self.definitions[seg_id] = Group.model_validate(definition)
             self.names[seg_id] = name
+        intern_conditions(self.definitions.values())
         self.reads: dict[int, Reads] = {i: reads(d) for i, d in self.definitions.items()}
         self.order = dependency_order(self.definitions)
         self.position = {seg_id: n for n, seg_id in enumerate(self.order)}

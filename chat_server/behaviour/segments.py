@@ -290,26 +290,57 @@ def py_grade(cond: GradeCondition, grade: str | None) -> bool:
     return grade in cond.values
 
 
-def evaluate(definition: Group, snap: Snapshot, now: datetime) -> bool:
+def evaluate(definition: Group, snap: Snapshot, now: datetime, memo: dict[int, bool] | None = None) -> bool:
     """Does this contact belong? `snap.segments` holds the segments it is in (those read by
-    this definition must already be current). An empty group holds for everyone."""
+    this definition must already be current). An empty group holds for everyone.
+
+    `memo`: the answers of conditions already evaluated on this snapshot at this `now`, by
+    the condition object's id (the live check shares one per contact across the segments it
+    evaluates, whose equal conditions are one object: `intern_conditions`)."""
     if not definition.conditions:
         return True
-    results = (_py_leaf(c, snap, now) for c in definition.conditions)
+    results = (_py_leaf(c, snap, now, memo) for c in definition.conditions)
     return all(results) if definition.match == "all" else any(results)
 
 
-def _py_leaf(cond: Any, snap: Snapshot, now: datetime) -> bool:
+def _py_leaf(cond: Any, snap: Snapshot, now: datetime, memo: dict[int, bool] | None) -> bool:
     if isinstance(cond, Group):
-        return evaluate(cond, snap, now)
+        return evaluate(cond, snap, now, memo)
+    if isinstance(cond, SegmentCondition):
+        # Never remembered: the memberships change while the contact is being checked.
+        inside = cond.segment_id in snap.segments
+        return inside if cond.op == "in" else not inside
+    if memo is None:
+        return _py_fixed(cond, snap, now)
+    found = memo.get(id(cond))
+    if found is None:
+        found = memo[id(cond)] = _py_fixed(cond, snap, now)
+    return found
+
+
+def _py_fixed(cond: Any, snap: Snapshot, now: datetime) -> bool:
+    """A condition on what the snapshot holds fixed: the card, the events, the grade."""
     if isinstance(cond, EventTimeCondition):
         return _py_event_time(cond, snap, now)
     if isinstance(cond, GradeCondition):
         return py_grade(cond, snap.grade)
-    if isinstance(cond, SegmentCondition):
-        inside = cond.segment_id in snap.segments
-        return inside if cond.op == "in" else not inside
     return py_condition(cond, snap, now)
+
+
+def intern_conditions(definitions: Iterable[Group]) -> None:
+    """Make equal conditions (other than groups and segment membership) across these
+    definitions one object, so a memo by id answers each once per contact."""
+    shared: dict[tuple[type, str], Any] = {}
+
+    def walk(group: Group) -> None:
+        for n, c in enumerate(group.conditions):
+            if isinstance(c, Group):
+                walk(c)
+            elif not isinstance(c, SegmentCondition):
+                group.conditions[n] = shared.setdefault((type(c), repr(c)), c)
+
+    for d in definitions:
+        walk(d)
 
 
 def event_names(definitions: Iterable[Group]) -> set[str]:

@@ -33,6 +33,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """The conversion, remembering its last value: a batch of events writes the same
+        moment into hundreds of rows (the events, their memberships and timeline entries, the
+        cards' last seen), and on SQLite each conversion also formats the text."""
+        convert = super().bind_processor(dialect)
+        if convert is None:
+            return None
+        last: tuple[Any, Any] = (None, None)
+
+        def process(value: Any) -> Any:
+            nonlocal last
+            seen = last  # one read and one write of the pair: threads sharing it see a whole pair
+            if value is seen[0] and value is not None:  # datetimes are immutable: the same object, the same answer
+                return seen[1]
+            result = convert(value)
+            last = (value, result)
+            return result
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
