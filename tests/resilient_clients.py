@@ -116,6 +116,7 @@ class FollowingOperator:
         self.threads: dict[int, list[dict[str, Any]]] = {}
         self.shown: list[dict[str, Any]] = []  # every message frame, in the order shown
         self.closes: list[int | None] = []
+        self.sessions: list[dict[int, dict[str, int]]] = []  # the cursors each hello sent
         self.gaps = 0  # a live frame ran ahead of what was shown: resumed to fill it
         self.replies = [(f"{prefix}-{i}", text) for i, text in enumerate(replies or [])]
         self.reply_to: dict[str, int] = {}  # client_msg_id -> conversation, fixed once chosen
@@ -162,6 +163,7 @@ class FollowingOperator:
                 assert r.status_code == 200, r.text
                 known |= {c["id"] for c in r.json()["items"]}
         cursors = {cid: {"seq": len(self.threads.get(cid, [])), "epoch": 1} for cid in known}
+        self.sessions.append(cursors)
         return await operator(self.server, self.token, cursors)
 
     async def _session(self, sock: Socket, until: int) -> None:
@@ -195,7 +197,10 @@ class FollowingOperator:
 
     def show(self, message: dict[str, Any]) -> None:
         thread = self.threads.setdefault(message["conversation_id"], [])
-        assert message["seq"] > len(thread), f"repeat: {message['seq']} after {len(thread)}"
+        message["session"] = len(self.sessions)
+        assert message["seq"] > len(thread), (
+            f"repeat in session {len(self.sessions)} (cursors {self.sessions[-1]}): {message} after "
+            f"{[(m['seq'], m['id'], m['session']) for m in thread]}")
         if message["seq"] != len(thread) + 1:
             raise _Gap  # a conversation begun while the list was loading: resume it by cursor
         thread.append(message)
