@@ -319,5 +319,13 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
+        # PostgreSQL refusing connections while it stops or starts ("the database system is
+        # shutting down", 57P03) reaches us as a plain DBAPIError: known by its SQLSTATE.
+        if getattr(seen, "sqlstate", None) in UNAVAILABLE_STATES or str(getattr(seen, "sqlstate", "")).startswith("08"):
+            return True
         seen = seen.__cause__
     return False
+
+
+# Administrator shutdown, crash shutdown, cannot connect now (starting or stopping).
+UNAVAILABLE_STATES = {"57P01", "57P02", "57P03"}
