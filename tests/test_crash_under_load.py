@@ -58,7 +58,9 @@ async def stored_threads(server: ChatServer, token: str) -> dict[int, list[dict[
 async def test_sigkill_under_load_from_widgets_operators_and_telegram_loses_and_doubles_nothing(
     db_url: str, tmp_path: Path,
 ) -> None:
-    server = ChatServer(tmp_path, db_url)
+    # A reply being sent when the process dies is retried once its lease ends: one send's
+    # timeout and ten seconds (two minutes and more by default).
+    server = ChatServer(tmp_path, db_url, CHAT_OUTBOUND_SEND_TIMEOUT="3")
     server.start()
     total = WIDGETS * PER_WIDGET + TELEGRAM + 2 * PER_OPERATOR
     try:
