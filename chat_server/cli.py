@@ -20,7 +20,7 @@ from .actions.operators import do_create_operator
 from .actions.tracking import event_writes
 from .app import create_app
 from .bus import LocalBus
-from .db import open_database
+from .db import open_database, sqlite_write_problem
 from .file_store import open_file_store
 from .logs import configure_logging
 from .metrics import Metrics
@@ -69,8 +69,12 @@ def tune_collector() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int) -> int:
     configure_logging(settings.log_level, settings.log_json)
+    problem = sqlite_write_problem(settings.effective_database_url)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     app = create_app(settings)
     tune_collector()
     config = uvicorn.Config(
@@ -82,6 +86,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         ws_per_message_deflate=settings.ws_compression,
     )
     GracefulServer(config, app).run()
+    return 0
 
 
 def _runtime(settings: Settings) -> Runtime:
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
 
     if args.command == "serve":
-        serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
+        return serve(settings, args.host or settings.host, args.port if args.port is not None else settings.port)
     elif args.command in ("backup", "restore"):
         return _backup_or_restore(settings, args.command, args.file)
     elif args.command == "import":

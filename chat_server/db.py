@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -172,6 +173,22 @@ def open_database(settings: Settings, publish: Publish | None = None) -> Databas
     return Database(settings.effective_database_url, publish)
 
 
+def sqlite_write_problem(url: str) -> str | None:
+    """Why the server could not write its SQLite file (a read-only mount, a file or folder it
+    may not write), said before it starts rather than as a traceback from its first write."""
+    path = Path(url.split(":///", 1)[1]) if url.startswith("sqlite") and ":///" in url else None
+    if path is None or str(path) == ":memory:":
+        return None
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # created at start: the nearest existing folder must be writable
+    for target in ([path] if path.exists() else []) + [folder]:
+        if not os.access(target, os.W_OK):
+            return (f"the database {path} cannot be written: {target} is read-only (a read-only mount, or "
+                    "permissions); nothing could be stored, so the server does not start")
+    return None
+
+
 def ensure_sqlite_dir(url: str) -> None:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
@@ -319,5 +336,13 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
+        # PostgreSQL refusing connections while it stops or starts ("the database system is
+        # shutting down", 57P03) reaches us as a plain DBAPIError: known by its SQLSTATE.
+        if getattr(seen, "sqlstate", None) in UNAVAILABLE_STATES or str(getattr(seen, "sqlstate", "")).startswith("08"):
+            return True
         seen = seen.__cause__
     return False
+
+
+# Administrator shutdown, crash shutdown, cannot connect now (starting or stopping).
+UNAVAILABLE_STATES = {"57P01", "57P02", "57P03"}

@@ -243,6 +243,16 @@ class WebhookAnswer:
 Event = InboundMessage | ReadReceipt | ForeignReply | ChannelState
 
 
+# A polling loop that cannot reach its service waits 2, 4, 8… seconds between tries, never
+# more than this: after an outage of any length it is back within a minute. (Tests shorten it
+# to play a long outage in a moment.)
+POLL_RETRY_CAP = 60.0
+
+
+def poll_retry_delay(failures: int) -> float:
+    return min(POLL_RETRY_CAP, 2.0 ** min(failures, 16))
+
+
 class Handle(Protocol):
     """What a polling loop reports to: the updates it fetched, and how reaching the service went."""
 

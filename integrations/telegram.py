@@ -43,6 +43,7 @@ from .base import (
     RetryLater,
     Sent,
     WebhookAnswer,
+    poll_retry_delay,
     split_text,
 )
 from .telegram_check import check_bot
@@ -392,7 +393,7 @@ class TelegramAdapter:
                     failures += 1
                     handle.failed(f"getUpdates failed: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
                     log.warning("Telegram polling failed (%d in a row)", failures, exc_info=True)
-                    await asyncio.sleep(min(60, 2**failures))
+                    await asyncio.sleep(poll_retry_delay(failures))
                     continue
                 updates = [u for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
                 if updates:

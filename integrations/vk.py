@@ -34,6 +34,7 @@ from .base import (
     RetryLater,
     Sent,
     WebhookAnswer,
+    poll_retry_delay,
     split_text,
 )
 from .vk_check import check_community
@@ -331,10 +332,13 @@ class VkAdapter:
             poll = VkBotLongPoll(self._api(config), config.group_id, wait=config.wait)
             if self._hook:
                 self._hook(poll.session)
-            if cursor:
-                poll.ts = cursor  # pick up where we stopped: VK keeps recent events
+            if resume_from:
+                poll.ts = resume_from  # pick up where we stopped: VK keeps recent events
             return poll
 
+        # After a lost connection, ask again from the last position stored, not from where VK
+        # is now: what arrived during the outage would be skipped.
+        resume_from = cursor
         failures = 0
         poll: Any = None
         while True:
@@ -350,7 +354,7 @@ class VkAdapter:
                 poll = None
                 handle.failed(f"Bots Long Poll failed: {exc or type(exc).__name__}")
                 log.warning("VK long poll failed (%d in a row)", failures, exc_info=True)
-                await asyncio.sleep(min(60, 2**failures))
+                await asyncio.sleep(poll_retry_delay(failures))
                 continue
             if events:
                 try:
@@ -360,6 +364,7 @@ class VkAdapter:
                     raise
             elif poll.ts != before:
                 await handle([], str(poll.ts))
+            resume_from = str(poll.ts)
 
     async def check(self, config: VkConfig) -> dict[str, Any]:
         found = await check_community(self._api(config), config.group_id, config.mode == "longpoll")

@@ -34,6 +34,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
+def remount(disk: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(disk)], check=True)
+
+
 def fill(disk: Path) -> Path:
     """Write until the disk refuses another byte."""
     filler = disk / "filler"
@@ -104,6 +108,52 @@ async def test_a_full_disk_refuses_clearly_and_recovers_when_space_returns(small
         # Everything acknowledged is there once, in order, then the message refused meanwhile.
         assert [m["client_msg_id"] for m in thread] == [*acked, refused]
         assert thread[-1]["text"] == "after space returned"
+        await v.close()
+    finally:
+        server.stop()
+
+
+async def test_a_read_only_database_is_refused_clearly_and_works_again_once_writable(
+    small_disk: Path, tmp_path: Path,
+) -> None:
+    """The volume under the SQLite file comes back read-only (remounted while the server was
+    stopped: Linux refuses to remount a filesystem read-only while the server holds the file
+    open for writing). The server says why and does not start, so nothing can be acknowledged;
+    once the volume is writable again it starts, and everything acknowledged before is there."""
+    server = ChatServer(tmp_path, f"sqlite+aiosqlite:///{small_disk / 'chat.db'}",
+                        CHAT_DATA_DIR=str(small_disk / "data"))
+    server.start()
+    try:
+        token = await login(server)
+        v, welcome = await visitor(server)
+        for n in range(3):
+            await v.send(type="message.send", client_msg_id=f"m{n}", text=f"before {n}")
+            await v.expect("ack", client_msg_id=f"m{n}")
+        await v.close()
+        assert await anyio.to_thread.run_sync(server.stop) == 0
+
+        await anyio.to_thread.run_sync(remount, small_disk, "ro")
+        try:
+            with pytest.raises(RuntimeError, match="server exited"):
+                await anyio.to_thread.run_sync(server.start)
+            assert server.proc is not None and server.proc.wait(5) == 1
+            log = server.logs()
+            assert f"error: the database {small_disk / 'chat.db'} cannot be written" in log, log[-2000:]
+            assert "Traceback" not in log, log[-2000:]
+            server.stop()
+            with pytest.raises(OSError):  # nobody listening: no widget can be told "stored"
+                await visitor(server)
+        finally:
+            await anyio.to_thread.run_sync(remount, small_disk, "rw")
+
+        server.start()
+        v, _ = await visitor(server, token=welcome["token"], last_seq=3)
+        await v.send(type="message.send", client_msg_id="m3", text="once writable again")
+        await v.expect("ack", client_msg_id="m3")
+        async with api(server, token) as http:
+            [conversation] = (await http.get("/conversations")).json()["items"]
+            thread = (await http.get(f"/conversations/{conversation['id']}/messages")).json()["items"]
+        assert [(m["client_msg_id"], m["seq"]) for m in thread] == [("m0", 1), ("m1", 2), ("m2", 3), ("m3", 4)]
         await v.close()
     finally:
         server.stop()

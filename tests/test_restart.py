@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 import websockets
 
 from tests.harness import ChatServer, Socket, api, login, operator, visitor
+from tests.resilient_clients import FollowingOperator, ResilientVisitor, until
 
 pytestmark = pytest.mark.anyio
 
@@ -38,13 +38,6 @@ async def messages(sock: Socket, count: int, seconds: float = 10.0) -> list[dict
         while len(got := [f["message"] for f in sock.seen if f["type"] == "message"]) < count:
             await sock.recv(seconds)
     return got
-
-
-async def until(condition: Callable[[], bool], seconds: float) -> None:
-    """Wait for state that other tasks keep (frames read, acks counted)."""
-    with anyio.fail_after(seconds):
-        while not condition():  # noqa: ASYNC110 - the state is plain attributes, not events
-            await asyncio.sleep(0.005)
 
 
 async def no_more_messages(sock: Socket) -> None:
@@ -118,107 +111,6 @@ async def test_sigterm_closes_sockets_with_1001_and_resume_gives_exactly_the_mis
         await op2.close()
     finally:
         server.stop()
-
-
-class ResilientVisitor:
-    """A widget that sends its messages in order and keeps each until it is acknowledged:
-    on a dropped socket it reconnects with backoff, resumes, and resends (same client_msg_id)
-    everything not acknowledged yet."""
-
-    def __init__(self, server: ChatServer, texts: list[str], window: int = 3) -> None:
-        self.server = server
-        self.outbox = [(f"msg-{i}", text) for i, text in enumerate(texts)]
-        self.acked: dict[str, int] = {}  # client_msg_id -> message id
-        self.shown: list[dict[str, Any]] = []  # message frames, in the order the widget showed them
-        self.token: str | None = None
-        self.window = window  # messages sent ahead of their acknowledgement
-        self.reconnects = 0
-        self.duplicates = 0
-
-    @property
-    def last_seq(self) -> int:
-        return self.shown[-1]["seq"] if self.shown else 0
-
-    async def run(self) -> None:
-        backoff = 0.05
-        while len(self.acked) < len(self.outbox):
-            try:
-                sock, welcome = await visitor(self.server, token=self.token, last_seq=self.last_seq)
-            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, TimeoutError):
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
-                continue
-            backoff = 0.05
-            self.token = welcome["token"]
-            try:
-                await self._session(sock)
-            except websockets.ConnectionClosed:
-                self.reconnects += 1
-            finally:
-                await sock.close()
-
-    async def _session(self, sock: Socket) -> None:
-        pending = [m for m in self.outbox if m[0] not in self.acked]
-        in_flight: list[str] = []
-        while pending or in_flight:
-            while pending and len(in_flight) < self.window:
-                client_msg_id, text = pending.pop(0)
-                await sock.send(type="message.send", client_msg_id=client_msg_id, text=text)
-                in_flight.append(client_msg_id)
-                await asyncio.sleep(0.01)  # a person types; the restart lands mid-conversation
-            frame = await sock.recv(10)
-            if frame["type"] == "ack":
-                assert frame["client_msg_id"] == in_flight.pop(0)  # answered in the order sent
-                self.acked[frame["client_msg_id"]] = frame["message_id"]
-                self.duplicates += frame["duplicate"]
-            elif frame["type"] == "message":
-                self.show(frame["message"])
-        # Our own last messages come back through the fan-out after their acks.
-        while self.last_seq < len(self.outbox):
-            frame = await sock.recv(10)
-            if frame["type"] == "message":
-                self.show(frame["message"])
-
-    def show(self, message: dict[str, Any]) -> None:
-        assert message["seq"] == self.last_seq + 1, f"gap or repeat: {message['seq']} after {self.last_seq}"
-        self.shown.append(message)
-
-
-class FollowingOperator:
-    """An inbox that follows one conversation through reconnects, resuming by cursor."""
-
-    def __init__(self, server: ChatServer, token: str) -> None:
-        self.server = server
-        self.token = token
-        self.conversation_id: int | None = None
-        self.shown: list[dict[str, Any]] = []
-        self.closes: list[int | None] = []
-
-    async def run(self, until: int) -> None:
-        backoff = 0.05
-        while len(self.shown) < until:
-            cursors = {self.conversation_id: {"seq": len(self.shown), "epoch": 1}} if self.conversation_id else {}
-            try:
-                sock = await operator(self.server, self.token, cursors)
-            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, TimeoutError):
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
-                continue
-            backoff = 0.05
-            try:
-                while len(self.shown) < until:
-                    frame = await sock.recv(15)
-                    if frame["type"] == "message":
-                        self.show(frame["message"])
-            except websockets.ConnectionClosed as closed:
-                self.closes.append(closed.rcvd.code if closed.rcvd is not None else None)
-            finally:
-                await sock.close()
-
-    def show(self, message: dict[str, Any]) -> None:
-        self.conversation_id = message["conversation_id"]
-        assert message["seq"] == len(self.shown) + 1, f"gap or repeat: {message['seq']} after {len(self.shown)}"
-        self.shown.append(message)
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])

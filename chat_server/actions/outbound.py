@@ -26,7 +26,9 @@ from ..models.types import utcnow
 from ..runtime import Runtime
 from .publish import message_dispatches
 
-LEASE = timedelta(seconds=120)
+# A claimed reply is this process's for one send (CHAT_OUTBOUND_SEND_TIMEOUT) and a little
+# more: a crash mid-send frees it when that ends, not minutes later, and it is sent again.
+LEASE_MARGIN = timedelta(seconds=10)
 
 
 def backoff(attempts: int, first: float = 2.0) -> timedelta:
@@ -78,6 +80,7 @@ async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
     Only the first waiting reply of each conversation is due: one that waits for a retry holds
     back the replies written after it, so the person reads them in the order they were sent."""
     now = utcnow()
+    lease = timedelta(seconds=rt.settings.outbound_send_timeout) + LEASE_MARGIN
     earlier_job, earlier = aliased(OutboundJob), aliased(Message)
     waiting_before = (
         select(col(earlier_job.id)).join(earlier, col(earlier.id) == col(earlier_job.message_id))
@@ -99,7 +102,7 @@ async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
                 update(OutboundJob).where(
                     col(OutboundJob.id) == job_id, col(OutboundJob.state) == JobState.queued,
                     or_(col(OutboundJob.locked_until).is_(None), col(OutboundJob.locked_until) < now))
-                .values(locked_until=now + LEASE))
+                .values(locked_until=now + lease))
             if result.rowcount == 1:
                 claimed.append(job_id)
     return [job for job in [await _load(rt, job_id) for job_id in claimed] if job is not None]

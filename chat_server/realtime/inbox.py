@@ -58,8 +58,10 @@ async def inbox_endpoint(ws: WebSocket) -> None:
     conn.send(OperatorWelcome(operator=operator_view(operator), operators=[operator_view(o) for o in everyone]).model_dump_json())
     sv.hub.add(conn)
     try:
-        await do_mark_inbox_seen(sv.rt, [operator.id or 0])
+        # Cursors first, with no wait between joining the fan-out and setting them: a message
+        # published in between would go out as news and again with the back-fill.
         _resume(sv, conn, cursors, list(known))
+        await do_mark_inbox_seen(sv.rt, [operator.id or 0])
         await run_socket(ws, conn, operator_frame_adapter, settings.max_frame_bytes,
                          lambda frame: _handle(sv, conn, operator, frame), sv.rt.metrics.slow_consumers.inc)
     finally:

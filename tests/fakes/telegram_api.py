@@ -49,17 +49,25 @@ class FakeBotApi:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> FakeBotApi:
+        await self.come_back()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.go_away()
+
+    async def go_away(self) -> None:
+        """Unreachable: the port refuses connections (updates queued meanwhile are kept)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def come_back(self) -> None:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     # --- what tests do ----------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +46,14 @@ class FakeVk(BaseAdapter):
         # A bad day for the soak test: called for each messages.send, returns an error to
         # answer with, "timeout" for a request that never reached VK, or None.
         self.chaos: Callable[[], dict[str, Any] | str | None] | None = None
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.ts = 100
+        # Bots Long Poll keeps its events for a while: each has a position (`ts`), and a poll
+        # gets those from the position it names. The key expires now and then (`failed: 2`).
+        self.events: list[dict[str, Any]] = []
+        self.first_ts = 100
+        self.key = "lp-key"
+        self.down = False  # VK unreachable: every request fails to connect
+        self.refused = 0  # requests that met `down`
+        self._arrived = threading.Condition()
         self._ids = itertools.count(5000)
         self._by_random: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
@@ -63,12 +68,24 @@ class FakeVk(BaseAdapter):
         """Let `passes` calls of `method` through, then answer the next one with an error."""
         self.failures.setdefault(method, []).extend([*([None] * passes), {"error_code": code, "error_msg": message}])
 
+    @property
+    def ts(self) -> int:
+        return self.first_ts + len(self.events)
+
     def queue_event(self, event: dict[str, Any]) -> None:
-        self.events.put(event)
+        with self._arrived:
+            self.events.append(event)
+            self._arrived.notify_all()
+
+    def expire_key(self) -> None:
+        self.key += "x"
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         url = urlsplit(request.url or "")
+        if self.down:
+            self.refused += 1
+            raise requests.exceptions.ConnectionError(f"cannot connect to {url.netloc}")
         if url.netloc == "api.vk.ru" and url.path.startswith("/method/"):
             body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
             params = dict(parse_qsl(body))
@@ -118,7 +135,7 @@ class FakeVk(BaseAdapter):
                 return {"response": {"groups": [{"id": GROUP_ID, "name": "Acme Support", "screen_name": "acme_support",
                                                  "type": "group", "is_closed": 0}], "profiles": []}}
             if name == "groups.getLongPollServer":
-                return {"response": {"key": "lp-key", "server": f"https://lp.vk.ru/wh{GROUP_ID}", "ts": str(self.ts)}}
+                return {"response": {"key": self.key, "server": f"https://lp.vk.ru/wh{GROUP_ID}", "ts": str(self.ts)}}
             if name == "docs.getMessagesUploadServer":
                 return {"response": {"upload_url": "https://upload.vk.ru/upload.php?act=add_doc_im"}}
             if name == "docs.save":
@@ -126,18 +143,13 @@ class FakeVk(BaseAdapter):
         return {"error": {"error_code": 3, "error_msg": "Unknown method passed"}}
 
     def _long_poll(self, q: dict[str, str]) -> dict[str, Any]:
-        if q.get("key") != "lp-key":
+        if q.get("key") != self.key:
             return {"failed": 2}
-        updates = []
-        try:
-            updates.append(self.events.get(timeout=min(float(q.get("wait", "1")), 0.3)))
-            while True:
-                updates.append(self.events.get_nowait())
-        except queue.Empty:
-            pass
-        with self._lock:
-            self.ts += len(updates)
-            return {"ts": str(self.ts), "updates": updates}
+        ts = int(q.get("ts") or self.ts)
+        with self._arrived:
+            if ts >= self.ts:
+                self._arrived.wait(min(float(q.get("wait", "1")), 0.3))
+            return {"ts": str(self.ts), "updates": self.events[ts - self.first_ts:]}
 
     def _json(self, request: requests.PreparedRequest, data: Any) -> requests.Response:
         return self._bytes(request, 200, json.dumps(data).encode(), "application/json")
