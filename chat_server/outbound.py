@@ -4,7 +4,6 @@ with backoff (or when the service says, on 429), and records sent / failed with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -23,76 +22,28 @@ from .actions.outbound import (
 )
 from .automatic_email import dress, is_automatic_email
 from .channels import ChannelService
+from .queue_runner import QueueRunner
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
-MAX_IN_FLIGHT = 20  # replies being sent at once (each from a different conversation)
-STOP_GRACE_SECONDS = 15.0
 
+class OutboundWorker(QueueRunner[Job]):
+    """A reply that hangs until its timeout holds back only its own conversation (whose next
+    reply is not due until it is done), never the others."""
 
-class OutboundWorker:
+    what = "outbound queue"
+    poll_seconds = 0.5
+    max_in_flight = 20  # replies being sent at once (each from a different conversation)
+    stop_grace_seconds = 15.0
+
     def __init__(self, rt: Runtime, channels: ChannelService) -> None:
+        super().__init__(rt.outbound_queued)  # set on commit of a queued reply (actions.messages)
         self.rt = rt
         self.channels = channels
-        self._task: asyncio.Task[None] | None = None
-        # Set on commit of a queued reply (actions.messages), so a reply leaves at once.
-        self._wake = rt.outbound_queued
-        self._stopping = False
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        """Let the sends in hand finish (a send cancelled halfway might go out unrecorded,
-        and a query cancelled mid-flight can leave its connection behind); then stop."""
-        if self._task:
-            self._stopping = True
-            self._wake.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-
-    async def _run(self) -> None:
-        # Each claimed reply is sent by its own task, and claiming goes on while they run: a
-        # reply that hangs until its timeout holds back only its own conversation (whose next
-        # reply is not due until it is done), never the others.
-        in_flight: set[asyncio.Task[None]] = set()
-        while not self._stopping:
-            # Cleared before looking, not after: a reply committed while we look wakes the
-            # next wait at once instead of being missed until the poll.
-            self._wake.clear()
-            try:
-                room = MAX_IN_FLIGHT - len(in_flight)
-                jobs = await claim_due_jobs(self.rt, limit=room) if room > 0 else []
-                for job in jobs:
-                    task = asyncio.create_task(self.send(job))
-                    in_flight.add(task)
-                    task.add_done_callback(lambda t: self._sent(in_flight, t))
-                if jobs:
-                    continue
-            except Exception:
-                log.exception("the outbound queue failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-        try:
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
-        except asyncio.CancelledError:  # the stop grace ran out
-            for task in in_flight:
-                task.cancel()
-            raise
-
-    def _sent(self, in_flight: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
-        in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("recording a reply's delivery failed; it is tried again when its lease ends",
-                      exc_info=task.exception())
-        self._wake.set()  # the conversation's next reply may be due now
+    async def claim(self, limit: int) -> list[Job]:
+        return await claim_due_jobs(self.rt, limit=limit)
 
     async def send(self, job: Job) -> None:
         m = job.message

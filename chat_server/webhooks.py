@@ -4,8 +4,6 @@ message handling but the database: a hung endpoint holds only its own deliveries
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -15,15 +13,13 @@ import aiohttp
 
 from .actions.webhook_deliveries import Claimed, claim_due, do_mark_delivered, do_mark_retry, do_prune_finished
 from .actions.webhooks import WebhookDirectory
+from .queue_runner import QueueRunner
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
 REFRESH_SECONDS = 5.0  # endpoints changed by another process are seen within this
 PRUNE_SECONDS = 3600.0  # how often finished deliveries past their week are removed
-MAX_IN_FLIGHT = 20
-STOP_GRACE_SECONDS = 10.0
 USER_AGENT = "chat-server-webhooks/1"
 
 
@@ -40,70 +36,34 @@ def headers(c: Claimed, timestamp: int) -> dict[str, str]:
     }
 
 
-class WebhookWorker:
+class WebhookWorker(QueueRunner[Claimed]):
+    what = "webhook queue"
+    max_in_flight = 20
+
     def __init__(self, rt: Runtime, directory: WebhookDirectory) -> None:
+        super().__init__(directory.queued)  # set once a transaction with deliveries committed
         self.rt = rt
         self.directory = directory
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._http: aiohttp.ClientSession | None = None
+        self._refreshed = self._pruned = time.monotonic()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    async def open(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout))
 
-    async def stop(self) -> None:
-        """Let the requests in hand finish and be recorded (one cancelled halfway may have
-        arrived unrecorded, and would be sent again once its lease ends); then stop."""
-        if self._task:
-            self._stopping = True
-            self.directory.queued.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
-    async def _run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout)
-        in_flight: set[asyncio.Task[None]] = set()
-        refreshed = pruned = time.monotonic()
-        async with aiohttp.ClientSession(timeout=timeout) as self._http:
-            while not self._stopping:
-                self.directory.queued.clear()  # before looking: a commit meanwhile wakes the next wait
-                try:
-                    if time.monotonic() - refreshed >= REFRESH_SECONDS:
-                        await self.directory.refresh(self.rt.db)
-                        refreshed = time.monotonic()
-                    if time.monotonic() - pruned >= PRUNE_SECONDS:
-                        pruned = time.monotonic()
-                        await do_prune_finished(self.rt)
-                    room = MAX_IN_FLIGHT - len(in_flight)
-                    claimed = await claim_due(self.rt, room) if room > 0 else []
-                    for c in claimed:
-                        task = asyncio.create_task(self.send(c))
-                        in_flight.add(task)
-                        task.add_done_callback(lambda t: self._done(in_flight, t))
-                    if claimed:
-                        continue
-                except Exception:
-                    log.exception("the webhook queue failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.directory.queued.wait(), POLL_SECONDS)
-            try:
-                if in_flight:
-                    await asyncio.gather(*in_flight, return_exceptions=True)
-            except asyncio.CancelledError:
-                for task in in_flight:
-                    task.cancel()
-                raise
+    async def tend(self) -> None:
+        if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
+            await self.directory.refresh(self.rt.db)
+            self._refreshed = time.monotonic()
+        if time.monotonic() - self._pruned >= PRUNE_SECONDS:
+            self._pruned = time.monotonic()
+            await do_prune_finished(self.rt)
 
-    def _done(self, in_flight: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
-        in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("recording a webhook delivery failed; it is sent again when its lease ends",
-                      exc_info=task.exception())
-        self.directory.queued.set()  # the endpoint's next delivery may be due now
+    async def claim(self, limit: int) -> list[Claimed]:
+        return await claim_due(self.rt, limit)
 
     async def send(self, c: Claimed) -> None:
         assert self._http is not None

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from chat_server.runtime import Runtime
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fakes.vk_api import FakeVk
 from tests.harness import ChatServer
 from tests.inprocess import QueryCounter, RecordingBus, make_runtime
 from tests.services import PostgresServer, RedisServer, S3Server
@@ -37,6 +39,21 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeBotApi]:
+    """A local server speaking the Telegram Bot API, for the channel tests."""
+    async with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+def vk() -> FakeVk:
+    """A local server speaking the VK API, with the community member who writes in the tests."""
+    fake = FakeVk()
+    fake.users[55501] = ("Мария", "Иванова")
+    return fake
 
 
 def database_url(kind: str, tmp: Path, postgres: PostgresServer | None) -> str:

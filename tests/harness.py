@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from chat_server.frames import SERVER_FRAMES
@@ -39,6 +41,15 @@ def check_frame(raw: str | bytes) -> dict[str, Any]:
         except Exception as exc:  # try the next model with the same type (welcome)
             errors.append(exc)
     raise AssertionError(f"frame does not match its model: {data}: {errors}")
+
+
+def embedded_server(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[ChatServer]:
+    """A test module's own server on the embedded SQLite database (a module-scoped fixture's body)."""
+    tmp = tmp_path_factory.mktemp(name)
+    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}", **env)
+    chat.start()
+    yield chat
+    chat.stop()
 
 
 class ChatServer:
@@ -77,7 +88,7 @@ class ChatServer:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chat_server", "serve", "--host", "127.0.0.1", "--port", str(self.port)],

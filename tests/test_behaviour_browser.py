@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.harness import ChatServer, api, login
+from tests.harness import ChatServer, api, embedded_server, login
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("behaviour-browser")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "behaviour-browser")
 
 
 async def backend_key(server: ChatServer, admin: str) -> str:

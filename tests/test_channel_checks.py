@@ -12,11 +12,8 @@ import httpx
 import pytest
 import trustme
 
-from integrations.base import AdapterRegistry
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
-from integrations.vk import VkAdapter
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import admin, eventually, fixture
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.fakes.vk_api import GROUP_ID, FakeVk
@@ -28,19 +25,13 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 def vk() -> FakeVk:
     return FakeVk()
 
 
 @pytest.fixture
 async def app(tmp_path: Path, db_url: str, vk: FakeVk) -> AsyncIterator[AppServer]:
-    registry = AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
+    registry = fake_vk_registry(vk)
     # Replies that fail wait a long time before their next try, so the queue can be seen.
     async with AppServer(tmp_path, db_url, registry, outbound_retry_seconds=600) as server:
         yield server

@@ -12,11 +12,8 @@ import httpx
 import pytest
 import trustme
 
-from integrations.base import AdapterRegistry
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
-from integrations.vk import VkAdapter
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, eventually, fixture, only_thread, thread
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.fakes.vk_api import GROUP_ID, FakeVk
@@ -36,21 +33,8 @@ TOO_MANY = {"error_code": 429, "description": "Too Many Requests: retry after 1"
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def vk() -> FakeVk:
-    fake = FakeVk()
-    fake.users[55501] = ("Мария", "Иванова")
-    return fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str, vk: FakeVk) -> AsyncIterator[AppServer]:
-    registry = AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
+    registry = fake_vk_registry(vk)
     async with AppServer(tmp_path, db_url, registry, **FAST) as server:
         yield server
 

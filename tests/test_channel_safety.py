@@ -12,11 +12,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from integrations.base import AdapterRegistry, DownloadPolicy, DownloadRefused
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
+from integrations.base import DownloadPolicy, DownloadRefused
 from integrations.vk import VkAdapter, VkConfig
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, eventually, fixture, thread
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.fakes.vk_api import GROUP_ID, FakeVk
@@ -64,15 +63,8 @@ async def internal() -> AsyncIterator[InternalService]:
 
 
 @pytest.fixture
-def vk() -> FakeVk:
-    fake = FakeVk()
-    fake.users[55501] = ("Мария", "Иванова")
-    return fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str, vk: FakeVk) -> AsyncIterator[AppServer]:
-    registry = AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
+    registry = fake_vk_registry(vk)
     # Only the VK fake's file host: loopback is not named, so it is refused like in production.
     async with AppServer(tmp_path, db_url, registry, channel_file_hosts="files.vk.ru,*.userapi.com") as server:
         yield server

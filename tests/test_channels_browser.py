@@ -29,12 +29,6 @@ async def app(tmp_path: Path) -> AsyncIterator[AppServer]:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()
 

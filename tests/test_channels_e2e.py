@@ -19,11 +19,8 @@ import pytest
 import trustme
 
 from chat_server.actions.links import LINK_TTL_SECONDS, issue_link_token, read_link_token
-from integrations.base import AdapterRegistry
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
-from integrations.vk import VkAdapter
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, conversations, eventually, fixture, thread
 from tests.fakes.telegram_api import TOKEN as TG_TOKEN
 from tests.fakes.telegram_api import FakeBotApi
@@ -44,7 +41,7 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[dict[str, Any]]:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     vk = FakeVk()
-    registry = AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
+    registry = fake_vk_registry(vk)
     listen_port = free_port()
     with SmtpSink(ca) as sink:
         async with FakeBotApi() as tg, AppServer(tmp_path, db_url, registry) as app, await admin(app) as http:

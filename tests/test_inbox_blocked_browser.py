@@ -10,7 +10,7 @@ from playwright.async_api import Browser, expect
 
 from tests.channel_helpers import fixture
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
-from tests.harness import ChatServer, api, login
+from tests.harness import ChatServer, api, embedded_server, login
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -20,11 +20,7 @@ SECRET = "s3cret-token-for-webhook-calls"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("blocked")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "blocked")
 
 
 async def test_the_composer_warns_when_the_person_blocked_the_bot(server: ChatServer,

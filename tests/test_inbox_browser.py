@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.harness import ChatServer, api, create_operator, login, visitor
+from tests.harness import ChatServer, api, create_operator, embedded_server, login, visitor
 from tests.inbox_browser import Inbox, browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("browser")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "browser")
 
 
 def cid() -> str:

@@ -18,7 +18,7 @@ from chat_server.db import Database
 from chat_server.models import Message
 from chat_server.models.types import utcnow
 from tests.browser import watch_console, widget
-from tests.harness import ChatServer, Socket, api, create_operator, login, visitor
+from tests.harness import ChatServer, Socket, api, create_operator, embedded_server, login, visitor
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -26,11 +26,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("inbox-list")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "inbox-list")
 
 
 def cid() -> str:

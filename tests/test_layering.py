@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "group_commit": LEAVES, "models": LEAVES, "backup": LEAVES,
     "db": {"bus", "settings"},  # the unit of work hands committed dispatches to the bus
     "migrate": {"db"},
+    "queue_runner": LEAVES,  # the claim-send-record loop the durable queues share
     "attachments": LEAVES,  # what may be sent as a file: types, sizes, names
     "file_store": {"attachments", "file_store_s3", "settings"},  # where the bytes live: this disk or object storage
     "file_store_s3": {"attachments", "settings"},
@@ -38,9 +39,9 @@ ALLOWED: dict[str, set[str]] = {
                 "settings", "tokens", "views", "automatic_email"},
     # The edges: sockets, HTTP, channel loops, the outbound worker.
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
-    "outbound": {"actions", "attachments", "channels", "models", "reads", "runtime", "automatic_email"},
+    "outbound": {"actions", "attachments", "channels", "models", "queue_runner", "reads", "runtime", "automatic_email"},
     "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
-    "webhooks": {"actions", "runtime"},  # the outgoing webhooks' worker
+    "webhooks": {"actions", "queue_runner", "runtime"},  # the outgoing webhooks' worker
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views",
             "automatic_email"},
     # Composition.

@@ -23,12 +23,6 @@ SECRET = "s3cret-token-for-webhook-calls"
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str) -> AsyncIterator[AppServer]:
     async with AppServer(tmp_path, db_url) as server:
         yield server
@@ -239,7 +233,7 @@ async def test_429_retry_after_is_honoured_then_sent_once(bot: Any, app: AppServ
 @pytest.fixture
 def no_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     """The outbound worker looks for due replies only when woken (or once an hour)."""
-    monkeypatch.setattr("chat_server.outbound.POLL_SECONDS", 3600.0)
+    monkeypatch.setattr("chat_server.outbound.OutboundWorker.poll_seconds", 3600.0)
 
 
 async def test_a_reply_leaves_when_committed_not_at_the_next_poll(no_polling: None, bot: Any, app: AppServer,

@@ -22,12 +22,6 @@ SECRET = "s3cret-token-for-webhook-calls"
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str) -> AsyncIterator[AppServer]:
     async with AppServer(tmp_path, db_url) as server:
         yield server

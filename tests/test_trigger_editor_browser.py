@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from chat_server.triggers.definition import TriggerBody
-from tests.harness import ChatServer, api, create_operator, login
+from tests.harness import ChatServer, api, create_operator, embedded_server, login
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -22,11 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("triggers-browser")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start(timeout=120)  # a loaded machine takes long just to import the server
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "triggers-browser")
 
 
 # Every field of the definition set to something other than the form's defaults.

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from chat_server.triggers import stats
-from tests.harness import ChatServer, create_operator, login
+from tests.harness import ChatServer, create_operator, embedded_server, login
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 from tests.inprocess import make_runtime
 from tests.test_trigger_results import Row, seed
@@ -21,11 +21,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("trigger-results-browser")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}")
-    chat.start()
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "trigger-results-browser")
 
 
 def pp(fraction: float) -> str:

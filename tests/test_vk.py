@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from chat_server.channels import default_adapters
-from integrations.base import AdapterRegistry, OutboundAttachment, OutboundMessage
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
+from integrations.base import OutboundAttachment, OutboundMessage
 from integrations.vk import VkAdapter, VkConfig
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, eventually, fixture, only_thread, thread
 from tests.fakes.vk_api import GROUP_ID, TOKEN, FakeVk
 from tests.harness import visitor
@@ -26,25 +25,14 @@ pytestmark = pytest.mark.anyio
 SECRET = "vk-callback-secret"
 
 
-def registry(vk: FakeVk) -> AdapterRegistry:
-    return AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
-
-
 def vk_config(**extra: Any) -> dict[str, Any]:
     return {"token": TOKEN, "group_id": GROUP_ID, "mode": "callback", "confirmation": "3f2a9c1b",
             "secret": SECRET, "screen_name": "acme_support", **extra}
 
 
 @pytest.fixture
-def vk() -> FakeVk:
-    fake = FakeVk()
-    fake.users[55501] = ("Мария", "Иванова")
-    return fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str, vk: FakeVk) -> AsyncIterator[AppServer]:
-    async with AppServer(tmp_path, db_url, registry(vk)) as server:
+    async with AppServer(tmp_path, db_url, fake_vk_registry(vk)) as server:
         yield server
 
 
@@ -208,7 +196,7 @@ async def test_attachments_are_uploaded_as_documents(vk: FakeVk) -> None:
 
 
 async def test_long_poll_mode_stores_messages(tmp_path: Path, db_url: str, vk: FakeVk) -> None:
-    async with AppServer(tmp_path, db_url, registry(vk)) as app, await admin(app) as http:
+    async with AppServer(tmp_path, db_url, fake_vk_registry(vk)) as app, await admin(app) as http:
         await add_channel(http, "vk", vk_config(mode="longpoll", wait=1))
         vk.queue_event(fixture("vk", "text", secret=""))
         [m] = await messages(http)

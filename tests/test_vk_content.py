@@ -12,11 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.base import AdapterRegistry
-from integrations.email import EmailAdapter
-from integrations.telegram import TelegramAdapter
-from integrations.vk import VkAdapter
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, eventually, fixture, thread
 from tests.fakes.telegram_api import TOKEN as TG_TOKEN
 from tests.fakes.telegram_api import FakeBotApi
@@ -28,15 +25,8 @@ SECRET = "vk-callback-secret"
 
 
 @pytest.fixture
-def vk() -> FakeVk:
-    fake = FakeVk()
-    fake.users[55501] = ("Мария", "Иванова")
-    return fake
-
-
-@pytest.fixture
 async def app(tmp_path: Path, db_url: str, vk: FakeVk) -> AsyncIterator[AppServer]:
-    registry = AdapterRegistry([TelegramAdapter(), VkAdapter(session_hook=vk.mount_on), EmailAdapter()])
+    registry = fake_vk_registry(vk)
     async with AppServer(tmp_path, db_url, registry) as server:
         yield server
 

@@ -43,7 +43,7 @@ async def send_test_and_wait(server: ChatServer, crm: Receiver, hook_id: int) ->
 
 async def test_signed_retried_after_a_500_and_delivered_once(db_url: str, tmp_path: Path) -> None:
     server = ChatServer(tmp_path, db_url, **ENV)
-    server.start(timeout=90)
+    server.start()
     try:
         async with Receiver(statuses=[500]) as crm:
             hook = await register(server, crm.url, ["message.created"])
@@ -88,7 +88,7 @@ async def test_signed_retried_after_a_500_and_delivered_once(db_url: str, tmp_pa
 
 async def test_nothing_is_delivered_twice_across_a_restart(db_url: str, tmp_path: Path) -> None:
     server = ChatServer(tmp_path, db_url, **ENV)
-    server.start(timeout=90)
+    server.start()
     try:
         async with Receiver(delay=0.3) as crm:
             hook = await register(server, crm.url, ["message.created"])
@@ -124,7 +124,7 @@ async def round_trips(v: Socket, op: Socket, prefix: str, count: int = 10) -> li
 
 async def test_a_hung_endpoint_does_not_slow_message_handling(db_url: str, tmp_path: Path) -> None:
     server = ChatServer(tmp_path, db_url, CHAT_WEBHOOK_TIMEOUT="30", **ENV)
-    server.start(timeout=90)
+    server.start()
     try:
         async with Receiver(hang=True) as crm:
             op = await operator(server, await login(server))
@@ -146,9 +146,9 @@ async def test_a_hung_endpoint_does_not_slow_message_handling(db_url: str, tmp_p
 
 async def test_two_processes_deliver_each_event_once(db_url: str, tmp_path: Path) -> None:
     first = ChatServer(tmp_path, db_url, **ENV)
-    first.start(timeout=90)
+    first.start()
     second = ChatServer(tmp_path, db_url, **ENV)
-    second.start(timeout=90)
+    second.start()
     sockets: list[Socket] = []
     try:
         async with Receiver(delay=0.05) as crm:

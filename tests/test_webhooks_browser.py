@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.harness import ChatServer
+from tests.harness import ChatServer, embedded_server
 from tests.inbox_browser import browser, open_inbox  # noqa: F401  (the fixture)
 from tests.webhook_receiver import Receiver, verify
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    tmp = tmp_path_factory.mktemp("webhooks-browser")
-    chat = ChatServer(tmp, f"sqlite+aiosqlite:///{tmp / 'chat.db'}", CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK="true")
-    chat.start(timeout=180)  # a busy shared machine can take longer than the usual 30 s
-    yield chat
-    chat.stop()
+    yield from embedded_server(tmp_path_factory, "webhooks-browser", CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK="true")
 
 
 async def test_admin_adds_a_webhook_sees_the_secret_once_and_the_last_delivery(

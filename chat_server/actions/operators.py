@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 from collections.abc import Sequence
@@ -27,8 +28,6 @@ from .publish import STAFF
 from .validation import check_storable
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 # The languages the inbox has a catalogue for (inbox_ui/i18n/*.json); None follows the browser.
@@ -38,6 +37,13 @@ LANGUAGES = ("en", "ru")
 async def hash_password(password: str) -> str:
     # argon2 takes ~100 ms of CPU by design; on the event loop it would stall every socket.
     return await asyncio.to_thread(_hasher.hash, password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs as long as a wrong
+    password. Made on first use, not at import: every server start and CLI call would pay it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
@@ -107,7 +113,7 @@ async def do_login(rt: Runtime, email: str, password: str, address: str = "unkno
         raise TooMany("too_many_attempts", "too many failed logins; try again later", blocked.retry_after)
     async with rt.db.read() as s:
         operator = (await s.exec(select(Operator).where(Operator.email == account))).first()
-    if not await verify_password(operator.password_hash if operator else _DUMMY_HASH, password):
+    if not await verify_password(operator.password_hash if operator else await asyncio.to_thread(_dummy_hash), password):
         operator = None
     if operator is None or not operator.is_active:
         await limits.failed(account, address)
