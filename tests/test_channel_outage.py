@@ -8,7 +8,6 @@ five minutes of doubling waits) pass in a moment."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +47,6 @@ async def health(http: httpx.AsyncClient, instance_id: int) -> dict[str, Any]:
     r = await http.get(f"/channels/{instance_id}")
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
 
 
 def telegram_text(tg: FakeBotApi, n: int) -> dict[str, Any]:
