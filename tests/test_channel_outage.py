@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from tests.appserver import AppServer
+from tests.channel_fakes import fake_vk_registry
 from tests.channel_helpers import add_channel, admin, eventually, fixture, thread
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.fakes.vk_api import GROUP_ID, FakeVk
 from tests.fakes.vk_api import TOKEN as VK_TOKEN
-from tests.test_vk import registry
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ def vk_event(n: int) -> dict[str, Any]:
 async def test_vk_events_sent_during_a_long_outage_arrive_once_in_order(tmp_path: Path, db_url: str) -> None:
     vk = FakeVk()
     vk.users[55501] = ("Мария", "Иванова")
-    async with AppServer(tmp_path, db_url, registry(vk)) as app, await admin(app) as http:
+    async with AppServer(tmp_path, db_url, fake_vk_registry(vk)) as app, await admin(app) as http:
         instance = await add_channel(http, "vk", {"token": VK_TOKEN, "group_id": GROUP_ID, "mode": "longpoll",
                                                   "wait": 1, "screen_name": "acme_support"})
         vk.queue_event(vk_event(0))
