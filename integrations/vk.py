@@ -16,7 +16,6 @@ from urllib.parse import urljoin
 import requests
 import vk_api
 from pydantic import Field, ValidationInfo, field_validator
-from vk_api.bot_longpoll import VkBotLongPoll
 
 from .base import (
     ChannelConfig,
@@ -38,6 +37,8 @@ from .base import (
     split_text,
 )
 from .vk_check import check_community
+from .vk_history import WatchedLongPoll, missed_events, read_cursor
+from .vk_history import cursor as history_cursor
 
 log = logging.getLogger(__name__)
 
@@ -328,25 +329,32 @@ class VkAdapter:
         if config.mode != "longpoll":
             return
 
-        def connect() -> VkBotLongPoll:
-            poll = VkBotLongPoll(self._api(config), config.group_id, wait=config.wait)
+        def connect() -> WatchedLongPoll:
+            poll = WatchedLongPoll(self._api(config), config.group_id, wait=config.wait)
             if self._hook:
                 self._hook(poll.session)
             if resume_from:
                 poll.ts = resume_from  # pick up where we stopped: VK keeps recent events
             return poll
 
+        def check(poll: WatchedLongPoll) -> list[dict[str, Any]]:
+            events = [e.raw for e in poll.check()]
+            if poll.lost:  # VK lost what came since we last heard it: read it from the history
+                events = missed_events(self._api(config), config.group_id, heard_at or time.time())
+                poll.lost = False
+            return events
+
         # After a lost connection, ask again from the last position stored, not from where VK
         # is now: what arrived during the outage would be skipped.
-        resume_from = cursor
+        resume_from, heard_at = read_cursor(cursor)
         failures = 0
         poll: Any = None
         while True:
             try:
                 if poll is None:
                     poll = await asyncio.to_thread(connect)
-                before = poll.ts
-                events = await asyncio.to_thread(poll.check)
+                before, asked_at = poll.ts, time.time()
+                events = await asyncio.to_thread(check, poll)
                 failures = 0
                 handle.reached()
             except Exception as exc:
@@ -356,15 +364,13 @@ class VkAdapter:
                 log.warning("VK long poll failed (%d in a row)", failures, exc_info=True)
                 await asyncio.sleep(poll_retry_delay(failures))
                 continue
-            if events:
+            if events or poll.ts != before:
                 try:
-                    await handle([e.raw for e in events], str(poll.ts))
+                    await handle(events, history_cursor(poll.ts, asked_at))
                 except BaseException:
                     poll.ts = before  # not stored: ask for the same events again
                     raise
-            elif poll.ts != before:
-                await handle([], str(poll.ts))
-            resume_from = str(poll.ts)
+            resume_from, heard_at = str(poll.ts), asked_at
 
     async def check(self, config: VkConfig) -> dict[str, Any]:
         found = await check_community(self._api(config), config.group_id, config.mode == "longpoll")

@@ -8,6 +8,7 @@ five minutes of doubling waits) pass in a moment."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,35 @@ async def test_vk_events_sent_during_a_long_outage_arrive_once_in_order(tmp_path
             vk.queue_event(vk_event(n))
         await wait_for_texts(http, [f"vk {n}" for n in range(6)])
         await eventually(lambda: _state(http, instance["id"], "connected"), what="the channel shown as connected")
+
+
+@pytest.mark.parametrize("code", [1, 3])
+async def test_vk_events_lost_by_vk_during_an_outage_are_read_from_the_history(
+    tmp_path: Path, db_url: str, code: int,
+) -> None:
+    # VK answers `failed: 1` or `3` when it no longer has the events asked for: vk-api moves on
+    # silently, and what the customer wrote meanwhile must come from the conversation's history.
+    def written_now(n: int) -> dict[str, Any]:
+        event = vk_event(n)
+        event["object"]["message"]["date"] = int(time.time())
+        return event
+    vk = FakeVk()
+    vk.users[55501] = ("Мария", "Иванова")
+    async with AppServer(tmp_path, db_url, fake_vk_registry(vk)) as app, await admin(app) as http:
+        await add_channel(http, "vk", {"token": VK_TOKEN, "group_id": GROUP_ID, "mode": "longpoll", "wait": 1,
+                                       "screen_name": "acme_support"})
+        vk.queue_event(written_now(0))
+        await wait_for_texts(http, ["vk 0"])
+        vk.down = True  # first unreachable, so that no poll under way takes what comes next
+        await eventually(lambda: _at_least(lambda: vk.refused, 2), what="two failed tries")
+        for n in range(1, 4):
+            vk.queue_event(written_now(n))
+        vk.lose_history(code)
+        vk.down = False
+        await wait_for_texts(http, [f"vk {n}" for n in range(4)])
+        assert any(name == "messages.getHistory" for name, _ in vk.calls)
+        vk.queue_event(written_now(4))  # and it goes on from VK's new position
+        await wait_for_texts(http, [f"vk {n}" for n in range(5)])
 
 
 async def _at_least(count: Any, n: int) -> bool:

@@ -88,6 +88,23 @@ async def test_the_same_update_delivered_twice_is_stored_once(bot: Any, app: App
     assert len(messages) == 1
 
 
+async def test_updates_out_of_order_and_repeated_are_each_stored_once(bot: Any, app: AppServer) -> None:
+    # A webhook retried after a timeout arrives after later updates: none may be taken for an
+    # old duplicate (as a high-water mark on update_id would), none stored twice.
+    http, instance = bot
+
+    def update(n: int) -> dict[str, Any]:
+        u = fixture("telegram", "text")
+        u["update_id"] += n
+        u["message"]["message_id"] += n
+        u["message"]["text"] = f"part {n}"
+        return u
+    for n in (3, 1, 3, 2, 1):
+        assert (await post_update(app, instance, update(n))).status_code == 200
+    _, messages = await only_thread(http)
+    assert [m["text"] for m in messages] == ["part 3", "part 1", "part 2"]
+
+
 async def _one_message(http: httpx.AsyncClient) -> dict[str, Any]:
     _, messages = await only_thread(http)
     assert len(messages) == 1

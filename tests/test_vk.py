@@ -104,6 +104,24 @@ async def test_retried_callback_is_stored_once(community: Any, app: AppServer) -
     assert len(items) == 1
 
 
+async def test_callbacks_out_of_order_and_repeated_are_each_stored_once(community: Any, app: AppServer) -> None:
+    # VK retries a callback it got no "ok" for, after later events went through.
+    http, instance = community
+
+    async def send(n: int) -> None:
+        event = fixture("vk", "text", secret=SECRET)
+        event["event_id"] = f"ev{300 + n}"
+        event["object"]["message"].update(id=300 + n, conversation_message_id=300 + n, text=f"часть {n}")
+        async with httpx.AsyncClient(base_url=app.http) as client:
+            assert (await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=event)).text == "ok"
+    for n in (3, 1, 3, 2, 1):
+        await send(n)
+    items = await messages(http, 3)
+    assert [m["text"] for m in items] == ["часть 3", "часть 1", "часть 2"]
+    _, items = await only_thread(http)
+    assert len(items) == 3
+
+
 async def test_photo_keeps_the_largest_size(community: Any, app: AppServer, vk: FakeVk) -> None:
     http, instance = community
     vk.files["/photo_w.jpg"] = b"\xff\xd8\xffbig"

@@ -51,6 +51,10 @@ class FakeVk(BaseAdapter):
         self.events: list[dict[str, Any]] = []
         self.first_ts = 100
         self.key = "lp-key"
+        # VK lost the events before this position: a poll from before it is answered `failed`
+        # with this code (1: go on from the new position; 3: get a new key and position).
+        self.lost_before = 0
+        self.lost_code = 1
         self.down = False  # VK unreachable: every request fails to connect
         self.refused = 0  # requests that met `down`
         self._arrived = threading.Condition()
@@ -76,6 +80,15 @@ class FakeVk(BaseAdapter):
         with self._arrived:
             self.events.append(event)
             self._arrived.notify_all()
+
+    def lose_history(self, code: int) -> None:
+        """VK loses its long-poll events so far; the conversations' history keeps them."""
+        self.lost_before, self.lost_code = self.ts, code
+
+    def _history(self) -> list[dict[str, Any]]:
+        """Every customer message ever queued, newest first, as messages.getHistory has them."""
+        found = [e["object"]["message"] for e in self.events if e.get("type") == "message_new"]
+        return sorted(found, key=lambda m: (m["date"], m["id"]), reverse=True)
 
     def expire_key(self) -> None:
         self.key += "x"
@@ -136,6 +149,18 @@ class FakeVk(BaseAdapter):
                                                  "type": "group", "is_closed": 0}], "profiles": []}}
             if name == "groups.getLongPollServer":
                 return {"response": {"key": self.key, "server": f"https://lp.vk.ru/wh{GROUP_ID}", "ts": str(self.ts)}}
+            if name in ("messages.getConversations", "messages.getHistory"):
+                history = self._history()
+                if name == "messages.getHistory":
+                    items = [m for m in history if m["peer_id"] == int(p["peer_id"])]
+                else:  # one item per peer, by its last message
+                    last: dict[int, dict[str, Any]] = {}
+                    for m in history:
+                        last.setdefault(m["peer_id"], m)
+                    items = [{"conversation": {"peer": {"id": peer, "type": "user"}}, "last_message": m}
+                             for peer, m in last.items()]
+                start = int(p.get("offset", "0"))
+                return {"response": {"count": len(items), "items": items[start:start + int(p.get("count", "20"))]}}
             if name == "docs.getMessagesUploadServer":
                 return {"response": {"upload_url": "https://upload.vk.ru/upload.php?act=add_doc_im"}}
             if name == "docs.save":
@@ -146,6 +171,8 @@ class FakeVk(BaseAdapter):
         if q.get("key") != self.key:
             return {"failed": 2}
         ts = int(q.get("ts") or self.ts)
+        if ts < self.lost_before:
+            return {"failed": 1, "ts": str(self.ts)} if self.lost_code == 1 else {"failed": 3}
         with self._arrived:
             if ts >= self.ts:
                 self._arrived.wait(min(float(q.get("wait", "1")), 0.3))
