@@ -47,11 +47,14 @@ class Settings(BaseSettings):
     # Outgoing webhooks (chat_server/webhooks.py): tries per delivery before it is marked failed,
     # the first wait between tries (doubling with jitter, capped at an hour), how long one
     # request may take, and whether endpoints may be plain http on a loopback address (tests
-    # and local development; production endpoints are https).
+    # and local development; production endpoints are https). Deliveries connect to public
+    # addresses only (chat_server/webhook_addresses.py); an on-premises installation whose CRM
+    # is on its own network allows private ones.
     webhook_max_attempts: int = Field(default=10, ge=1, le=100)
     webhook_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
     webhook_allow_http_loopback: bool = False
+    webhook_allow_private_networks: bool = False
     # Hosts channel files may be downloaded from (comma-separated; "*.example.com" matches its
     # subdomains). Only the services' own file hosts: a payload naming any other URL is not
     # fetched. Private, loopback and link-local addresses are refused unless a host is named

@@ -8,13 +8,15 @@ import hashlib
 import hmac
 import logging
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from .actions.webhook_deliveries import Claimed, claim_due, do_mark_delivered, do_mark_retry, do_prune_finished
-from .actions.webhooks import WebhookDirectory
+from .actions.webhooks import WebhookDirectory, address_rule
 from .queue_runner import QueueRunner
 from .runtime import Runtime
+from .webhook_addresses import PublicResolver
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,11 @@ class WebhookWorker(QueueRunner[Claimed]):
         self._refreshed = self._pruned = time.monotonic()
 
     async def open(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout))
+        # Names are resolved through the address rule on every connect; an address in the URL
+        # itself skips resolving, so `send` checks that one.
+        connector = aiohttp.TCPConnector(resolver=PublicResolver(address_rule(self.rt.settings)))
+        self._http = aiohttp.ClientSession(connector=connector,
+                                           timeout=aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout))
 
     async def close(self) -> None:
         if self._http is not None:
@@ -67,6 +73,10 @@ class WebhookWorker(QueueRunner[Claimed]):
 
     async def send(self, c: Claimed) -> None:
         assert self._http is not None
+        host = (urlsplit(c.url).hostname or "").strip("[]")
+        if address_rule(self.rt.settings).refuses_literal(host):  # saved before the rule was tightened
+            await do_mark_retry(self.rt, c, None, f"{host} is a private or reserved address; webhooks go to public addresses")
+            return
         try:
             async with self._http.post(c.url, data=c.body.encode(), headers=headers(c, int(time.time())),
                                        allow_redirects=False) as response:

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "db": {"bus", "settings"},  # the unit of work hands committed dispatches to the bus
     "migrate": {"db"},
     "queue_runner": LEAVES,  # the claim-send-record loop the durable queues share
+    "webhook_addresses": LEAVES,  # which addresses webhook deliveries may connect to
     "attachments": LEAVES,  # what may be sent as a file: types, sizes, names
     "file_store": {"attachments", "file_store_s3", "settings"},  # where the bytes live: this disk or object storage
     "file_store_s3": {"attachments", "settings"},
@@ -36,12 +37,12 @@ ALLOWED: dict[str, set[str]] = {
     "reads": {"behaviour", "db", "frames", "models", "runtime", "views"},
     # Every write.
     "actions": {"attachments", "behaviour", "bus", "db", "frames", "group_commit", "metrics", "models", "reads", "runtime",
-                "settings", "tokens", "views", "automatic_email"},
+                "settings", "tokens", "views", "automatic_email", "webhook_addresses"},
     # The edges: sockets, HTTP, channel loops, the outbound worker.
     "channels": {"actions", "attachments", "models", "reads", "runtime"},
     "outbound": {"actions", "attachments", "channels", "models", "queue_runner", "reads", "runtime", "automatic_email"},
     "realtime": {"actions", "bus", "db", "frames", "metrics", "models", "reads", "runtime", "tokens", "views"},
-    "webhooks": {"actions", "queue_runner", "runtime"},  # the outgoing webhooks' worker
+    "webhooks": {"actions", "queue_runner", "runtime", "webhook_addresses"},  # the outgoing webhooks' worker
     "api": {"actions", "attachments", "behaviour", "channels", "db", "frames", "models", "reads", "runtime", "tokens", "views",
             "automatic_email"},
     # Composition.

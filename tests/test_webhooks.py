@@ -176,6 +176,12 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(server: ChatServ
             ({"name": "x", "url": "http://crm.example.com/hooks", "events": ["message.created"]}, "invalid_url"),
             ({"name": "x", "url": "ftp://crm.example.com/", "events": ["message.created"]}, "invalid_url"),
             ({"name": "x", "url": "crm.example.com", "events": ["message.created"]}, "invalid_url"),
+            # Not a way into the server's own network: loopback, private, link-local (metadata).
+            ({"name": "x", "url": "https://127.0.0.1:9/hooks", "events": ["message.created"]}, "invalid_url"),
+            ({"name": "x", "url": "https://10.0.0.5/hooks", "events": ["message.created"]}, "invalid_url"),
+            ({"name": "x", "url": "https://[::1]/hooks", "events": ["message.created"]}, "invalid_url"),
+            ({"name": "x", "url": "https://169.254.169.254/latest", "events": ["message.created"]}, "invalid_url"),
+            ({"name": "x", "url": "https://[::ffff:192.168.1.1]/h", "events": ["message.created"]}, "invalid_url"),
             ({"name": "x", "url": "https://crm.example.com/h", "events": ["message.sent"]}, "invalid_body"),
             ({"name": "x", "url": "https://crm.example.com/h", "events": []}, "invalid_body"),
             ({"name": "", "url": "https://crm.example.com/h", "events": ["message.created"]}, "invalid_body"),
@@ -197,6 +203,30 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(server: ChatServ
         assert (await http.delete(f"/webhooks/{hook['id']}")).status_code == 200
         assert (await http.get(f"/webhooks/{hook['id']}/deliveries")).status_code == 404
         assert (await http.post(f"/webhooks/{hook['id']}/test")).status_code == 404
+
+
+async def test_a_name_that_resolves_to_this_machine_is_not_connected_to(server: ChatServer) -> None:
+    # A name passes when saved (DNS can change); each connect checks what it resolves to then.
+    async with api(server, await login(server)) as http:
+        r = await http.post("/webhooks", json={"name": "Inside", "url": "https://localhost:9/hooks",
+                                                "events": ["contact.created"]})
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        assert (await http.post(f"/webhooks/{hook['id']}/test")).status_code == 202
+
+        async def tried() -> dict[str, Any] | None:
+            items = (await http.get(f"/webhooks/{hook['id']}/deliveries")).json()["items"]
+            return items[0] if items and items[0]["last_error"] else None
+        delivery = None
+        for _ in range(100):
+            delivery = await tried()
+            if delivery:
+                break
+            await asyncio.sleep(0.1)
+        assert delivery is not None, "the test delivery was never tried"
+        assert "resolves only to private or reserved addresses" in delivery["last_error"], delivery
+        assert delivery["last_status_code"] is None and delivery["state"] != "delivered"
+        assert (await http.delete(f"/webhooks/{hook['id']}")).status_code == 200
 
 
 async def test_events_are_queued_in_the_writing_transaction_only(db_url: str) -> None:

@@ -22,6 +22,8 @@ from ..models import Operator, Role, WebhookDelivery, WebhookEndpoint
 from ..models.ids import Int64
 from ..models.types import UTCDateTime, utcnow
 from ..runtime import Runtime
+from ..settings import Settings
+from ..webhook_addresses import AddressRule
 from .errors import ActionError, Forbidden, NotFound
 from .membership import run
 from .validation import check_storable
@@ -61,12 +63,19 @@ def check_url(rt: Runtime, url: str) -> str:
         raise Invalid("invalid_url", "the URL cannot be read") from None
     if not host or len(url) > 2000:
         raise Invalid("invalid_url", "give a full URL such as https://crm.example.com/hooks/chat (at most 2,000 characters)")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and rt.settings.webhook_allow_http_loopback and _loopback(host):
-        return url
-    raise Invalid("invalid_url", "webhook URLs must start with https:// (plain http is allowed only to a loopback "
-                                 "address, and only with CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK=true)")
+    if parts.scheme == "http" and not (rt.settings.webhook_allow_http_loopback and _loopback(host)):
+        raise Invalid("invalid_url", "webhook URLs must start with https:// (plain http is allowed only to a loopback "
+                                     "address, and only with CHAT_WEBHOOK_ALLOW_HTTP_LOOPBACK=true)")
+    if parts.scheme not in ("http", "https"):
+        raise Invalid("invalid_url", "webhook URLs must start with https://")
+    if address_rule(rt.settings).refuses_literal(host.strip("[]")):
+        raise Invalid("invalid_url", "webhooks go to public addresses: this one is private, loopback or reserved "
+                                     "(CHAT_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private ones)")
+    return url
+
+
+def address_rule(settings: Settings) -> AddressRule:
+    return AddressRule(loopback=settings.webhook_allow_http_loopback, private=settings.webhook_allow_private_networks)
 
 
 def _loopback(host: str) -> bool:
