@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from chat_server.db import Database
-from chat_server.models import AuditRecord
+from chat_server.models import AuditRecord, WebhookDelivery
 from chat_server.reads.personal_data import owned_keys
 from tests.harness import ChatServer, Socket, api, create_operator, login, operator, visitor
 from tests.test_access import close_code
@@ -52,6 +52,10 @@ async def person(server: ChatServer, files: list[bytes], text: str) -> tuple[Soc
 async def test_export_then_delete_everything_of_one_person(server: ChatServer) -> None:
     admin = await login(server)
     inbox = await operator(server, admin)
+    async with api(server, admin) as http:  # its deliveries carry her data until pruned
+        r = await http.post("/webhooks", json={"name": "CRM", "url": "https://crm.example.com/hooks",
+                                                "events": ["contact.created", "message.created"]})
+        assert r.status_code == 201, r.text
     a, a_welcome, a_files = await person(server, [SHARED, OWN], "I am Anna, delete me later")
     b, b_welcome, b_files = await person(server, [SHARED], "I am Boris, keep me")
     async with api(server, admin) as http:
@@ -78,6 +82,9 @@ async def test_export_then_delete_everything_of_one_person(server: ChatServer) -
         assert [m["text"] for m in tables["message"] if m["kind"] in ("text", "note")] == [
             "I am Anna, delete me later", "VIP, called twice"]
         assert "Added to cart" in {e["name"] for e in tables["event"]}
+        told = [json.loads(d["body"]) for d in tables["webhook_delivery"]]
+        assert "I am Anna, delete me later" in {e["data"]["message"]["text"] for e in told if "message" in e["data"]}
+        assert all(d["order_key"] == f"contact:{a_contact}" for d in tables["webhook_delivery"])
         assert sorted(archive.read(f["file"]) for f in document["files"]) == sorted([SHARED, OWN])
         assert b"I am Boris" not in archive.read("contact.json")
 
@@ -103,11 +110,13 @@ async def test_export_then_delete_everything_of_one_person(server: ChatServer) -
     try:
         async with db.read() as s:
             assert await owned_keys(s, a_contact) == {"contact": {a_contact}}  # only the id it started from
+            kept = (await s.exec(select(WebhookDelivery.body))).all()  # type: ignore[call-overload]
             records = (await s.exec(select(AuditRecord).order_by(AuditRecord.id))).all()  # type: ignore[arg-type]
     finally:
         await db.dispose()
     assert [(r.action, r.subject_id) for r in records][-2:] == [("contact_exported", a_contact), ("contact_deleted", a_contact)]
     assert all(not hasattr(r, "text") for r in records)
+    assert not any("I am Anna" in body for body in kept) and any("I am Boris" in body for body in kept)
 
     # Her widget starts afresh: the old token finds no card and gets a new, empty one.
     again, welcome = await visitor(server, token=a_welcome["token"])

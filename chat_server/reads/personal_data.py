@@ -5,7 +5,9 @@ every row that points at a row already taken, table by table, until nothing new 
 reads the schema rather than a hand-kept list, so a table added later (scores, segment
 memberships, trigger sends) is exported and deleted with the rest without anyone remembering
 to add it here. Operators, sites and channels are never reached: nothing of theirs points at
-a contact; it is the contact's rows that point at them.
+a contact; it is the contact's rows that point at them. Two kinds of rows name the person
+without a foreign key and are looked for by what they do name: files in their thread, and
+webhook deliveries about them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import Table, select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..models import Attachment
+from ..models import Attachment, WebhookDelivery
 
 CHUNK = 500  # values per IN (…): well inside every database's parameter limit
 
@@ -49,6 +51,7 @@ async def reached_keys(s: AsyncSession, start: dict[str, set[Any]]) -> dict[str,
     directly or through others (what has to go with them)."""
     taken: dict[str, set[Any]] = {name: set(keys) for name, keys in start.items()}
     attachment = Attachment.__table__  # type: ignore[attr-defined]
+    delivery = WebhookDelivery.__table__  # type: ignore[attr-defined]
     changed = True
     while changed:
         changed = False
@@ -67,6 +70,14 @@ async def reached_keys(s: AsyncSession, start: dict[str, set[Any]]) -> dict[str,
                 in_thread = attachment.c.conversation_id
                 for chunk in _chunks(taken["conversation"]):
                     found.update((await (await s.connection()).execute(select(key).where(in_thread.in_(chunk)))).scalars())
+            if table is delivery and taken.get("contact"):
+                # Webhook payloads about the person (waiting, or kept a week after sending) name
+                # them in their order key, not by a foreign key: one endpoint's events of one
+                # person go out in order (actions/webhook_events.py).
+                about = {f"contact:{contact_id}" for contact_id in taken["contact"]}
+                for chunk in _chunks(about):
+                    found.update((await (await s.connection()).execute(
+                        select(key).where(delivery.c.order_key.in_(chunk)))).scalars())
             new = found - taken.get(table.name, set())
             if new:
                 taken.setdefault(table.name, set()).update(new)
