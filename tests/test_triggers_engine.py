@@ -281,6 +281,30 @@ async def test_segment_entered_and_property_changed_fire_and_the_dry_run_agrees(
     assert [r.contact_id for r in await sends(runtime, changed.id)] == [people[1]]
 
 
+async def test_a_segment_entered_with_time_alone_fires_from_the_sweep(rt: tuple[Runtime, RecordingBus]) -> None:
+    # Nobody does anything to enter "no session in 14 days": the sweep finds them, and the
+    # re-engagement message is scheduled once.
+    from chat_server.actions.membership import do_sweep_segments
+    from chat_server.actions.segments import do_create_preset_segment
+    from chat_server.models import Operator, Role
+
+    runtime, _ = rt
+    admin = Operator(name="Admin", email="admin@example.com", role=Role.admin, password_hash="x")
+    dormant = await do_create_preset_segment(runtime, admin, "dormant")
+    come_back = await make_trigger(runtime, name="come back", delay_seconds=0, audience={},
+                                   when={"type": "segment_entered", "segment_id": dormant.id})
+    person = await contact(runtime, "v-dormant")
+    await do_track(runtime, [TrackItem(person, "session_started")])
+    assert await sends(runtime, come_back.id) == []
+    assert await do_sweep_segments(runtime, utcnow() + timedelta(days=13)) == []
+    assert await sends(runtime, come_back.id) == []
+    entered = await do_sweep_segments(runtime, utcnow() + timedelta(days=15))
+    assert [(c.contact_id, c.entered) for c in entered] == [(person, True)]
+    assert [r.contact_id for r in await sends(runtime, come_back.id)] == [person]
+    assert await do_sweep_segments(runtime, utcnow() + timedelta(days=16)) == []  # still inside: nothing new
+    assert len(await sends(runtime, come_back.id)) == 1
+
+
 async def test_page_time_sends_only_to_a_visitor_still_on_the_page(rt: tuple[Runtime, RecordingBus]) -> None:
     runtime, _ = rt
     await make_trigger(runtime, delay_seconds=0, audience={}, when={"type": "page_time", "url_contains": "/pricing",

@@ -249,7 +249,11 @@ def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
 async def do_sweep_segments(rt: Runtime, now: datetime | None = None) -> list[MembershipChange]:
     """Catch what time alone changed: for each segment whose conditions read the clock, the
     contacts the SQL form places differently from the stored members are checked one by one
-    (the live check) and recorded as entering or leaving. Segments reading a changed one follow."""
+    (the live check) and recorded as entering or leaving. Segments reading a changed one follow.
+    Triggers on entering or leaving are scheduled in the same transaction, as for a change an
+    event made ("no session in 14 days" is the source's re-engagement message)."""
+    from .trigger_sends import react  # trigger_sends builds on this module
+
     now = now or utcnow()
     changes: list[MembershipChange] = []
     async with rt.db.read() as s:
@@ -266,6 +270,7 @@ async def do_sweep_segments(rt: Runtime, now: datetime | None = None) -> list[Me
             async with rt.db.write() as s:
                 await _lock(s, sorted(differ))
                 found = await evaluate_contacts(s, rt, {c: {seg_id} for c in differ}, now)
+                await react(s, rt, {}, [], found, now)
             changes.extend(found)
             changed |= {c.segment_id for c in found}
     return changes
