@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from chat_server.actions.outbound import claim_due_jobs
 from tests.appserver import AppServer
 from tests.channel_helpers import add_channel, admin, eventually, thread
 from tests.harness import api, create_operator, login, visitor
+from tests.inprocess import make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -83,20 +85,42 @@ async def test_several_instances_per_channel_and_links_for_each(app: AppServer) 
     await sock.close()
 
 
+async def waiting_reply(app: AppServer, http: httpx.AsyncClient) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """A Telegram customer's message and an operator's reply to it, waiting in the queue (no
+    workers run in this app): the channel instance, the conversation id and the reply."""
+    instance = await add_channel(http, "telegram", bot(webhook_secret="x" * 20, mode="webhook"))
+    async with httpx.AsyncClient(base_url=app.http) as client:
+        update = {"update_id": 1, "message": {"message_id": 1, "date": 1763900000, "text": "hi",
+                                              "from": {"id": 42, "is_bot": False, "first_name": "Zoe"},
+                                              "chat": {"id": 42, "type": "private"}}}
+        r = await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=update,
+                              headers={"X-Telegram-Bot-Api-Secret-Token": "x" * 20})
+        assert r.status_code == 200, r.text
+    conv = (await http.get("/conversations")).json()["items"][0]
+    reply = (await http.post(f"/conversations/{conv['id']}/messages", json={"text": "hello"})).json()["message"]
+    assert reply["delivery_state"] == "pending"
+    return instance, conv["id"], reply
+
+
+async def test_a_paused_channel_keeps_its_waiting_replies_until_switched_on(app: AppServer) -> None:
+    # Pausing a bot (a leaked token, a move to another bot) must stop what it sends, the replies
+    # already queued included; they leave once it is switched on again.
+    rt, _ = await make_runtime(app.settings.database_url)
+    try:
+        async with await admin(app) as http:
+            instance, _, reply = await waiting_reply(app, http)
+            assert (await http.patch(f"/channels/{instance['id']}", json={"enabled": False})).status_code == 200
+            assert await claim_due_jobs(rt) == []
+            assert (await http.patch(f"/channels/{instance['id']}", json={"enabled": True})).status_code == 200
+            assert [job.message.id for job in await claim_due_jobs(rt)] == [reply["id"]]
+    finally:
+        await rt.db.dispose()
+
+
 async def test_removing_a_channel_fails_the_replies_waiting_for_it(tmp_path: Path, app: AppServer) -> None:
     async with await admin(app) as http:
-        instance = await add_channel(http, "telegram", bot(webhook_secret="x" * 20, mode="webhook"))
-        async with httpx.AsyncClient(base_url=app.http) as client:
-            update = {"update_id": 1, "message": {"message_id": 1, "date": 1763900000, "text": "hi",
-                                                  "from": {"id": 42, "is_bot": False, "first_name": "Zoe"},
-                                                  "chat": {"id": 42, "type": "private"}}}
-            r = await client.post(f"/api/v1/channels/{instance['id']}/webhook", json=update,
-                                  headers={"X-Telegram-Bot-Api-Secret-Token": "x" * 20})
-            assert r.status_code == 200, r.text
-        conv = (await http.get("/conversations")).json()["items"][0]
-        # No workers run in this app: the reply waits in the queue.
-        reply = (await http.post(f"/conversations/{conv['id']}/messages", json={"text": "hello"})).json()["message"]
-        assert reply["delivery_state"] == "pending"
+        instance, conv_id, reply = await waiting_reply(app, http)
+        conv = {"id": conv_id}
         r = await http.delete(f"/channels/{instance['id']}")
         assert r.json() == {"ok": True, "failed_replies": 1}
 

@@ -78,7 +78,8 @@ async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
     """Due jobs, leased to this process: a crash mid-send frees them when the lease ends.
 
     Only the first waiting reply of each conversation is due: one that waits for a retry holds
-    back the replies written after it, so the person reads them in the order they were sent."""
+    back the replies written after it, so the person reads them in the order they were sent.
+    A paused channel sends nothing: its replies wait until it is switched on again."""
     now = utcnow()
     lease = timedelta(seconds=rt.settings.outbound_send_timeout) + LEASE_MARGIN
     earlier_job, earlier = aliased(OutboundJob), aliased(Message)
@@ -89,8 +90,10 @@ async def claim_due_jobs(rt: Runtime, limit: int = 20) -> list[Job]:
         .exists())
     async with rt.db.read() as s:
         due = list((await s.exec(
-            select(col(OutboundJob.id)).join(Message, col(Message.id) == col(OutboundJob.message_id)).where(
+            select(col(OutboundJob.id)).join(Message, col(Message.id) == col(OutboundJob.message_id))
+            .join(ChannelInstance, col(ChannelInstance.id) == col(OutboundJob.instance_id)).where(
                 OutboundJob.state == JobState.queued, col(OutboundJob.next_attempt_at) <= now,
+                col(ChannelInstance.enabled).is_(True),
                 or_(col(OutboundJob.locked_until).is_(None), col(OutboundJob.locked_until) < now),
                 ~waiting_before)
             .order_by(col(OutboundJob.next_attempt_at), col(OutboundJob.id)).limit(limit)
