@@ -51,9 +51,13 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+def on_small_disk(small_disk: Path, tmp_path: Path) -> ChatServer:
+    """A server whose database and files live on the small volume."""
+    return ChatServer(tmp_path, f"sqlite+aiosqlite:///{small_disk / 'chat.db'}", CHAT_DATA_DIR=str(small_disk / "data"))
+
+
 async def test_a_full_disk_refuses_clearly_and_recovers_when_space_returns(small_disk: Path, tmp_path: Path) -> None:
-    server = ChatServer(tmp_path, f"sqlite+aiosqlite:///{small_disk / 'chat.db'}",
-                        CHAT_DATA_DIR=str(small_disk / "data"))
+    server = on_small_disk(small_disk, tmp_path)
     server.start()
     try:
         token = await login(server)
@@ -120,8 +124,7 @@ async def test_a_read_only_database_is_refused_clearly_and_works_again_once_writ
     stopped: Linux refuses to remount a filesystem read-only while the server holds the file
     open for writing). The server says why and does not start, so nothing can be acknowledged;
     once the volume is writable again it starts, and everything acknowledged before is there."""
-    server = ChatServer(tmp_path, f"sqlite+aiosqlite:///{small_disk / 'chat.db'}",
-                        CHAT_DATA_DIR=str(small_disk / "data"))
+    server = on_small_disk(small_disk, tmp_path)
     server.start()
     try:
         token = await login(server)
