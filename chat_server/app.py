@@ -69,7 +69,7 @@ from .realtime.hub import Hub
 from .realtime.inbox import inbox_endpoint
 from .realtime.ratelimit import RateLimiter
 from .realtime.services import SocketServices
-from .realtime.sessions import presence_forever, recheck_forever
+from .realtime.sessions import presence_forever, recheck_forever, widgets_seen_forever
 from .realtime.tokens import visitor_tokens
 from .realtime.widget import widget_endpoint
 from .runtime import Runtime
@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
                 f" with password {password}\n  (change it in the inbox under Admin).\n", flush=True)
         sweeps = start_sweeps(rt)
         rechecker = asyncio.create_task(recheck_forever(rt, hub))
+        widgets_seen = asyncio.create_task(widgets_seen_forever(rt, hub))
         presence = asyncio.create_task(presence_forever(rt, hub)) if settings.away_after_minutes > 0 else None
         channels = ChannelService(rt, adapters or default_adapters())
         outbound = OutboundWorker(rt, channels)
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None, adapters: AdapterRegistry | Non
             for sweep in sweeps:
                 sweep.cancel()
             rechecker.cancel()
+            widgets_seen.cancel()
             if presence is not None:
                 presence.cancel()
             await trigger_worker.stop()

@@ -232,3 +232,14 @@ async def create_operator(server: ChatServer, admin_token: str, email: str, role
                                                 "availability_on_login": availability_on_login})
         assert r.status_code == 201, r.text
     return await login(server, email, "password-" + email)
+
+
+async def metric(server: ChatServer | Any, name: str, **labels: str) -> float:
+    """One figure from the server's /metrics (a ChatServer or an in-process AppServer)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(server.http + "/metrics", headers=METRICS_HEADERS)).text
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{wanted} not in /metrics")

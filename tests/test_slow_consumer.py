@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import websockets
 
-from tests.harness import METRICS_HEADERS, ChatServer, Socket, check_frame, login, operator, visitor
+from tests.harness import ChatServer, Socket, check_frame, login, metric, operator, visitor
 
 pytestmark = pytest.mark.anyio
 
@@ -42,16 +41,6 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
     with anyio.fail_after(seconds):
         while not condition():  # noqa: ASYNC110 - the state is plain attributes, not events
             await asyncio.sleep(0.005)
-
-
-async def metric(server: ChatServer, name: str, **labels: str) -> float:
-    async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(server.http + "/metrics", headers=METRICS_HEADERS)).text
-    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"{wanted} not in /metrics")
 
 
 async def stalled_operator(server: ChatServer, token: str) -> Any:

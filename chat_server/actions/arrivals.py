@@ -13,11 +13,12 @@ one bad arrival never costs the others theirs.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -34,6 +35,10 @@ FIRST_VISIT = "first visit"
 # Enough to empty a burst of handshakes in a few transactions, few enough that one
 # transaction never holds the SQLite writer for long.
 MAX_BATCH = 500
+# A widget left open without a word (a long page being read) is still someone on the site: each
+# process stamps the contacts it holds widget sockets for this often, so "online in the widget"
+# (reads/triggers.ONLINE_SECONDS, twice this) holds for as long as a widget is open.
+WIDGETS_SEEN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -156,3 +161,25 @@ async def do_visitor_arrive(
     visitor_id = visitor_id or secrets.token_urlsafe(16)
     contact_id = await arrivals.new_visitors.submit(NewVisitor(visitor_id, first_touch(url, referrer)))
     return Arrival(visitor_id, contact_id, None)
+
+
+async def do_mark_widgets_seen(rt: Runtime, contact_ids: Collection[int], at: datetime | None = None) -> int:
+    """Stamp `last_seen_at` on these contacts (their widgets are open in this process), where it
+    is older than half the interval. Returns how many were stamped."""
+    now = at or utcnow()
+    stale = now - timedelta(seconds=WIDGETS_SEEN_SECONDS / 2)
+    ids, stamped = sorted(set(contact_ids)), 0
+    for start in range(0, len(ids), MAX_BATCH):
+        async with rt.db.write() as s:
+            due = select(col(Contact.id)).where(col(Contact.id).in_(ids[start:start + MAX_BATCH]),
+                                           or_(col(Contact.last_seen_at).is_(None), col(Contact.last_seen_at) < stale))
+            if s.bind is not None and s.bind.dialect.name == "postgresql":
+                # Locked in id order like every batch writer; a contact one is writing now is
+                # skipped (that write is news of them anyway).
+                due = due.order_by(col(Contact.id)).with_for_update(skip_locked=True)
+            db = await s.connection()
+            found = list((await db.execute(due)).scalars())
+            if found:
+                await db.execute(update(Contact).where(col(Contact.id).in_(found)).values(last_seen_at=now))
+            stamped += len(found)
+    return stamped

@@ -18,8 +18,8 @@ CONTACT = Contact.__table__.c  # type: ignore[attr-defined]
 EVENT = Event.__table__.c  # type: ignore[attr-defined]
 SEND = TriggerSend.__table__.c  # type: ignore[attr-defined]
 TRIGGER = Trigger.__table__.c  # type: ignore[attr-defined]
-# The widget reports events while a page is open (page views, heartbeats of the session);
-# a contact seen this recently counts as online in the widget.
+# A contact seen this recently counts as online in the widget: an event, or a widget still
+# open (each process stamps those every minute: actions/arrivals.WIDGETS_SEEN_SECONDS).
 ONLINE_SECONDS = 120
 # An operator's message this recent means a conversation is going on: no bot interrupts it.
 LIVE_CONVERSATION_MINUTES = 30

@@ -1,4 +1,4 @@
-"""Inbox sockets checked against the database now and then.
+"""Inbox sockets checked against the database now and then, and open widgets stamped as seen.
 
 Revocations travel as news (realtime/hub.py), which is immediate but can be lost: Redis down
 when a logout published, or a session that simply expired. Once a minute each process reads,
@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 
+from ..actions.arrivals import WIDGETS_SEEN_SECONDS, do_mark_widgets_seen
 from ..actions.presence import do_away_idle_operators, do_mark_inbox_seen
 from ..reads.operators import live_sessions
 from ..runtime import Runtime
@@ -49,3 +50,13 @@ async def presence_forever(rt: Runtime, hub: Hub) -> None:
             await do_away_idle_operators(rt)
         except Exception:
             log.exception("the presence sweep failed")
+
+
+async def widgets_seen_forever(rt: Runtime, hub: Hub) -> None:
+    """Keep the contacts with a widget open in this process "online in the widget"."""
+    while True:
+        await asyncio.sleep(WIDGETS_SEEN_SECONDS)
+        try:
+            await do_mark_widgets_seen(rt, [contact for contact, conns in hub.visitors.items() if conns])
+        except Exception:
+            log.exception("stamping the open widgets as seen failed")
