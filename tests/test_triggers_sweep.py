@@ -60,6 +60,45 @@ async def test_a_birthday_fires_on_its_day_each_year(rt: tuple[Runtime, Recordin
     assert send.contact_id == who
 
 
+async def test_every_lapsed_contact_is_reached_however_many_are_refused_first(
+    rt: tuple[Runtime, RecordingBus], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The audience refuses contacts with an email, and they come first; with a batch of two, a
+    # sweep that read only its first batch would never reach anyone after them.
+    monkeypatch.setattr("chat_server.actions.trigger_sweep.BATCH", 2)
+    runtime, _ = rt
+    trigger = await make_trigger(runtime, delay_seconds=0, limits={"frequency": "every_time"},
+                                 when={"type": "inactivity", "event": "session_started", "days": 14})
+    now = utcnow()
+    refused = [await contact(runtime, f"v-known-{n}", email=f"known{n}@example.com") for n in range(2)]
+    lapsed = [await contact(runtime, f"v-lapsed-{n}") for n in range(3)]
+    await do_track(runtime, [TrackItem(c, "session_started", occurred_at=now - timedelta(days=20))
+                             for c in refused + lapsed])
+    assert await do_sweep_triggers(runtime, now) == 3
+    assert sorted(s.contact_id for s in await sends(runtime, trigger.id)) == lapsed
+    assert await do_sweep_triggers(runtime, now + timedelta(minutes=1)) == 0
+
+
+async def test_a_date_n_days_ahead_fires_on_its_day_and_other_values_are_ignored(rt: tuple[Runtime, RecordingBus]) -> None:
+    runtime, _ = rt
+    trigger = await make_trigger(runtime, delay_seconds=0, audience={}, limits={"frequency": "every_time"},
+                                 when={"type": "date_property", "property": "renewal", "offset_days": -3})
+    now = utcnow()
+    values = {"due": (now + timedelta(days=3)).date().isoformat() + "T09:00:00Z",
+              "later": (now + timedelta(days=4)).date().isoformat(),
+              "number": 20261204, "text": "next week", "list": ["2026-12-04"]}
+    who = {}
+    for key, value in values.items():
+        who[key] = await contact(runtime, f"v-renewal-{key}")
+        async with runtime.db.write() as s:
+            row = await s.get(Contact, who[key])
+            assert row is not None
+            row.properties = {**row.properties, "renewal": value}
+            s.add(row)
+    assert await do_sweep_triggers(runtime, now) == 1
+    assert [s.contact_id for s in await sends(runtime, trigger.id)] == [who["due"]]
+
+
 def test_date_offsets_and_leap_days() -> None:
     before = DatePropertyWhen(property="renewal", offset_days=-3)
     today = utcnow().date()

@@ -61,6 +61,11 @@ class _Json:
         return f'$."{self.key}"'
 
 
+def property_text(dialect: str, key: str) -> ColumnElement[Any]:
+    """A contact property as text (NULL when absent), for SQL that narrows before Python decides."""
+    return _Json(dialect, key).text()
+
+
 def _known(clause: ColumnElement[bool]) -> ColumnElement[bool]:
     """SQL's unknown (NULL, e.g. a missing property) as false, so NOT of it is true."""
     return case((clause, true()), else_=false())
