@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 
-class QueueRunner(Generic[Item]):
+class QueueRunner(ABC, Generic[Item]):
     """Subclasses say how to claim and send; `what` names the queue in the log."""
 
     what = "queue"
@@ -30,11 +31,13 @@ class QueueRunner(Generic[Item]):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    @abstractmethod
     async def claim(self, limit: int) -> list[Item]:
-        raise NotImplementedError
+        """Up to `limit` due items, leased to this process."""
 
+    @abstractmethod
     async def send(self, item: Item) -> None:
-        raise NotImplementedError
+        """Send one item and record how it went (its own failures included)."""
 
     async def tend(self) -> None:
         """Housekeeping before each look at the queue (a subclass refreshes or prunes here)."""

@@ -48,11 +48,12 @@ class WebhookWorker(QueueRunner[Claimed]):
         self.directory = directory
         self._http: aiohttp.ClientSession | None = None
         self._refreshed = self._pruned = time.monotonic()
+        self._addresses = address_rule(rt.settings)
 
     async def open(self) -> None:
         # Names are resolved through the address rule on every connect; an address in the URL
         # itself skips resolving, so `send` checks that one.
-        connector = aiohttp.TCPConnector(resolver=PublicResolver(address_rule(self.rt.settings)))
+        connector = aiohttp.TCPConnector(resolver=PublicResolver(self._addresses))
         self._http = aiohttp.ClientSession(connector=connector,
                                            timeout=aiohttp.ClientTimeout(total=self.rt.settings.webhook_timeout))
 
@@ -74,7 +75,7 @@ class WebhookWorker(QueueRunner[Claimed]):
     async def send(self, c: Claimed) -> None:
         assert self._http is not None
         host = (urlsplit(c.url).hostname or "").strip("[]")
-        if address_rule(self.rt.settings).refuses_literal(host):  # saved before the rule was tightened
+        if self._addresses.refuses_literal(host):  # saved before the rule was tightened
             await do_mark_retry(self.rt, c, None, f"{host} is a private or reserved address; webhooks go to public addresses")
             return
         try:

@@ -28,6 +28,7 @@ from ..models import Contact, ContactIdentity, Conversation, IdentityKind
 from ..models.types import utcnow
 from ..runtime import Runtime
 from .contacts import LAST_SEEN_RESOLUTION, find_or_create_contact, first_touch
+from .membership import dialect_of
 from .site import get_site, site_allows
 from .webhook_events import emit_contact_created_row
 
@@ -173,7 +174,7 @@ async def do_mark_widgets_seen(rt: Runtime, contact_ids: Collection[int], at: da
         async with rt.db.write() as s:
             due = select(col(Contact.id)).where(col(Contact.id).in_(ids[start:start + MAX_BATCH]),
                                            or_(col(Contact.last_seen_at).is_(None), col(Contact.last_seen_at) < stale))
-            if s.bind is not None and s.bind.dialect.name == "postgresql":
+            if dialect_of(s) == "postgresql":
                 # Locked in id order like every batch writer; a contact one is writing now is
                 # skipped (that write is news of them anyway).
                 due = due.order_by(col(Contact.id)).with_for_update(skip_locked=True)

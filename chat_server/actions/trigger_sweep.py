@@ -105,11 +105,11 @@ async def _seen(s: Any, a: Armed, now: datetime) -> list[tuple[int, str]]:
 
 async def _not_scheduled(s: Any, a: Armed, seen: list[tuple[int, str]], now: datetime) -> list[tuple[int, str]]:
     """Those without a send for this occurrence yet (the unique key would refuse them anyway)."""
-    wanted = {(contact_id, occurrence(a.definition, seed, now)) for contact_id, seed in seen}
+    keyed = [(contact_id, seed, occurrence(a.definition, seed, now)) for contact_id, seed in seen]
     taken = set((await run(s, select(SEND.contact_id, SEND.occurrence).where(
-        SEND.trigger_id == a.id, SEND.contact_id.in_(sorted({c for c, _ in seen})),
-        SEND.occurrence.in_(sorted({o for _, o in wanted}))))).all())
-    return [(c, seed) for c, seed in seen if (c, occurrence(a.definition, seed, now)) not in taken]
+        SEND.trigger_id == a.id, SEND.contact_id.in_(sorted({c for c, _, _ in keyed})),
+        SEND.occurrence.in_(sorted({o for _, _, o in keyed}))))).all())
+    return [(c, seed) for c, seed, o in keyed if (c, o) not in taken]
 
 
 async def do_sweep_triggers(rt: Runtime, now: datetime | None = None) -> int:
